@@ -1,0 +1,33 @@
+#!/usr/bin/env bash
+# Runs apptainer (or singularity) from a root filesystem newer than the host's, for hosts whose glibc is too
+# old for the packaged apptainer. Apptainer refuses a plain chroot, so this enters a private mount namespace,
+# makes the root a mount point, pivots into it and drops the host's view. Host paths that callers pass
+# (/tmp, the working directory, /work, /root, /home) are bound at the same paths, so files have one name on
+# both sides. Nothing stays mounted on the host.
+set -euo pipefail
+name=$1; shift
+root=${BUILD_IMAGE_APPTAINER_ROOT:?}
+if [[ ${BUILD_IMAGE_SHIM_INNER:-} != 1 ]]; then
+  export BUILD_IMAGE_SHIM_INNER=1 BUILD_IMAGE_SHIM_CWD=$PWD
+  exec unshare -m --propagation private "$0" "$name" "$@"
+fi
+mount --bind "$root" "$root"
+mount -t proc proc "$root/proc"
+mount --rbind /sys "$root/sys"
+mount --rbind /dev "$root/dev"
+binds=(/tmp /var/tmp /work /root /home /srv /mnt "$BUILD_IMAGE_SHIM_CWD")
+IFS=: read -r -a extra <<<"${BUILD_IMAGE_SHIM_BINDS:-}"
+binds+=("${extra[@]}")
+for d in "${binds[@]}"; do
+  [[ -n $d && -d $d ]] || continue
+  mkdir -p "$root$d" 2>/dev/null || continue
+  mount --rbind "$d" "$root$d"
+done
+cd "$root"
+mkdir -p .old
+pivot_root . .old
+umount -l /.old
+rmdir /.old 2>/dev/null || true
+cd "$BUILD_IMAGE_SHIM_CWD" 2>/dev/null || cd /
+unset BUILD_IMAGE_SHIM_INNER BUILD_IMAGE_SHIM_CWD BUILD_IMAGE_SHIM_BINDS
+exec "/usr/bin/$name" "$@"
