@@ -1,0 +1,29 @@
+// Bundles the action (dist/index.js) and the CLI (dist/cli.js) with esbuild. Dependencies are ESM and CommonJS
+// mixed, so the bundle gets a `require` for the CommonJS ones; native addons (ssh2's optional crypto) stay
+// out and are loaded at run time when present.
+import { build } from 'esbuild';
+import { rm, chmod, cp, mkdir } from 'node:fs/promises';
+
+await rm('dist', { recursive: true, force: true });
+await build({
+  entryPoints: { index: 'src/index.ts', cli: 'src/cli.ts' },
+  outdir: 'dist',
+  bundle: true,
+  splitting: true,
+  format: 'esm',
+  platform: 'node',
+  target: 'node20',
+  minify: true,
+  sourcemap: false,
+  legalComments: 'linked',
+  chunkNames: 'chunks/[name]-[hash]',
+  external: ['*.node', 'cpu-features'],
+  banner: {
+    js: "import { createRequire as __cr } from 'node:module'; const require = __cr(import.meta.url);",
+  },
+  logLevel: 'warning',
+});
+await chmod('dist/cli.js', 0o755);
+// Payloads and other files shipped with the action.
+await mkdir('dist/assets', { recursive: true });
+await cp('assets', 'dist/assets', { recursive: true }).catch((e) => { if (e.code !== 'ENOENT') throw e; });

@@ -1,0 +1,63 @@
+#!/usr/bin/env node
+// Entry point of the command line (dist/cli.js): `build-image <command> [--input value ...]`.
+import { readFileSync } from 'node:fs';
+import { commandHelp, envName, generalHelp, parseCommandLine, UsageError } from './cli/args.js';
+import { loadConfig, secretValues } from './config/config.js';
+import { INPUTS } from './config/schema.js';
+import { describeError } from './errors.js';
+import { cancellationSignal, runPipeline } from './pipeline.js';
+import { ConsoleReporter } from './report/console.js';
+
+export async function main(argv: readonly string[]): Promise<number> {
+  const reporter = new ConsoleReporter();
+  try {
+    const parsed = parseCommandLine(argv);
+    if (!parsed.command) {
+      process.stdout.write(generalHelp());
+      return 0;
+    }
+    const { command } = parsed;
+    if (parsed.help) {
+      process.stdout.write(commandHelp(command));
+      return 0;
+    }
+    const values = { ...parsed.values };
+    for (const [name, file] of Object.entries(parsed.files)) {
+      try {
+        values[name] = readFileSync(file, 'utf8');
+      } catch (error) {
+        throw new UsageError(`--${name}-file: cannot read ${file}: ${(error as NodeJS.ErrnoException).code ?? error}`);
+      }
+    }
+    for (const spec of INPUTS) {
+      const fromEnv = process.env[`BUILD_IMAGE_${envName(spec.name)}`];
+      if (spec.secret && values[spec.name] === undefined && fromEnv) values[spec.name] = fromEnv;
+    }
+    const read = (name: string): string | undefined => values[name];
+    for (const secret of secretValues(read, INPUTS)) reporter.setSecret(secret);
+
+    switch (command.name) {
+      case 'lint': {
+        const { lintFile } = await import('./commands/lint.js');
+        return await lintFile(parsed.positional[0], read, process.stdout);
+      }
+      case 'inspect': {
+        const { inspectFile } = await import('./commands/inspect.js');
+        return await inspectFile(parsed.positional[0], process.stdout);
+      }
+      case 'build': {
+        const config = loadConfig(read, { stage: 'build' });
+        await runPipeline(config, reporter, cancellationSignal());
+        return 0;
+      }
+      default:
+        throw new UsageError(`build-image ${command.name} is not available in this version yet`);
+    }
+  } catch (error) {
+    const message = error instanceof UsageError ? error.message : describeError(error, (name) => `--${name}`);
+    reporter.error(message);
+    return 1;
+  }
+}
+
+process.exitCode = await main(process.argv.slice(2));

@@ -1,0 +1,521 @@
+// The one list of inputs and outputs. action.yml, the CLI's flags and --help, and the README's tables are all
+// derived from it (scripts/gen-docs.mjs writes them; test/unit/schema.test.ts proves they agree).
+
+export type Phase = 'build' | 'stage' | 'smoke' | 'publish' | 'docs';
+
+export type InputKind =
+  | { type: 'string' }
+  | { type: 'enum'; values: readonly string[] }
+  | { type: 'boolean' }
+  | { type: 'integer'; min?: number; max?: number }
+  | { type: 'percent' }
+  | { type: 'duration' }
+  | { type: 'pairs'; separator: '=' } // one KEY=VALUE per line (or per repeated flag)
+  | { type: 'list' }; // comma- or newline-separated
+
+export interface InputSpec {
+  name: string;
+  description: string;
+  phases: readonly Phase[];
+  kind: InputKind;
+  default?: string;
+  /** Masked in logs and accepted as `--NAME-file PATH` on the command line. */
+  secret?: boolean;
+  /** Multi-line content (a key, a known_hosts file): also accepted as `--NAME-file PATH`. */
+  multiline?: boolean;
+  /** Singular flag that may be repeated on the command line (`--build-arg A=1 --build-arg B=2`). */
+  repeatFlag?: string;
+  /** Shown in help as the value placeholder. */
+  placeholder?: string;
+}
+
+export interface OutputSpec {
+  name: string;
+  description: string;
+  phase: Phase;
+}
+
+const str = { type: 'string' } as const;
+const bool = { type: 'boolean' } as const;
+
+export const STAGES = ['build', 'smoke', 'publish', 'all'] as const;
+export type StageName = (typeof STAGES)[number];
+
+export const INPUTS: readonly InputSpec[] = [
+  // ── what runs ──────────────────────────────────────────────────────────────────────────────────
+  {
+    name: 'stage',
+    description:
+      'Which part of the pipeline this step runs: `build` (build, then stage over SFTP when `sftp-host` is set), `smoke`, `publish` (promote and open the docs PR) or `all`.',
+    phases: [],
+    kind: { type: 'enum', values: STAGES },
+    default: 'build',
+  },
+  {
+    name: 'name',
+    description:
+      'Image family name, e.g. `pytorch`. Names the default output file, the remote file and the docs row; letters, digits, `.`, `_`, `-`.',
+    phases: ['build', 'stage', 'publish', 'docs'],
+    kind: str,
+    placeholder: 'NAME',
+  },
+  {
+    name: 'dry-run',
+    description: 'Validate the inputs and print the plan (commands, labels, build key) without running anything.',
+    phases: ['build', 'stage', 'smoke', 'publish', 'docs'],
+    kind: bool,
+    default: 'false',
+  },
+  // ── build ──────────────────────────────────────────────────────────────────────────────────────
+  {
+    name: 'builder',
+    description:
+      '`auto` (apptainer, then singularity, whichever is installed), `apptainer` or `singularity` (SingularityCE 3.x/4.x).',
+    phases: ['build'],
+    kind: { type: 'enum', values: ['auto', 'apptainer', 'singularity'] },
+    default: 'auto',
+  },
+  {
+    name: 'source',
+    description:
+      'Image to build from: `docker://REF`, `oras://REF`, `docker-archive:PATH`, `oci-archive:PATH` or a local `.sif` path. Give either this or `definition`.',
+    phases: ['build'],
+    kind: str,
+    placeholder: 'URI',
+  },
+  {
+    name: 'definition',
+    description: 'Path to an Apptainer/Singularity definition file. It is linted before the build starts.',
+    phases: ['build'],
+    kind: str,
+    placeholder: 'FILE',
+  },
+  {
+    name: 'build-args',
+    description: 'Build arguments for `{{ NAME }}` placeholders in the definition file, one `KEY=VALUE` per line.',
+    phases: ['build'],
+    kind: { type: 'pairs', separator: '=' },
+    multiline: true,
+    repeatFlag: 'build-arg',
+    placeholder: 'KEY=VALUE',
+  },
+  {
+    name: 'output',
+    description: 'Path of the SIF to write. Default: `NAME.sif` in the working directory (`image.sif` without `name`).',
+    phases: ['build'],
+    kind: str,
+    placeholder: 'FILE',
+  },
+  {
+    name: 'fakeroot',
+    description:
+      '`auto` uses `--fakeroot` when not root or when root lacks capabilities apptainer needs (CAP_SYS_RESOURCE); `true` always; `false` never.',
+    phases: ['build'],
+    kind: { type: 'enum', values: ['auto', 'true', 'false'] },
+    default: 'auto',
+  },
+  {
+    name: 'registry-username',
+    description: 'Username for a private registry or NGC (`$oauthtoken`). Given to the builder through its environment.',
+    phases: ['build'],
+    kind: str,
+    placeholder: 'USER',
+  },
+  {
+    name: 'registry-password',
+    description: 'Password or token for the registry. Masked; given to the builder through its environment, never its command line.',
+    phases: ['build'],
+    kind: str,
+    secret: true,
+    placeholder: 'TOKEN',
+  },
+  {
+    name: 'registry-insecure',
+    description: 'Talk plain HTTP to the source registry (a registry on loopback or a lab network).',
+    phases: ['build'],
+    kind: bool,
+    default: 'false',
+  },
+  {
+    name: 'labels',
+    description: 'Extra labels for the image, one `KEY=VALUE` per line. Provenance labels are always added.',
+    phases: ['build'],
+    kind: { type: 'pairs', separator: '=' },
+    multiline: true,
+    repeatFlag: 'label',
+    placeholder: 'KEY=VALUE',
+  },
+  {
+    name: 'compression',
+    description:
+      'Squashfs compression of the image. `gzip` runs on every Singularity and Apptainer runtime and kernel; `xz` and `zstd` are smaller but not universally readable.',
+    phases: ['build'],
+    kind: { type: 'enum', values: ['gzip', 'xz', 'zstd', 'lz4'] },
+    default: 'gzip',
+  },
+  // ── stage (SFTP) ───────────────────────────────────────────────────────────────────────────────
+  {
+    name: 'image',
+    description: 'Image file to stage, smoke-test or publish when this step did not build it.',
+    phases: ['stage', 'smoke', 'publish'],
+    kind: str,
+    placeholder: 'FILE',
+  },
+  {
+    name: 'sftp-host',
+    description: 'Cluster login or data-transfer host to upload to. Setting it makes `stage: build` upload after building.',
+    phases: ['stage', 'publish'],
+    kind: str,
+    placeholder: 'HOST',
+  },
+  {
+    name: 'sftp-port',
+    description: 'SSH port of `sftp-host`.',
+    phases: ['stage', 'publish'],
+    kind: { type: 'integer', min: 1, max: 65535 },
+    default: '22',
+  },
+  {
+    name: 'sftp-username',
+    description: 'Account on `sftp-host`.',
+    phases: ['stage', 'publish'],
+    kind: str,
+    placeholder: 'USER',
+  },
+  {
+    name: 'sftp-private-key',
+    description: 'Private key (OpenSSH or PEM text). Masked and kept in memory.',
+    phases: ['stage', 'publish'],
+    kind: str,
+    secret: true,
+    multiline: true,
+    placeholder: 'KEY',
+  },
+  {
+    name: 'sftp-passphrase',
+    description: 'Passphrase of `sftp-private-key`. Masked.',
+    phases: ['stage', 'publish'],
+    kind: str,
+    secret: true,
+    placeholder: 'PASSPHRASE',
+  },
+  {
+    name: 'sftp-known-hosts',
+    description:
+      'OpenSSH known_hosts lines for `sftp-host` (hashed entries and `[host]:port` accepted). One of this or `sftp-host-fingerprint` is required: there is no trust on first use.',
+    phases: ['stage', 'publish'],
+    kind: str,
+    multiline: true,
+    placeholder: 'LINES',
+  },
+  {
+    name: 'sftp-host-fingerprint',
+    description: 'Host key fingerprint as `ssh-keygen -l` prints it (`SHA256:...`).',
+    phases: ['stage', 'publish'],
+    kind: str,
+    placeholder: 'SHA256:...',
+  },
+  {
+    name: 'staging-dir',
+    description: 'Remote directory for uploads in progress; images are promoted from here by an atomic rename.',
+    phases: ['stage', 'publish'],
+    kind: str,
+    placeholder: 'DIR',
+  },
+  {
+    name: 'remote-dir',
+    description: 'Remote directory of the published images, e.g. `/lustre/share/img`.',
+    phases: ['stage', 'publish', 'docs'],
+    kind: str,
+    placeholder: 'DIR',
+  },
+  {
+    name: 'remote-name',
+    description: 'File name of the published image. Default: `NAME.sif`; release workflows put the tag in it.',
+    phases: ['stage', 'publish', 'docs'],
+    kind: str,
+    placeholder: 'FILE',
+  },
+  // ── smoke ──────────────────────────────────────────────────────────────────────────────────────
+  {
+    name: 'launcher',
+    description: '`direct` (exec on this runner), `srun` or `sbatch` (Slurm).',
+    phases: ['smoke'],
+    kind: { type: 'enum', values: ['direct', 'srun', 'sbatch'] },
+    default: 'direct',
+  },
+  {
+    name: 'preset',
+    description: 'Built-in smoke payload: `pytorch` (versions, GPUs, GEMM TFLOP/s, host-device bandwidth) or `none`.',
+    phases: ['smoke'],
+    kind: { type: 'enum', values: ['pytorch', 'none'] },
+    default: 'pytorch',
+  },
+  {
+    name: 'smoke-command',
+    description: 'Command to run inside the image instead of (or, with a preset, after) the preset payload.',
+    phases: ['smoke'],
+    kind: str,
+    placeholder: 'COMMAND',
+  },
+  {
+    name: 'partition',
+    description: 'Slurm partition for `srun`/`sbatch`.',
+    phases: ['smoke'],
+    kind: str,
+    default: 'dgx2',
+  },
+  {
+    name: 'gpus',
+    description: 'GPUs to request (`--gres=gpu:N`); 0 runs without `--nv`.',
+    phases: ['smoke'],
+    kind: { type: 'integer', min: 0, max: 64 },
+    default: '1',
+  },
+  {
+    name: 'cpus-per-task',
+    description: 'CPUs per task for Slurm.',
+    phases: ['smoke'],
+    kind: { type: 'integer', min: 1, max: 1024 },
+    default: '6',
+  },
+  {
+    name: 'mem',
+    description: 'Memory for Slurm (`--mem`), e.g. `32G`. Empty: the partition default.',
+    phases: ['smoke'],
+    kind: str,
+    placeholder: 'SIZE',
+  },
+  {
+    name: 'time-limit',
+    description: 'Slurm time limit (`--time`).',
+    phases: ['smoke'],
+    kind: str,
+    default: '00:15:00',
+  },
+  {
+    name: 'account',
+    description: 'Slurm account (`--account`).',
+    phases: ['smoke'],
+    kind: str,
+    placeholder: 'ACCOUNT',
+  },
+  {
+    name: 'qos',
+    description: 'Slurm QOS (`--qos`).',
+    phases: ['smoke'],
+    kind: str,
+    placeholder: 'QOS',
+  },
+  {
+    name: 'slurm-args',
+    description: 'Extra arguments for `srun`/`sbatch`, shell-quoted.',
+    phases: ['smoke'],
+    kind: str,
+    placeholder: 'ARGS',
+  },
+  {
+    name: 'smoke-timeout',
+    description: 'Longest the smoke test may take, queueing included (`90s`, `20m`, `1h`); the job is cancelled after it.',
+    phases: ['smoke'],
+    kind: { type: 'duration' },
+    default: '30m',
+  },
+  {
+    name: 'baseline',
+    description: 'Image to compare against. Default: the image currently published at the target path; `none` to skip.',
+    phases: ['smoke'],
+    kind: str,
+    placeholder: 'PATH',
+  },
+  {
+    name: 'max-regression',
+    description: 'Largest slowdown against the baseline on GEMM and transfer figures before the run fails, e.g. `10%`.',
+    phases: ['smoke'],
+    kind: { type: 'percent' },
+    default: '10%',
+  },
+  {
+    name: 'nvccli',
+    description: 'Use `--nvccli` (nvidia-container-cli) instead of `--nv` to set up GPUs.',
+    phases: ['smoke'],
+    kind: bool,
+    default: 'false',
+  },
+  // ── publish ────────────────────────────────────────────────────────────────────────────────────
+  {
+    name: 'alias',
+    description: 'Symlink in `remote-dir` swapped atomically to the new image, e.g. `pytorch-latest.sif`.',
+    phases: ['publish'],
+    kind: str,
+    placeholder: 'NAME',
+  },
+  {
+    name: 'keep',
+    description: 'How many versions of the image family to keep in `remote-dir`; files the docs table lists are never deleted.',
+    phases: ['publish'],
+    kind: { type: 'integer', min: 1, max: 1000 },
+    default: '3',
+  },
+  {
+    name: 'lock-timeout',
+    description: 'Age after which another publisher\'s lock on the image counts as stale and is taken over.',
+    phases: ['publish'],
+    kind: { type: 'duration' },
+    default: '30m',
+  },
+  // ── docs ───────────────────────────────────────────────────────────────────────────────────────
+  {
+    name: 'github-token',
+    description: 'Token with write access to `docs-repo` (a separate repository: the workflow\'s own GITHUB_TOKEN cannot reach it). Masked.',
+    phases: ['docs'],
+    kind: str,
+    secret: true,
+    placeholder: 'TOKEN',
+  },
+  {
+    name: 'github-api-url',
+    description: 'REST API root, for GitHub Enterprise.',
+    phases: ['docs'],
+    kind: str,
+    default: 'https://api.github.com',
+  },
+  {
+    name: 'docs-repo',
+    description: 'Documentation repository, `OWNER/REPO`. Empty: no docs PR.',
+    phases: ['docs'],
+    kind: str,
+    placeholder: 'OWNER/REPO',
+  },
+  {
+    name: 'docs-file',
+    description: 'File holding the preset image table (RST simple or grid table, or Markdown).',
+    phases: ['docs'],
+    kind: str,
+    placeholder: 'PATH',
+  },
+  {
+    name: 'docs-base',
+    description: 'Base branch of the docs PR. Default: the repository\'s default branch.',
+    phases: ['docs'],
+    kind: str,
+    placeholder: 'BRANCH',
+  },
+  {
+    name: 'software',
+    description: 'Row key in the table (e.g. `PyTorch`). Default: `name`.',
+    phases: ['docs'],
+    kind: str,
+    placeholder: 'NAME',
+  },
+  {
+    name: 'table-key-column',
+    description: 'Header of the key column.',
+    phases: ['docs'],
+    kind: str,
+    default: '软件',
+  },
+  {
+    name: 'table-value-column',
+    description: 'Header of the location column.',
+    phases: ['docs'],
+    kind: str,
+    default: '位置',
+  },
+  {
+    name: 'pr-branch',
+    description: 'Branch of the docs PR. Default: `build-image/NAME`.',
+    phases: ['docs'],
+    kind: str,
+    placeholder: 'BRANCH',
+  },
+  {
+    name: 'pr-title',
+    description: 'Title of the docs PR. Default: `Update SOFTWARE image to REMOTE-NAME`.',
+    phases: ['docs'],
+    kind: str,
+    placeholder: 'TITLE',
+  },
+  {
+    name: 'pr-labels',
+    description: 'Labels for the docs PR, comma-separated.',
+    phases: ['docs'],
+    kind: { type: 'list' },
+    placeholder: 'LIST',
+  },
+  {
+    name: 'pr-reviewers',
+    description: 'Reviewers for the docs PR, comma-separated logins.',
+    phases: ['docs'],
+    kind: { type: 'list' },
+    placeholder: 'LIST',
+  },
+  {
+    name: 'pr-draft',
+    description: 'Open the docs PR as a draft.',
+    phases: ['docs'],
+    kind: bool,
+    default: 'false',
+  },
+];
+
+export const OUTPUTS: readonly OutputSpec[] = [
+  { name: 'image', phase: 'build', description: 'Absolute path of the built image.' },
+  { name: 'sha256', phase: 'build', description: 'SHA-256 of the image file.' },
+  { name: 'size', phase: 'build', description: 'Size of the image file in bytes.' },
+  { name: 'source-digest', phase: 'build', description: 'Resolved digest of the source (registry manifest or file sha256).' },
+  { name: 'build-key', phase: 'build', description: 'Hash of everything that determines the image; equal keys mean an equal build.' },
+  { name: 'skipped', phase: 'build', description: '`true` when the published image already has this build key.' },
+  { name: 'staged-path', phase: 'stage', description: 'Remote path of the staged upload.' },
+  { name: 'bytes-sent', phase: 'stage', description: 'Bytes sent over SFTP (less than the size after a resume, 0 when skipped).' },
+  { name: 'upload-skipped', phase: 'stage', description: '`true` when the remote already had a file with the same sha256.' },
+  { name: 'smoke-json', phase: 'smoke', description: 'Smoke test and benchmark results as JSON (new image, baseline, ratios).' },
+  { name: 'remote-path', phase: 'publish', description: 'Live remote path of the published image.' },
+  { name: 'deleted', phase: 'publish', description: 'Remote files removed by retention, newline-separated.' },
+  { name: 'pr-url', phase: 'docs', description: 'URL of the docs pull request.' },
+  { name: 'pr-number', phase: 'docs', description: 'Number of the docs pull request.' },
+  { name: 'pr-operation', phase: 'docs', description: '`created`, `updated` or `unchanged`.' },
+];
+
+export function inputSpec(name: string): InputSpec {
+  const spec = INPUTS.find((i) => i.name === name);
+  if (!spec) throw new Error(`no input named ${name}`);
+  return spec;
+}
+
+/** Inputs a phase reads; `dry-run` and `name` are shared by all. */
+export function inputsFor(phase: Phase): InputSpec[] {
+  return INPUTS.filter((i) => i.phases.includes(phase));
+}
+
+/** CLI commands and the phases whose inputs they take. */
+export interface CommandSpec {
+  name: string;
+  summary: string;
+  phases: readonly Phase[];
+  positional?: { name: string; description: string };
+  available: boolean;
+}
+
+export const COMMANDS: readonly CommandSpec[] = [
+  { name: 'build', summary: 'Lint, build and verify a SIF with provenance labels.', phases: ['build'], available: true },
+  {
+    name: 'lint',
+    summary: 'Lint a definition file without building.',
+    phases: [],
+    positional: { name: 'FILE', description: 'definition file' },
+    available: true,
+  },
+  {
+    name: 'inspect',
+    summary: "Print a SIF's header, partitions, labels and definition as JSON.",
+    phases: [],
+    positional: { name: 'FILE', description: 'SIF image' },
+    available: true,
+  },
+  { name: 'stage', summary: 'Upload an image to the staging directory over SFTP.', phases: ['stage'], available: false },
+  { name: 'smoke', summary: 'Smoke-test and benchmark an image on the GPU partition.', phases: ['smoke'], available: false },
+  { name: 'publish', summary: 'Promote a staged image and open the docs PR.', phases: ['publish', 'docs'], available: false },
+  { name: 'all', summary: 'Build, stage, smoke-test and publish.', phases: ['build', 'stage', 'smoke', 'publish', 'docs'], available: false },
+  { name: 'table', summary: "Edit a local docs file's preset image table.", phases: ['docs'], available: false },
+];

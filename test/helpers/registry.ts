@@ -1,0 +1,88 @@
+// A real OCI registry (Debian's docker-registry, distribution 2.8) on a loopback port, with a tiny busybox image
+// pushed to it by umoci and skopeo: a real pull, no Docker and no network.
+import { spawn, execFileSync, type ChildProcess } from 'node:child_process';
+import { copyFileSync, mkdirSync, symlinkSync, writeFileSync } from 'node:fs';
+import net from 'node:net';
+import path from 'node:path';
+import { requireTools, tempDir } from './tools.js';
+
+export interface Registry {
+  /** `127.0.0.1:PORT` */
+  host: string;
+  stop(): Promise<void>;
+  /** Pushes a busybox image with `env` set in its config; returns its manifest digest. */
+  pushBusybox(repository: string, tag: string, env?: Record<string, string>): string;
+}
+
+export async function freePort(): Promise<number> {
+  return new Promise((resolve, reject) => {
+    const server = net.createServer();
+    server.once('error', reject);
+    server.listen(0, '127.0.0.1', () => {
+      const { port } = server.address() as net.AddressInfo;
+      server.close(() => resolve(port));
+    });
+  });
+}
+
+async function waitForPort(port: number, child: ChildProcess, log: () => string): Promise<void> {
+  const deadline = Date.now() + 15_000;
+  while (Date.now() < deadline) {
+    if (child.exitCode !== null) throw new Error(`registry exited: ${log()}`);
+    const ok = await new Promise<boolean>((resolve) => {
+      const socket = net.connect(port, '127.0.0.1', () => {
+        socket.end();
+        resolve(true);
+      });
+      socket.on('error', () => resolve(false));
+    });
+    if (ok) return;
+    await new Promise((r) => setTimeout(r, 100));
+  }
+  throw new Error(`registry did not listen on ${port}: ${log()}`);
+}
+
+export async function startRegistry(): Promise<Registry> {
+  requireTools('docker-registry', 'umoci', 'skopeo');
+  const { dir, cleanup } = tempDir('bi-registry-');
+  const port = await freePort();
+  const config = path.join(dir, 'config.yml');
+  writeFileSync(
+    config,
+    ['version: 0.1', 'log:', '  level: error', 'storage:', '  filesystem:', `    rootdirectory: ${dir}/data`, 'http:', `  addr: 127.0.0.1:${port}`, ''].join('\n'),
+  );
+  let output = '';
+  const child = spawn('docker-registry', ['serve', config], { stdio: ['ignore', 'pipe', 'pipe'] });
+  child.stdout!.on('data', (d) => (output += d));
+  child.stderr!.on('data', (d) => (output += d));
+  await waitForPort(port, child, () => output);
+  const host = `127.0.0.1:${port}`;
+  return {
+    host,
+    async stop() {
+      child.kill('SIGTERM');
+      await new Promise((r) => (child.exitCode !== null ? r(null) : child.once('exit', r)));
+      cleanup();
+    },
+    pushBusybox(repository, tag, env = {}) {
+      const work = path.join(dir, `image-${repository.replace(/\W/g, '_')}-${tag}`);
+      mkdirSync(work, { recursive: true });
+      const layout = path.join(work, 'layout');
+      const bundle = path.join(work, 'bundle');
+      const run = (cmd: string, args: string[]) => execFileSync(cmd, args, { cwd: work, stdio: 'pipe' });
+      run('umoci', ['init', '--layout', layout]);
+      run('umoci', ['new', '--image', `${layout}:${tag}`]);
+      run('umoci', ['unpack', '--rootless', '--image', `${layout}:${tag}`, bundle]);
+      const bin = path.join(bundle, 'rootfs', 'bin');
+      mkdirSync(bin, { recursive: true });
+      copyFileSync('/bin/busybox', path.join(bin, 'busybox'));
+      for (const applet of ['sh', 'cat', 'echo', 'env', 'ls', 'true']) symlinkSync('busybox', path.join(bin, applet));
+      run('umoci', ['repack', '--image', `${layout}:${tag}`, bundle]);
+      const envArgs = Object.entries(env).flatMap(([k, v]) => ['--config.env', `${k}=${v}`]);
+      run('umoci', ['config', '--image', `${layout}:${tag}`, '--config.cmd', '/bin/sh', ...envArgs]);
+      run('skopeo', ['copy', '--dest-tls-verify=false', `oci:${layout}:${tag}`, `docker://${host}/${repository}:${tag}`]);
+      const inspect = execFileSync('skopeo', ['inspect', '--tls-verify=false', '--format', '{{.Digest}}', `docker://${host}/${repository}:${tag}`], { encoding: 'utf8' });
+      return inspect.trim();
+    },
+  };
+}
