@@ -4,10 +4,14 @@
 import { build } from 'esbuild';
 import { rm, chmod, cp, mkdir } from 'node:fs/promises';
 
-await rm('dist', { recursive: true, force: true });
+// `--outdir DIR` bundles elsewhere (the freshness test compares that with the committed dist/).
+const at = process.argv.indexOf('--outdir');
+const outdir = at > 0 ? process.argv[at + 1] : 'dist';
+
+await rm(outdir, { recursive: true, force: true });
 await build({
   entryPoints: { index: 'src/index.ts', cli: 'src/cli.ts' },
-  outdir: 'dist',
+  outdir,
   bundle: true,
   splitting: true,
   format: 'esm',
@@ -23,7 +27,9 @@ await build({
   },
   logLevel: 'warning',
 });
-await chmod('dist/cli.js', 0o755);
+await chmod(`${outdir}/cli.js`, 0o755);
 // Payloads and other files shipped with the action.
-await mkdir('dist/assets', { recursive: true });
-await cp('assets', 'dist/assets', { recursive: true }).catch((e) => { if (e.code !== 'ENOENT') throw e; });
+await mkdir(`${outdir}/assets`, { recursive: true });
+await cp('assets', `${outdir}/assets`, { recursive: true }).catch((e) => {
+  if (e.code !== 'ENOENT') throw e;
+});

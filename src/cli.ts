@@ -47,6 +47,10 @@ export async function main(argv: readonly string[]): Promise<number> {
       }
       case 'build': {
         const config = loadConfig(read, { stage: 'build' });
+        if (parsed.printConfig) {
+          process.stdout.write(reporter.masked(JSON.stringify(config, null, 2)) + '\n');
+          return 0;
+        }
         await runPipeline(config, reporter, cancellationSignal());
         return 0;
       }

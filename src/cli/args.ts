@@ -12,6 +12,8 @@ export interface ParsedCommand {
   files: Record<string, string>;
   positional: string[];
   help: boolean;
+  /** `--print-config`: print the validated configuration as JSON and stop. */
+  printConfig: boolean;
 }
 
 /** Inputs a command accepts: those of its phases, plus `name` and `dry-run` for stage commands. */
@@ -32,7 +34,10 @@ export function parseCommandLine(argv: readonly string[]): ParsedCommand | { hel
     throw new UsageError(`unknown command '${name}'; commands: ${COMMANDS.map((c) => c.name).join(', ')}`);
   }
   const specs = commandInputs(command);
-  const options: NonNullable<ParseArgsConfig['options']> = { help: { type: 'boolean', short: 'h' } };
+  const options: NonNullable<ParseArgsConfig['options']> = {
+    help: { type: 'boolean', short: 'h' },
+    'print-config': { type: 'boolean' },
+  };
   for (const spec of specs) {
     options[spec.name] = { type: 'string', multiple: !!spec.repeatFlag };
     if (spec.repeatFlag) options[spec.repeatFlag] = { type: 'string', multiple: true };
@@ -66,7 +71,14 @@ export function parseCommandLine(argv: readonly string[]): ParsedCommand | { hel
         : `build-image ${name} takes one ${command.positional!.name}`,
     );
   }
-  return { command, values, files, positional: parsed.positionals, help: !!parsed.values.help };
+  return {
+    command,
+    values,
+    files,
+    positional: parsed.positionals,
+    help: !!parsed.values.help,
+    printConfig: !!parsed.values['print-config'],
+  };
 }
 
 /** Lets boolean inputs be written as bare flags (`--dry-run`) as well as `--dry-run false`. */
@@ -129,6 +141,7 @@ export function commandHelp(command: CommandSpec): string {
     const description = plain(spec.description) + (extra.length ? ` (${extra.join('; ')})` : '');
     lines.push(`  ${flag}`, `      ${wrap(description, 90, '      ')}`);
   }
+  if (command.phases.length > 0) lines.push('  --print-config', '      Print the validated configuration as JSON (secrets masked) and exit.');
   lines.push('  --help', '      Show this help.', '');
   return lines.join('\n');
 }

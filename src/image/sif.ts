@@ -43,8 +43,11 @@ export interface SifHeader {
 
 export interface SifDescriptor {
   id: number;
+  /** 0 when the object is in no group (`sif list` prints NONE). */
   groupId: number;
+  /** 0 when unlinked; a signature links to a group ID, other objects to an object ID. */
   linkedId: number;
+  /** As `apptainer sif list` prints it: a value of SIF_DATA_TYPES, or 'Unknown' (see typeCode). */
   type: string;
   typeCode: number;
   offset: number;
@@ -53,6 +56,7 @@ export interface SifDescriptor {
   created: Date;
   uid?: number;
   gid?: number;
+  /** Only on FS objects; names from SIF_FS_TYPES and SIF_PART_TYPES ('*System' is the primary). */
   partition?: { fsType: string; partType: string; arch: string };
 }
 
@@ -60,9 +64,17 @@ export type SquashfsCompression = 'gzip' | 'lzma' | 'lzo' | 'xz' | 'lz4' | 'zstd
 
 export interface SifInfo {
   header: SifHeader;
+  /** The used descriptors, in table order. */
   descriptors: SifDescriptor[];
+  /** The first Def.FILE object: the definition the image was built from, byte for byte. */
   definition?: string;
+  /**
+   * What `apptainer inspect` shows, from the "inspect-metadata.json" object. Empty when the image has
+   * no such object (images from before apptainer/singularity started writing it keep labels only in
+   * the squashfs, which this reader does not open).
+   */
   labels: Record<string, string>;
+  /** The primary system partition, with its squashfs compression when it is squashfs. */
   primary?: {
     descriptorId: number;
     fsType: string;
@@ -71,6 +83,7 @@ export interface SifInfo {
     size: number;
     compression?: SquashfsCompression;
   };
+  /** Everything read from the source, to show that inspecting a remote image stays cheap. */
   bytesRead: number;
 }
 
@@ -228,25 +241,22 @@ export async function readSif(source: ByteSource, options: ReadSifOptions = {}):
       : undefined,
   ]);
 
-  const info: SifInfo = {
+  const primary = primaryDescriptor?.partition && {
+    descriptorId: primaryDescriptor.id,
+    fsType: primaryDescriptor.partition.fsType,
+    arch: primaryDescriptor.partition.arch,
+    offset: primaryDescriptor.offset,
+    size: primaryDescriptor.size,
+    ...(superblock && { compression: superblock.compression }),
+  };
+  return {
     header,
     descriptors,
+    ...(definitionBytes && { definition: new TextDecoder().decode(definitionBytes) }),
     labels: metadataBytes && metaDescriptor ? parseLabels(metadataBytes, metaDescriptor) : {},
-    bytesRead: 0,
+    ...(primary && { primary }),
+    bytesRead: reader.bytesRead,
   };
-  if (definitionBytes) info.definition = new TextDecoder().decode(definitionBytes);
-  if (primaryDescriptor?.partition) {
-    info.primary = {
-      descriptorId: primaryDescriptor.id,
-      fsType: primaryDescriptor.partition.fsType,
-      arch: primaryDescriptor.partition.arch,
-      offset: primaryDescriptor.offset,
-      size: primaryDescriptor.size,
-    };
-    if (superblock) info.primary.compression = superblock.compression;
-  }
-  info.bytesRead = reader.bytesRead;
-  return info;
 }
 
 /**
@@ -414,12 +424,12 @@ function parseLabels(bytes: Uint8Array, d: SifDescriptor): Record<string, string
   const labels = (metadata as { data?: { attributes?: { labels?: unknown } } } | null)?.data?.attributes?.labels;
   if (labels === undefined || labels === null) return {};
   if (typeof labels !== 'object' || Array.isArray(labels)) throw notSif(`${what} has data.attributes.labels that is not an object`);
-  const result: Record<string, string> = {};
-  for (const [key, value] of Object.entries(labels)) {
+  const entries = Object.entries(labels);
+  for (const [key, value] of entries) {
     if (typeof value !== 'string') throw notSif(`${what} has a label "${key}" whose value is not a string`);
-    result[key] = value;
   }
-  return result;
+  // fromEntries defines own properties, so a label named "__proto__" stays a label.
+  return Object.fromEntries(entries) as Record<string, string>;
 }
 
 async function readSuperblock(reader: CountingReader, d: SifDescriptor): Promise<{ compression: SquashfsCompression }> {

@@ -44,6 +44,10 @@ export class ConsoleReporter implements Reporter {
     this.outputs[name] = value;
   }
 
+  masked(text: string): string {
+    return this.masker.mask(text);
+  }
+
   setSecret(value: string): void {
     this.masker.add(value);
   }

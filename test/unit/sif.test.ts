@@ -187,6 +187,30 @@ describe.each(cases)('reading the $name fixture', ({ name, compression }) => {
   });
 });
 
+describe('labels', () => {
+  const { bytes, recorded } = load('busybox-gzip');
+  const [, meta] = listRows(recorded.sifList);
+
+  test('are empty, not an error, when the image has no inspect-metadata.json object', async () => {
+    const b = bytes.slice();
+    b[slot(1) + 73] = 'X'.charCodeAt(0); // rename the object, as if an older builder had written the image
+    const info = await readSif(memory(b).source);
+    expect(info.labels).toEqual({});
+    expect(info.descriptors.map((d) => d.name)).toContain('Xnspect-metadata.json');
+  });
+
+  test('keep a label called __proto__ as a label', async () => {
+    const b = bytes.slice();
+    const json = new TextDecoder().decode(b.subarray(meta!.start, meta!.end));
+    const edited = json.replace('"Version":"1.2.3"', '"__proto__":"1.2"');
+    expect(edited.length).toBe(json.length);
+    b.set(new TextEncoder().encode(edited), meta!.start);
+    const { labels } = await readSif(memory(b).source);
+    expect(Object.getOwnPropertyDescriptor(labels, '__proto__')?.value).toBe('1.2');
+    expect(Object.getPrototypeOf(labels)).toBe(Object.prototype);
+  });
+});
+
 describe('reading from a file', () => {
   test('readSifFile reads a fixture and openFile counts the same bytes readSif does', async () => {
     const path = `${fixtures}busybox-gzip.sif`;
@@ -353,6 +377,17 @@ describe('what is not a SIF file', () => {
     b[meta!.start] = 'x'.charCodeAt(0);
     expect((await formatError(b)).message).toMatch(
       /^not a SIF file: descriptor 2 \("inspect-metadata.json"\) is not valid JSON: /,
+    );
+  });
+
+  test('labels whose values are not strings', async () => {
+    const b = copy();
+    const json = new TextDecoder().decode(b.subarray(meta!.start, meta!.end));
+    const edited = json.replace('"Author":"build-image tests"', '"Author":["build-image"]'.padEnd(28));
+    expect(edited.length).toBe(json.length);
+    b.set(new TextEncoder().encode(edited), meta!.start);
+    expect((await formatError(b)).message).toBe(
+      'not a SIF file: descriptor 2 ("inspect-metadata.json") has a label "Author" whose value is not a string',
     );
   });
 
