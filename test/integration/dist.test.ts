@@ -6,7 +6,10 @@ import path from 'node:path';
 import { tempDir } from '../helpers/tools.js';
 
 function files(dir: string): string[] {
-  return (readdirSync(dir, { recursive: true }) as string[]).filter((f) => !readdirSync(dir, { withFileTypes: true }).some((d) => d.isDirectory() && d.name === f)).sort();
+  return readdirSync(dir, { recursive: true, withFileTypes: true })
+    .filter((d) => d.isFile())
+    .map((d) => path.relative(dir, path.join(d.parentPath ?? d.path, d.name)))
+    .sort();
 }
 
 describe('dist/', () => {
