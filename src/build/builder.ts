@@ -1,0 +1,95 @@
+// Which builder runs, which version it is, which environment prefix it reads, and whether it needs
+// --fakeroot (build) or --userns (exec): root on some CI machines lacks capabilities apptainer asks for.
+import { readFile } from 'node:fs/promises';
+import type { Builder, Fakeroot } from '../config/config.js';
+import { findExecutable, runProcess } from '../util/process.js';
+
+export interface BuilderInfo {
+  /** `apptainer` or `singularity`, as invoked. */
+  command: string;
+  path: string;
+  /** What the binary says it is: `apptainer`, `singularity-ce`, `singularity`. */
+  product: string;
+  version: string;
+  /** Environment variable prefix the builder reads: `APPTAINER_` or `SINGULARITY_`. */
+  envPrefix: 'APPTAINER_' | 'SINGULARITY_';
+}
+
+export class BuilderNotFoundError extends Error {}
+
+export async function detectBuilder(choice: Builder, envPath?: string): Promise<BuilderInfo> {
+  const candidates = choice === 'auto' ? ['apptainer', 'singularity'] : [choice];
+  for (const command of candidates) {
+    const found = await findExecutable(command, envPath);
+    if (!found) continue;
+    const result = await runProcess(found, ['--version']);
+    if (result.code !== 0) {
+      throw new Error(`${command} --version failed (exit ${result.code}): ${result.tail.slice(-3).join(' ')}`);
+    }
+    const { product, version } = parseVersion(result.stdout);
+    return {
+      command,
+      path: found,
+      product,
+      version,
+      envPrefix: product === 'apptainer' ? 'APPTAINER_' : 'SINGULARITY_',
+    };
+  }
+  const what = choice === 'auto' ? 'neither apptainer nor singularity' : choice;
+  throw new BuilderNotFoundError(
+    `builder: ${what} found on PATH; install Apptainer (https://apptainer.org/docs/admin/main/installation.html) or set builder`,
+  );
+}
+
+/** `apptainer version 1.4.5`, `singularity-ce version 4.1.2`, `singularity version 3.8.7-1.el7`. */
+export function parseVersion(text: string): { product: string; version: string } {
+  const m = /^\s*([a-z-]+) version (\S+)/m.exec(text);
+  if (!m) return { product: 'unknown', version: text.trim().split('\n')[0] ?? '' };
+  return { product: m[1], version: m[2] };
+}
+
+export interface Privileges {
+  uid: number;
+  /** Whether the effective capability set holds every capability the kernel knows. */
+  fullCapabilities: boolean;
+  capEff: bigint;
+}
+
+export async function readPrivileges(): Promise<Privileges> {
+  const uid = process.getuid?.() ?? -1;
+  let capEff = 0n;
+  let fullCapabilities = false;
+  try {
+    const status = await readFile('/proc/self/status', 'utf8');
+    const lastCap = Number((await readFile('/proc/sys/kernel/cap_last_cap', 'utf8')).trim());
+    capEff = BigInt(`0x${/^CapEff:\s*([0-9a-f]+)/m.exec(status)?.[1] ?? '0'}`);
+    fullCapabilities = hasAllCapabilities(capEff, lastCap);
+  } catch {
+    // Not Linux or /proc unreadable: treat as unprivileged, the safe assumption.
+  }
+  return { uid, fullCapabilities, capEff };
+}
+
+export function hasAllCapabilities(capEff: bigint, lastCap: number): boolean {
+  const all = (1n << BigInt(lastCap + 1)) - 1n;
+  return (capEff & all) === all;
+}
+
+/** Apptainer running as root asks for every capability; root without them must build with --fakeroot. */
+export function useFakeroot(choice: Fakeroot, privileges: Privileges): { fakeroot: boolean; reason: string } {
+  if (choice === 'true') return { fakeroot: true, reason: 'fakeroot: true' };
+  if (choice === 'false') return { fakeroot: false, reason: 'fakeroot: false' };
+  if (privileges.uid !== 0) return { fakeroot: true, reason: 'not running as root' };
+  if (!privileges.fullCapabilities) {
+    return {
+      fakeroot: true,
+      reason: `root lacks capabilities apptainer requests (CapEff ${privileges.capEff.toString(16).padStart(16, '0')})`,
+    };
+  }
+  return { fakeroot: false, reason: 'root with full capabilities' };
+}
+
+/** Exec-style calls (`exec`, `run`, `inspect` of a running image) need --userns where root lacks capabilities. */
+export function execNeedsUserns(privileges: Privileges): boolean {
+  return privileges.uid === 0 && !privileges.fullCapabilities;
+}
