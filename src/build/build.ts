@@ -251,7 +251,7 @@ async function makePlan(
   }
   const last = def.stages[def.stages.length - 1];
   const agent = last?.bootstrap ?? 'unknown';
-  const lastFrom = last?.from && substitute(last.from, config.buildArgs, def.argumentsDefaults);
+  const lastFrom = last?.from && substitute(last.from, config.buildArgs, last.argumentsDefaults);
   const sourceUri = !lastFrom ? agent : agent === 'docker' || agent === 'oras' ? `${agent}://${lastFrom}` : `${agent}:${lastFrom}`;
   if (digests.length === 0) reporter.info(`no base digest to resolve for bootstrap agent ${agent}; the build key covers the definition only`);
   const key = keyFor({ sourceUri, sourceDigests: digests, definitionSha256: `sha256:${definitionSha256}` });

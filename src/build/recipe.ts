@@ -53,7 +53,8 @@ export function stageBases(def: Definition, buildArgs: Record<string, string>): 
     const agent = (header(stage, 'Bootstrap') ?? '').toLowerCase();
     const fromEntry = stage.headers.find((h) => h.key.toLowerCase() === 'from');
     if (!fromEntry) return;
-    const from = substitute(fromEntry.value, buildArgs, def.argumentsDefaults);
+    // %arguments defaults apply to their own stage only, as in apptainer.
+    const from = substitute(fromEntry.value, buildArgs, stage.argumentsDefaults);
     if (from.includes('{{')) return;
     if (REGISTRY_AGENTS.has(agent)) bases.push({ stageIndex, agent, from, line: fromEntry.line, kind: 'registry' });
     else if (FILE_AGENTS.has(agent)) bases.push({ stageIndex, agent, from, line: fromEntry.line, kind: 'file' });
