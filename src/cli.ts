@@ -5,7 +5,6 @@ import { commandHelp, envName, generalHelp, parseCommandLine, UsageError } from 
 import { loadConfig, secretValues } from './config/config.js';
 import { INPUTS } from './config/schema.js';
 import { describeError } from './errors.js';
-import { cancellationSignal, runPipeline } from './pipeline.js';
 import { ConsoleReporter } from './report/console.js';
 
 export async function main(argv: readonly string[]): Promise<number> {
@@ -51,6 +50,8 @@ export async function main(argv: readonly string[]): Promise<number> {
           process.stdout.write(reporter.masked(JSON.stringify(config, null, 2)) + '\n');
           return 0;
         }
+        // Loaded only when a stage runs, so --help and --print-config start fast.
+        const { cancellationSignal, runPipeline } = await import('./pipeline.js');
         await runPipeline(config, reporter, cancellationSignal());
         return 0;
       }

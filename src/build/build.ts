@@ -60,6 +60,9 @@ interface Plan {
   recipe: string;
   labels: Record<string, string>;
   buildKey: string;
+  /** Build arguments the recipe still uses: pinning a templated `From` consumes its arguments, and apptainer
+   * refuses arguments a definition does not use. */
+  buildArgs: Record<string, string>;
 }
 
 export async function build(config: BuildConfig, reporter: Reporter, options: BuildOptions = {}): Promise<BuildResult> {
@@ -68,10 +71,13 @@ export async function build(config: BuildConfig, reporter: Reporter, options: Bu
   const context = options.context ?? contextFromEnv(env);
   if (config.registry) reporter.setSecret(config.registry.password);
 
+  // Asking the builder its version takes a process start; overlap it with linting.
+  const detected = detectBuilder(config.builder, env.PATH);
+  detected.catch(() => undefined); // awaited below; avoid an unhandled rejection if lint fails first
   const findings = config.definition ? await reporter.group('Lint definition', () => lint(config, reporter)) : [];
 
   const { builder, fakeroot } = await reporter.group('Prepare', async () => {
-    const info = await detectBuilder(config.builder, env.PATH);
+    const info = await detected;
     reporter.info(`builder: ${info.product} ${info.version} (${info.path})`);
     const decision = useFakeroot(config.fakeroot, await readPrivileges());
     reporter.info(`fakeroot: ${decision.fakeroot ? 'yes' : 'no'} (${decision.reason})`);
@@ -82,7 +88,7 @@ export async function build(config: BuildConfig, reporter: Reporter, options: Bu
   const workDir = await mkdtemp(path.join(os.tmpdir(), 'build-image-'));
   const recipePath = path.join(workDir, 'build.def');
   const partial = path.join(path.dirname(config.output), `.${path.basename(config.output)}.partial-${process.pid}`);
-  const command = builderArgs(config, fakeroot, recipePath, partial);
+  const command = builderArgs(config, plan.buildArgs, fakeroot, recipePath, partial);
 
   const base = {
     sourceUri: plan.sourceUri,
@@ -219,7 +225,8 @@ async function makePlan(
     const key = keyFor({ sourceUri: source.uri, sourceDigests: [digest] });
     const id = buildKey(key);
     const labels = { ...config.labels, ...provenanceLabels({ context, key, buildKey: id }) };
-    return { sourceUri: source.uri, sourceDigests: [digest], recipe: recipeForSource(source, digest, labels), labels, buildKey: id };
+    const recipe = recipeForSource(source, digest, labels);
+    return { sourceUri: source.uri, sourceDigests: [digest], recipe, labels, buildKey: id, buildArgs: {} };
   }
 
   const file = config.definition!;
@@ -257,21 +264,17 @@ async function makePlan(
   const key = keyFor({ sourceUri, sourceDigests: digests, definitionSha256: `sha256:${definitionSha256}` });
   const id = buildKey(key);
   const labels = { ...config.labels, ...provenanceLabels({ context, key, buildKey: id }) };
-  return {
-    sourceUri,
-    sourceDigests: digests,
-    definitionSha256,
-    recipe: augmentDefinition(text, pins, labels),
-    labels,
-    buildKey: id,
-  };
+  const recipe = augmentDefinition(text, pins, labels);
+  const stillUsed = new Set(parseDefinition(recipe).templateVars.filter((v) => !v.commented).map((v) => v.name));
+  const buildArgs = Object.fromEntries(Object.entries(config.buildArgs).filter(([name]) => stillUsed.has(name)));
+  return { sourceUri, sourceDigests: digests, definitionSha256, recipe, labels, buildKey: id, buildArgs };
 }
 
-function builderArgs(config: BuildConfig, fakeroot: boolean, recipe: string, output: string): string[] {
+function builderArgs(config: BuildConfig, buildArgs: Record<string, string>, fakeroot: boolean, recipe: string, output: string): string[] {
   const args = ['build', '--force'];
   if (fakeroot) args.push('--fakeroot');
   if (config.registryInsecure) args.push('--no-https');
-  for (const [k, v] of Object.entries(config.buildArgs)) args.push('--build-arg', `${k}=${v}`);
+  for (const [k, v] of Object.entries(buildArgs)) args.push('--build-arg', `${k}=${v}`);
   if (config.compression !== 'gzip') args.push('--mksquashfs-args', `-comp ${config.compression}`);
   args.push(output, recipe);
   return args;

@@ -259,6 +259,22 @@ describe('the CLI', () => {
     expect(apptainerExec(path.join(work.dir, 'cli.sif'), 'cat /etc/motd')).toBe('built for cli\n');
   });
 
+  test('the example definition, whose From is a build argument, builds pinned to the digest', () => {
+    const demoDigest = registry.pushBusybox('demo/busybox', '1.0');
+    const result = spawnSync(
+      'node',
+      [path.resolve('dist/cli.js'), 'build', '--definition', path.resolve('examples/pi.def'), '--output', 'example.sif', '--registry-insecure', '--build-arg', `REGISTRY=${registry.host}`],
+      { cwd: work.dir, encoding: 'utf8' },
+    );
+    expect(result.stderr).not.toMatch(/error:/);
+    expect(result.status).toBe(0);
+    const labels = inspectLabels(path.join(work.dir, 'example.sif'));
+    expect(labels[LABELS.sourceDigest]).toBe(demoDigest);
+    expect(labels[LABELS.sourceUri]).toBe(`docker://${registry.host}/demo/busybox:1.0`);
+    const run = execFileSync('apptainer', ['run', ...execFlags(), path.join(work.dir, 'example.sif')], { encoding: 'utf8' });
+    expect(run).toBe('hello from pi2\n');
+  });
+
   test('inspect prints what the reader sees as JSON', () => {
     const result = spawnSync('node', [path.resolve('dist/cli.js'), 'inspect', path.join(work.dir, 'cli.sif')], { encoding: 'utf8' });
     expect(result.status).toBe(0);
