@@ -1,6 +1,6 @@
 // `build-image lint FILE`: the definition linter on its own, `file:line: severity: message` per finding.
 import { readFile } from 'node:fs/promises';
-import { ConfigError, type InputReader } from '../config/config.js';
+import { ConfigError, parsePairs, type InputReader } from '../config/config.js';
 import { formatFinding, lintDefinition } from '../build/lint.js';
 
 export async function lintFile(file: string, read: InputReader, out: NodeJS.WritableStream): Promise<number> {
@@ -10,11 +10,8 @@ export async function lintFile(file: string, read: InputReader, out: NodeJS.Writ
   } catch (error) {
     throw new ConfigError([{ input: 'FILE', message: `cannot read ${file}: ${(error as NodeJS.ErrnoException).code}` }]);
   }
-  const buildArgs: Record<string, string> = {};
-  for (const line of (read('build-args') ?? '').split('\n')) {
-    const eq = line.indexOf('=');
-    if (eq > 0) buildArgs[line.slice(0, eq).trim()] = line.slice(eq + 1).trim();
-  }
+  const { pairs: buildArgs, problems } = parsePairs(read('build-args') ?? '');
+  if (problems.length > 0) throw new ConfigError(problems.map((message) => ({ input: 'build-args', message })));
   const findings = lintDefinition(text, { buildArgs });
   for (const f of findings) out.write(formatFinding(file, f) + '\n');
   const errors = findings.filter((f) => f.severity === 'error').length;

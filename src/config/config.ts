@@ -86,21 +86,28 @@ class Reader {
   }
 
   pairs(name: string): Record<string, string> {
-    const text = this.raw(name) ?? '';
-    const result: Record<string, string> = {};
-    text.split(/\r?\n/).forEach((line, index) => {
-      const trimmed = line.trim();
-      if (trimmed === '' || trimmed.startsWith('#')) return;
-      const eq = trimmed.indexOf('=');
-      const key = eq > 0 ? trimmed.slice(0, eq).trim() : '';
-      if (eq <= 0 || !/^[A-Za-z_][A-Za-z0-9_.-]*$/.test(key)) {
-        this.problem(name, `line ${index + 1}: expected KEY=VALUE with KEY of letters, digits, _ . -; got ${quote(trimmed)}`);
-        return;
-      }
-      result[key] = trimmed.slice(eq + 1).trim();
-    });
-    return result;
+    const { pairs, problems } = parsePairs(this.raw(name) ?? '');
+    for (const message of problems) this.problem(name, message);
+    return pairs;
   }
+}
+
+/** `KEY=VALUE` lines (build args, labels); blank lines and `#` comments are skipped. */
+export function parsePairs(text: string): { pairs: Record<string, string>; problems: string[] } {
+  const pairs: Record<string, string> = {};
+  const problems: string[] = [];
+  text.split(/\r?\n/).forEach((line, index) => {
+    const trimmed = line.trim();
+    if (trimmed === '' || trimmed.startsWith('#')) return;
+    const eq = trimmed.indexOf('=');
+    const key = eq > 0 ? trimmed.slice(0, eq).trim() : '';
+    if (eq <= 0 || !/^[A-Za-z_][A-Za-z0-9_.-]*$/.test(key)) {
+      problems.push(`line ${index + 1}: expected KEY=VALUE with KEY of letters, digits, _ . -; got ${quote(trimmed)}`);
+      return;
+    }
+    pairs[key] = trimmed.slice(eq + 1).trim();
+  });
+  return { pairs, problems };
 }
 
 function quote(value: string): string {

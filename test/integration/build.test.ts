@@ -275,6 +275,15 @@ describe('the CLI', () => {
     expect(run).toBe('hello from pi2\n');
   });
 
+  test('lint prints file:line findings and exits 1 on errors, 0 on a clean file', () => {
+    const typo = spawnSync('node', [path.resolve('dist/cli.js'), 'lint', 'test/fixtures/definitions/u2cb-enviroment.def'], { encoding: 'utf8' });
+    expect(typo.status).toBe(1);
+    expect(typo.stdout).toContain('test/fixtures/definitions/u2cb-enviroment.def:7:1: error: unknown section %enviroment; did you mean %environment?');
+    const clean = spawnSync('node', [path.resolve('dist/cli.js'), 'lint', 'examples/pi.def'], { encoding: 'utf8' });
+    expect(clean.status).toBe(0);
+    expect(clean.stdout).toBe('examples/pi.def: 0 error(s), 0 warning(s)\n');
+  });
+
   test('inspect prints what the reader sees as JSON', () => {
     const result = spawnSync('node', [path.resolve('dist/cli.js'), 'inspect', path.join(work.dir, 'cli.sif')], { encoding: 'utf8' });
     expect(result.status).toBe(0);
