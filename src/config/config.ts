@@ -2,6 +2,7 @@
 // problem is collected and reported together, each naming its input and what is accepted.
 import { existsSync, statSync } from 'node:fs';
 import path from 'node:path';
+import { parse as shellParse } from 'shell-quote';
 import { inputSpec, type InputSpec, type StageName } from './schema.js';
 import { parseSource, type Source } from '../build/source.js';
 
@@ -41,9 +42,76 @@ export interface BuildConfig {
   dryRun: boolean;
 }
 
+export interface SftpConfig {
+  host: string;
+  port: number;
+  username: string;
+  privateKey: string;
+  passphrase?: string;
+  knownHosts?: string;
+  fingerprint?: string;
+}
+
+/** Where an image goes on the cluster: staged under `stagingDir`, promoted to `remoteDir/remoteName`. */
+export interface RemoteConfig {
+  sftp?: SftpConfig;
+  stagingDir?: string;
+  remoteDir?: string;
+  remoteName?: string;
+}
+
+export interface SmokeConfig {
+  launcher: 'direct' | 'srun' | 'sbatch';
+  preset: 'pytorch' | 'none';
+  command?: string;
+  partition: string;
+  gpus: number;
+  cpusPerTask: number;
+  mem?: string;
+  timeLimit: string;
+  account?: string;
+  qos?: string;
+  slurmArgs: string[];
+  timeoutMs: number;
+  /** Baseline image path; undefined: the published image when it exists; 'none': no baseline. */
+  baseline?: string;
+  maxRegression: number;
+  nvccli: boolean;
+}
+
+export interface PublishConfig {
+  alias?: string;
+  keep: number;
+  lockTimeoutMs: number;
+}
+
+export interface DocsConfig {
+  token?: string;
+  apiUrl: string;
+  repo?: string;
+  file?: string;
+  base?: string;
+  software?: string;
+  keyColumn: string;
+  valueColumn: string;
+  branch?: string;
+  title?: string;
+  labels: string[];
+  reviewers: string[];
+  draft: boolean;
+}
+
 export interface Config {
   stage: StageName;
+  name?: string;
+  dryRun: boolean;
+  /** An existing image, for stages that did not build it. */
+  image?: string;
   build: BuildConfig;
+  remote: RemoteConfig;
+  smoke: SmokeConfig;
+  publish: PublishConfig;
+  docs: DocsConfig;
 }
 
 /** Collects values and problems while reading inputs, so that all problems are reported at once. */
@@ -85,6 +153,48 @@ class Reader {
     return false;
   }
 
+  integer(name: string): number {
+    const spec = inputSpec(name);
+    const text = this.string(name) ?? '';
+    const { min = -Infinity, max = Infinity } = spec.kind.type === 'integer' ? spec.kind : {};
+    const value = Number(text);
+    if (!/^\d+$/.test(text) || value < min || value > max) {
+      this.problem(name, `must be a whole number from ${min} to ${max}; got ${quote(text)}`);
+      return Number(spec.default ?? min);
+    }
+    return value;
+  }
+
+  /** `90s`, `20m`, `1h30m`, or plain seconds; returns milliseconds. */
+  duration(name: string): number {
+    const text = this.string(name) ?? '';
+    const ms = parseDuration(text);
+    if (ms === undefined || ms <= 0) {
+      this.problem(name, `must be a duration such as 90s, 20m or 1h30m; got ${quote(text)}`);
+      return parseDuration(inputSpec(name).default ?? '0') ?? 0;
+    }
+    return ms;
+  }
+
+  /** `10%` or `0.1`; returns a fraction. */
+  percent(name: string): number {
+    const text = this.string(name) ?? '';
+    const m = /^(\d+(?:\.\d+)?)\s*%$/.exec(text);
+    const value = m ? Number(m[1]) / 100 : /^0?\.\d+$|^0$/.test(text) ? Number(text) : NaN;
+    if (!(value >= 0 && value < 1)) {
+      this.problem(name, `must be a percentage from 0% to 99%, such as 10%; got ${quote(text)}`);
+      return 0.1;
+    }
+    return value;
+  }
+
+  list(name: string): string[] {
+    return (this.raw(name) ?? '')
+      .split(/[\n,]/)
+      .map((v) => v.trim())
+      .filter(Boolean);
+  }
+
   pairs(name: string): Record<string, string> {
     const { pairs, problems } = parsePairs(this.raw(name) ?? '');
     for (const message of problems) this.problem(name, message);
@@ -117,27 +227,160 @@ function quote(value: string): string {
 
 const NAME_PATTERN = /^[A-Za-z0-9][A-Za-z0-9._-]*$/;
 
-export function loadConfig(read: InputReader, options: { cwd?: string; stage?: StageName } = {}): Config {
+export function parseDuration(text: string): number | undefined {
+  if (/^\d+$/.test(text)) return Number(text) * 1000;
+  const m = /^(?:(\d+)h)?(?:(\d+)m)?(?:(\d+)s)?$/.exec(text);
+  if (!m || text === '') return undefined;
+  return ((Number(m[1] ?? 0) * 60 + Number(m[2] ?? 0)) * 60 + Number(m[3] ?? 0)) * 1000;
+}
+
+/** Which parts of the configuration a command or stage reads; the others keep their defaults unchecked. */
+export type Part = 'build' | 'stage' | 'smoke' | 'publish' | 'docs';
+
+const PARTS: Record<StageName, Part[]> = {
+  build: ['build', 'stage'],
+  smoke: ['smoke'],
+  publish: ['publish', 'docs'],
+  all: ['build', 'stage', 'smoke', 'publish', 'docs'],
+};
+
+export function loadConfig(
+  read: InputReader,
+  options: { cwd?: string; stage?: StageName; parts?: Part[] } = {},
+): Config {
   const cwd = options.cwd ?? process.cwd();
   const r = new Reader(read);
   const stage = options.stage ?? r.enum<StageName>('stage');
-  const build = readBuild(r, cwd);
-  if (stage !== 'build') {
-    r.problem('stage', `\`${stage}\` is not available in this version yet; use \`build\``);
-  }
-  if (r.problems.length > 0) throw new ConfigError(r.problems);
-  return { stage, build };
-}
-
-function readBuild(r: Reader, cwd: string): BuildConfig {
+  const parts = new Set(options.parts ?? PARTS[stage]);
   const name = r.string('name');
   if (name !== undefined && !NAME_PATTERN.test(name)) {
     r.problem('name', `must be letters, digits, '.', '_' or '-' (starting with a letter or digit); got ${quote(name)}`);
   }
+  const dryRun = r.boolean('dry-run');
+  const imageText = r.string('image');
+  const image = imageText ? path.resolve(cwd, imageText) : undefined;
+
+  const quiet = new Reader(read); // reads parts that this stage does not use, without reporting problems
+  const build = readBuild(parts.has('build') ? r : quiet, cwd, name, dryRun, parts.has('build'));
+  const remote = readRemote(r, name, {
+    sftpRequired: parts.has('publish') || (stage !== 'build' && parts.has('stage')),
+    check: parts.has('stage') || parts.has('publish'),
+  });
+  const smoke = readSmoke(parts.has('smoke') ? r : quiet);
+  const publish = readPublish(parts.has('publish') ? r : quiet);
+  const docs = readDocs(parts.has('docs') ? r : quiet);
+  if (parts.has('docs') && docs.repo) {
+    if (!/^[\w.-]+\/[\w.-]+$/.test(docs.repo)) r.problem('docs-repo', `must be OWNER/REPO; got ${quote(docs.repo)}`);
+    if (!docs.token) r.problem('github-token', 'required with `docs-repo`: a token with write access to the docs repository');
+    if (!docs.file) r.problem('docs-file', 'required with `docs-repo`: the file that holds the preset image table');
+    if (!docs.software && !name) r.problem('software', 'required with `docs-repo` when `name` is not set: the row key in the table');
+  }
+  if ((stage === 'smoke' || stage === 'publish') && image && !existsSync(image)) {
+    r.problem('image', `file not found: ${imageText}`);
+  }
+  if (r.problems.length > 0) throw new ConfigError(r.problems);
+  return { stage, name, dryRun, image, build, remote, smoke, publish, docs };
+}
+
+function readRemote(r: Reader, name: string | undefined, need: { sftpRequired: boolean; check: boolean }): RemoteConfig {
+  const host = r.string('sftp-host');
+  const remoteDir = r.string('remote-dir');
+  const remoteName = r.string('remote-name') ?? (name ? `${name}.sif` : undefined);
+  const port = r.integer('sftp-port');
+  if (!need.check) return { remoteDir, remoteName };
+  if (!host) {
+    if (need.sftpRequired) r.problem('sftp-host', 'required for this stage: the cluster host to upload to');
+    return { remoteDir, remoteName };
+  }
+  const username = r.string('sftp-username');
+  const privateKey = r.raw('sftp-private-key');
+  const passphrase = r.raw('sftp-passphrase');
+  const knownHosts = r.raw('sftp-known-hosts');
+  const fingerprint = r.string('sftp-host-fingerprint');
+  if (!username) r.problem('sftp-username', 'required with `sftp-host`');
+  if (!privateKey) r.problem('sftp-private-key', 'required with `sftp-host`: the private key text (OpenSSH or PEM)');
+  else if (!/-----BEGIN [A-Z ]*PRIVATE KEY-----/.test(privateKey)) {
+    r.problem('sftp-private-key', 'is not a private key: expected the text of an OpenSSH or PEM key (-----BEGIN ... PRIVATE KEY-----)');
+  }
+  if (!knownHosts && !fingerprint) {
+    r.problem(
+      'sftp-known-hosts',
+      `host key pinning is required (there is no trust on first use): set sftp-known-hosts to the output of \`ssh-keyscan -p ${port} ${host}\`, or sftp-host-fingerprint to its SHA256:... fingerprint`,
+    );
+  }
+  if (fingerprint && !/^SHA256:[A-Za-z0-9+/]{43}=?$/.test(fingerprint)) {
+    r.problem('sftp-host-fingerprint', `must be SHA256: and 43 base64 characters, as \`ssh-keygen -l\` prints; got ${quote(fingerprint)}`);
+  }
+  if (!remoteDir) r.problem('remote-dir', 'required with `sftp-host`: the directory of the published images');
+  else if (!remoteDir.startsWith('/')) r.problem('remote-dir', `must be an absolute path; got ${quote(remoteDir)}`);
+  if (!remoteName) r.problem('remote-name', 'required with `sftp-host` when `name` is not set');
+  else if (remoteName.includes('/') || remoteName.startsWith('.')) r.problem('remote-name', `must be a plain file name; got ${quote(remoteName)}`);
+  const validRemoteDir = remoteDir?.startsWith('/') ? remoteDir : undefined;
+  const stagingDir = r.string('staging-dir') ?? (validRemoteDir ? path.posix.join(validRemoteDir, '.staging') : undefined);
+  if (stagingDir && !stagingDir.startsWith('/')) r.problem('staging-dir', `must be an absolute path; got ${quote(stagingDir)}`);
+  return {
+    sftp: username && privateKey ? { host, port, username, privateKey, passphrase, knownHosts, fingerprint } : undefined,
+    stagingDir,
+    remoteDir,
+    remoteName,
+  };
+}
+
+function readSmoke(r: Reader): SmokeConfig {
+  const slurmArgsText = r.string('slurm-args') ?? '';
+  const slurmArgs: string[] = [];
+  for (const token of shellParse(slurmArgsText)) {
+    if (typeof token === 'string') slurmArgs.push(token);
+    else r.problem('slurm-args', `only plain arguments are accepted (no shell operators); got ${quote(slurmArgsText)}`);
+  }
+  const baseline = r.string('baseline');
+  return {
+    launcher: r.enum('launcher'),
+    preset: r.enum('preset'),
+    command: r.string('smoke-command'),
+    partition: r.string('partition') ?? 'dgx2',
+    gpus: r.integer('gpus'),
+    cpusPerTask: r.integer('cpus-per-task'),
+    mem: r.string('mem'),
+    timeLimit: r.string('time-limit') ?? '00:15:00',
+    account: r.string('account'),
+    qos: r.string('qos'),
+    slurmArgs,
+    timeoutMs: r.duration('smoke-timeout'),
+    baseline,
+    maxRegression: r.percent('max-regression'),
+    nvccli: r.boolean('nvccli'),
+  };
+}
+
+function readPublish(r: Reader): PublishConfig {
+  const alias = r.string('alias');
+  if (alias && (alias.includes('/') || alias.startsWith('.'))) r.problem('alias', `must be a plain file name; got ${quote(alias)}`);
+  return { alias, keep: r.integer('keep'), lockTimeoutMs: r.duration('lock-timeout') };
+}
+
+function readDocs(r: Reader): DocsConfig {
+  return {
+    token: r.raw('github-token'),
+    apiUrl: (r.string('github-api-url') ?? 'https://api.github.com').replace(/\/+$/, ''),
+    repo: r.string('docs-repo'),
+    file: r.string('docs-file'),
+    base: r.string('docs-base'),
+    software: r.string('software'),
+    keyColumn: r.string('table-key-column') ?? '软件',
+    valueColumn: r.string('table-value-column') ?? '位置',
+    branch: r.string('pr-branch'),
+    title: r.string('pr-title'),
+    labels: r.list('pr-labels'),
+    reviewers: r.list('pr-reviewers'),
+    draft: r.boolean('pr-draft'),
+  };
+}
+
+function readBuild(r: Reader, cwd: string, name: string | undefined, dryRun: boolean, check: boolean): BuildConfig {
   const builder = r.enum<Builder>('builder');
   const fakeroot = r.enum<Fakeroot>('fakeroot');
   const compression = r.enum<Compression>('compression');
-  const dryRun = r.boolean('dry-run');
   const registryInsecure = r.boolean('registry-insecure');
   const buildArgs = r.pairs('build-args');
   const labels = r.pairs('labels');
@@ -146,7 +389,9 @@ function readBuild(r: Reader, cwd: string): BuildConfig {
   const definitionText = r.string('definition');
   let source: Source | undefined;
   let definition: string | undefined;
-  if (sourceText && definitionText) {
+  if (!check) {
+    // Not building: nothing to validate about sources.
+  } else if (sourceText && definitionText) {
     r.problem('source', 'give either `source` or `definition`, not both (a definition file names its own source in `From:`)');
   } else if (!sourceText && !definitionText) {
     r.problem('source', 'nothing to build: set `source` (docker://, oras://, docker-archive:, oci-archive: or a .sif) or `definition`');
@@ -168,7 +413,9 @@ function readBuild(r: Reader, cwd: string): BuildConfig {
   const outputText = r.string('output') ?? `${name ?? 'image'}.sif`;
   const output = path.resolve(cwd, outputText);
   const outputDir = path.dirname(output);
-  if (!existsSync(outputDir)) r.problem('output', `directory does not exist: ${outputDir}`);
+  if (!check) {
+    // Not building: the output path is not used.
+  } else if (!existsSync(outputDir)) r.problem('output', `directory does not exist: ${outputDir}`);
   else if (!statSync(outputDir).isDirectory()) r.problem('output', `not a directory: ${outputDir}`);
   else if (existsSync(output) && statSync(output).isDirectory()) r.problem('output', `is a directory: ${outputText}`);
 

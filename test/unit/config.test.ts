@@ -62,13 +62,65 @@ describe('configuration', () => {
     [{ source: 'docker://x', 'dry-run': 'perhaps' }, 'dry-run', /must be true or false/],
     [{ source: 'docker://x', 'registry-username': 'u' }, 'registry-password', /required when `registry-username` is set/],
     [{ source: 'docker://x', name: '../evil' }, 'name', /must be letters, digits/],
-    [{ source: 'docker://x', stage: 'smoke' }, 'stage', /not available in this version yet/],
+    [{ source: 'docker://x', stage: 'deploy' }, 'stage', /must be one of build, smoke, publish, all/],
     [{ source: 'docker://x', compression: 'brotli' }, 'compression', /must be one of gzip, xz, zstd, lz4/],
   ])('%j is refused with a message naming %s', (inputs, input, message) => {
     const found = problems(inputs as Record<string, string>);
     expect(found).toHaveLength(1);
     expect(found[0].input).toBe(input);
     expect(found[0].message).toMatch(message);
+  });
+
+  const key = '-----BEGIN OPENSSH PRIVATE KEY-----\nAAAA\n-----END OPENSSH PRIVATE KEY-----\n';
+  const sftp = { 'sftp-host': 'data.hpc.sjtu.edu.cn', 'sftp-username': 'svc', 'sftp-private-key': key, 'remote-dir': '/lustre/share/img', name: 'pytorch' };
+
+  test('SFTP inputs make a remote target; staging defaults to a folder beside the live images', () => {
+    const config = loadConfig((n) => ({ ...sftp, definition: 'image.def', 'sftp-host-fingerprint': `SHA256:${'A'.repeat(43)}` })[n], { cwd: dir });
+    expect(config.remote).toEqual({
+      sftp: { host: 'data.hpc.sjtu.edu.cn', port: 22, username: 'svc', privateKey: key, passphrase: undefined, knownHosts: undefined, fingerprint: `SHA256:${'A'.repeat(43)}` },
+      stagingDir: '/lustre/share/img/.staging',
+      remoteDir: '/lustre/share/img',
+      remoteName: 'pytorch.sif',
+    });
+  });
+
+  test.each([
+    [{}, 'sftp-known-hosts', /no trust on first use.*ssh-keyscan -p 22 data.hpc.sjtu.edu.cn/],
+    [{ 'sftp-host-fingerprint': 'MD5:aa:bb' }, 'sftp-host-fingerprint', /must be SHA256:/],
+    [{ 'sftp-known-hosts': 'x', 'sftp-private-key': 'hunter2' }, 'sftp-private-key', /is not a private key/],
+    [{ 'sftp-known-hosts': 'x', 'remote-dir': 'relative/dir' }, 'remote-dir', /must be an absolute path/],
+    [{ 'sftp-known-hosts': 'x', 'sftp-port': '99999' }, 'sftp-port', /whole number from 1 to 65535/],
+  ])('stage inputs %j are refused with a message naming %s', (extra, input, message) => {
+    const found = problems({ ...sftp, definition: 'image.def', ...extra } as Record<string, string>);
+    expect(found.map((p) => p.input)).toEqual([input]);
+    expect(found[0].message).toMatch(message);
+    // The refused key never appears in a message.
+    expect(found[0].message).not.toContain('hunter2');
+  });
+
+  test('smoke inputs are typed: durations, percentages, shell-split Slurm arguments', () => {
+    const config = loadConfig((n) => ({ stage: 'smoke', launcher: 'sbatch', gpus: '2', 'smoke-timeout': '1h30m', 'max-regression': '5%', 'slurm-args': "--exclusive --comment 'nightly refresh'" })[n], { cwd: dir });
+    expect(config.smoke).toMatchObject({ launcher: 'sbatch', gpus: 2, timeoutMs: 5_400_000, maxRegression: 0.05, slurmArgs: ['--exclusive', '--comment', 'nightly refresh'], partition: 'dgx2' });
+  });
+
+  test.each([
+    [{ 'smoke-timeout': 'soon' }, 'smoke-timeout', /duration such as 90s/],
+    [{ 'max-regression': '150%' }, 'max-regression', /percentage from 0% to 99%/],
+    [{ 'slurm-args': '--x; rm -rf /' }, 'slurm-args', /no shell operators/],
+    [{ launcher: 'mpirun' }, 'launcher', /must be one of direct, srun, sbatch/],
+  ])('smoke inputs %j are refused with a message naming %s', (extra, input, message) => {
+    const found = problems({ stage: 'smoke', ...extra } as Record<string, string>);
+    expect(found.map((p) => p.input)).toEqual([input]);
+    expect(found[0].message).toMatch(message);
+  });
+
+  test('a docs PR needs a token, a file and a row key', () => {
+    const found = problems({ stage: 'publish', ...sftp, name: '', 'sftp-known-hosts': 'x', 'remote-name': 'p.sif', 'docs-repo': 'sjtu-hpc/docs' });
+    expect(found.map((p) => p.input).sort()).toEqual(['docs-file', 'github-token', 'software']);
+  });
+
+  test('a build does not validate smoke or docs inputs it will not use', () => {
+    expect(() => loadConfig((n) => ({ definition: 'image.def', 'smoke-timeout': 'soon' })[n], { cwd: dir })).not.toThrow();
   });
 
   test('all problems are reported at once', () => {
