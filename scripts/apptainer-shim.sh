@@ -15,7 +15,7 @@ mount --bind "$root" "$root"
 mount -t proc proc "$root/proc"
 mount --rbind /sys "$root/sys"
 mount --rbind /dev "$root/dev"
-binds=(/tmp /var/tmp /work /root /home /srv /mnt "$BUILD_IMAGE_SHIM_CWD")
+binds=(/tmp /var/tmp /var/cache/build-image /work /root /home /srv /mnt "$BUILD_IMAGE_SHIM_CWD")
 IFS=: read -r -a extra <<<"${BUILD_IMAGE_SHIM_BINDS:-}"
 binds+=("${extra[@]}")
 for d in "${binds[@]}"; do

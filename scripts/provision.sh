@@ -112,6 +112,9 @@ else
   log "apptainer ready: $(apptainer --version)"
 fi
 
+# A real PyTorch (CPU) image for the smoke-test suite, built once and cached.
+bash "$(dirname "$0")/provision-torch-image.sh"
+
 for tool in docker-registry skopeo umoci mksquashfs sshd python3 slurmctld munged htpasswd; do
   command -v "$tool" >/dev/null || [[ -x /usr/sbin/$tool ]] || [[ -x /usr/bin/$tool ]] || die "$tool is missing after install"
 done
