@@ -3,7 +3,7 @@
 import { readFileSync } from 'node:fs';
 import { commandHelp, envName, generalHelp, parseCommandLine, UsageError } from './cli/args.js';
 import { loadConfig, secretValues } from './config/config.js';
-import { INPUTS } from './config/schema.js';
+import { INPUTS, type StageName } from './config/schema.js';
 import { describeError } from './errors.js';
 import { ConsoleReporter } from './report/console.js';
 
@@ -44,22 +44,36 @@ export async function main(argv: readonly string[]): Promise<number> {
         const { inspectFile } = await import('./commands/inspect.js');
         return await inspectFile(parsed.positional[0], process.stdout);
       }
-      case 'build': {
-        const config = loadConfig(read, { stage: 'build' });
+      case 'table': {
+        const { tableCommand } = await import('./commands/table.js');
+        const f = parsed.flags;
+        return await tableCommand(
+          {
+            file: String(f.file),
+            key: String(f.key),
+            value: String(f.value),
+            keyColumn: read('table-key-column'),
+            valueColumn: read('table-value-column'),
+            check: f.check === true,
+          },
+          process.stdout,
+        );
+      }
+      default: {
+        const stageOnly = command.name === 'stage';
+        const config = loadConfig(read, stageOnly ? { stage: 'build', parts: ['stage'] } : { stage: command.name as StageName });
         if (parsed.printConfig) {
           process.stdout.write(reporter.masked(JSON.stringify(config, null, 2)) + '\n');
           return 0;
         }
         // Loaded only when a stage runs, so --help and --print-config start fast.
         const { cancellationSignal, runPipeline } = await import('./pipeline.js');
-        await runPipeline(config, reporter, cancellationSignal());
+        await runPipeline(config, reporter, cancellationSignal(), stageOnly ? ['stage'] : undefined);
         return 0;
       }
-      default:
-        throw new UsageError(`build-image ${command.name} is not available in this version yet`);
     }
   } catch (error) {
-    const message = error instanceof UsageError ? error.message : describeError(error, (name) => `--${name}`);
+    const message = describeError(error, (name) => `--${name}`);
     reporter.error(message);
     return 1;
   }

@@ -1,21 +1,285 @@
-// Chains the stages. Each stage is one function over a typed config; this file is the only place that knows
-// their order.
-import type { Config } from './config/config.js';
+// Chains the stages: build → stage (SFTP) → smoke → promote → docs PR. Each stage is one function over typed
+// options; this file maps the configuration onto them and is the only place that knows their order. A later
+// step never runs after an earlier one failed, so the live path only ever gets a verified, smoke-tested image
+// and the docs PR is only opened after promotion.
+import { existsSync } from 'node:fs';
+import path from 'node:path';
+import type { Config, SftpConfig } from './config/config.js';
 import type { Reporter } from './report/reporter.js';
 import { build, type BuildResult } from './build/build.js';
+import { contextFromEnv, LABELS } from './build/provenance.js';
+import { sha256File } from './build/source.js';
+import { readSifFile } from './image/sif.js';
+
+export type Step = 'build' | 'stage' | 'smoke' | 'promote' | 'docs';
 
 export interface PipelineResult {
   build?: BuildResult;
+  staged?: import('./publish/stage.js').StageResult;
+  smoke?: import('./smoke/smoke.js').SmokeResult;
+  promoted?: import('./publish/promote.js').PromoteResult;
+  docs?: import('./docs/pull-request.js').PullRequestResult;
 }
 
-export async function runPipeline(config: Config, reporter: Reporter, signal?: AbortSignal): Promise<PipelineResult> {
+/** The steps a `stage` value runs; SFTP and docs steps only where their inputs are set. */
+export function stepsFor(config: Config): Step[] {
+  const sftp = !!config.remote.sftp;
+  const docs = !!config.docs.repo;
   switch (config.stage) {
     case 'build':
-      return { build: await build(config.build, reporter, { signal }) };
-    default:
-      // loadConfig already refuses stages this version does not have.
-      throw new Error(`stage ${config.stage} is not available`);
+      return sftp ? ['build', 'stage'] : ['build'];
+    case 'smoke':
+      return ['smoke'];
+    case 'publish':
+      return docs ? ['promote', 'docs'] : ['promote'];
+    case 'all':
+      return ['build', ...(sftp ? (['stage'] as Step[]) : []), 'smoke', ...(sftp ? (['promote'] as Step[]) : []), ...(docs && sftp ? (['docs'] as Step[]) : [])];
   }
+}
+
+export async function runPipeline(
+  config: Config,
+  reporter: Reporter,
+  signal?: AbortSignal,
+  steps: Step[] = stepsFor(config),
+): Promise<PipelineResult> {
+  const result: PipelineResult = {};
+  const runUrl = contextFromEnv(process.env).runUrl;
+  // Secrets are masked before any step can log.
+  for (const secret of [config.remote.sftp?.privateKey, config.remote.sftp?.passphrase, config.docs.token]) {
+    if (secret) reporter.setSecret(secret);
+  }
+  if (config.dryRun && steps.some((s) => s !== 'build')) {
+    reporter.info(`dry run: would run ${steps.join(' → ')}`);
+  }
+
+  if (steps.includes('build')) {
+    result.build = await build(config.build, reporter, { signal });
+  }
+
+  if (steps.includes('stage') && !config.dryRun) {
+    const { stageImage } = await import('./publish/stage.js');
+    const image = result.build?.image ?? requireImage(config);
+    result.staged = await reporter.group('Stage over SFTP', () =>
+      stageImage({
+        target: target(config.remote.sftp),
+        image,
+        stagingDir: config.remote.stagingDir!,
+        remoteName: config.remote.remoteName!,
+        liveDir: config.remote.remoteDir,
+        reporter,
+        signal,
+        runUrl,
+      }),
+    );
+    reporter.setOutput('staged-path', result.staged.stagedPath);
+    reporter.setOutput('sha256', result.staged.sha256);
+    reporter.setOutput('bytes-sent', String(result.staged.bytesSent));
+    reporter.setOutput('upload-skipped', String(result.staged.uploadSkipped));
+  }
+
+  if (steps.includes('smoke')) {
+    const { smokeTest } = await import('./smoke/smoke.js');
+    const image = result.build?.image ?? smokeImage(config);
+    const baseline = baselineImage(config, reporter);
+    const s = config.smoke;
+    result.smoke = await smokeTest({
+      image,
+      launcher: s.launcher,
+      preset: s.preset,
+      command: s.command,
+      partition: s.partition,
+      gpus: s.gpus,
+      cpusPerTask: s.cpusPerTask,
+      mem: s.mem,
+      timeLimit: s.timeLimit,
+      account: s.account,
+      qos: s.qos,
+      slurmArgs: s.slurmArgs,
+      timeoutMs: s.timeoutMs,
+      baseline,
+      maxRegression: s.maxRegression,
+      nvccli: s.nvccli,
+      dryRun: config.dryRun,
+      builder: config.build.builder === 'auto' ? undefined : config.build.builder,
+      reporter,
+      signal,
+    }).catch((error: Error & { result?: { json: string } }) => {
+      // A failed gate still measured something: keep it in the output for the workflow to show.
+      if (error.result) reporter.setOutput('smoke-json', error.result.json);
+      throw error;
+    });
+    reporter.setOutput('smoke-json', result.smoke.json);
+  }
+
+  // Read the docs table before promoting: retention must never delete a path it lists.
+  let docsTable: { text: string; listed: string[] } | undefined;
+  if (steps.includes('docs') && !config.dryRun) {
+    docsTable = await reporter.group('Read docs table', () => readDocsTable(config, reporter));
+  }
+
+  if (steps.includes('promote') && !config.dryRun) {
+    const { promoteImage } = await import('./publish/promote.js');
+    const r = config.remote;
+    const stagedPath = result.staged?.stagedPath ?? path.posix.join(r.stagingDir!, r.remoteName!);
+    result.promoted = await reporter.group('Promote', () =>
+      promoteImage({
+        target: target(r.sftp),
+        stagedPath,
+        remoteDir: r.remoteDir!,
+        remoteName: r.remoteName!,
+        alias: config.publish.alias,
+        keep: config.publish.keep,
+        lockTimeoutMs: config.publish.lockTimeoutMs,
+        protectedPaths: docsTable?.listed ?? [],
+        runUrl,
+        reporter,
+      }),
+    );
+    reporter.setOutput('remote-path', result.promoted.remotePath);
+    reporter.setOutput('deleted', result.promoted.deleted.join('\n'));
+  }
+
+  if (steps.includes('docs') && !config.dryRun && result.promoted) {
+    const promoted = result.promoted;
+    result.docs = await reporter.group('Docs pull request', () => openDocsPullRequest(config, promoted.remotePath, result, reporter));
+    reporter.setOutput('pr-url', result.docs.url ?? '');
+    reporter.setOutput('pr-number', result.docs.number ? String(result.docs.number) : '');
+    reporter.setOutput('pr-operation', result.docs.operation);
+  }
+  return result;
+}
+
+function target(sftp: SftpConfig | undefined): SftpConfig {
+  if (!sftp) throw new Error('internal: SFTP step without SFTP configuration');
+  return sftp;
+}
+
+function requireImage(config: Config): string {
+  if (!config.image) throw new StageInputError('image', 'required: the image file to upload (or run the build stage first)');
+  return config.image;
+}
+
+/** On the cluster's runner the staged image is a local path on the shared file system. */
+function smokeImage(config: Config): string {
+  if (config.image) return config.image;
+  const { stagingDir, remoteName } = config.remote;
+  const staged = stagingDir && remoteName ? path.join(stagingDir, remoteName) : undefined;
+  if (staged && existsSync(staged)) return staged;
+  throw new StageInputError('image', `required: the image to smoke-test${staged ? ` (the staged image ${staged} is not on this machine)` : ''}`);
+}
+
+/** The image currently published is the default baseline, when this runner sees the cluster's file system. */
+function baselineImage(config: Config, reporter: Reporter): string | undefined {
+  const given = config.smoke.baseline;
+  if (given === 'none') return undefined;
+  if (given) {
+    if (!existsSync(given)) throw new StageInputError('baseline', `file not found: ${given}`);
+    return given;
+  }
+  const { remoteDir, remoteName } = config.remote;
+  const live = remoteDir && remoteName ? path.join(remoteDir, remoteName) : undefined;
+  if (live && existsSync(live)) return live;
+  reporter.info(`no baseline: ${live ? `${live} is not on this machine` : 'set baseline, or remote-dir and name'}; the new image is measured alone`);
+  return undefined;
+}
+
+/** An input that a step needs and that is missing or wrong, found only once the step runs. */
+export class StageInputError extends Error {
+  constructor(
+    readonly input: string,
+    message: string,
+  ) {
+    super(`${input}: ${message}`);
+    this.name = 'StageInputError';
+  }
+}
+
+/** The configured column headers, with the English ones as fallbacks for the default Chinese headers. */
+function columns(config: Config): { keyColumns: string[]; valueColumns: string[] } {
+  const { keyColumn, valueColumn } = config.docs;
+  return {
+    keyColumns: [...new Set([keyColumn, ...(keyColumn === '软件' ? ['Software'] : [])])],
+    valueColumns: [...new Set([valueColumn, ...(valueColumn === '位置' ? ['Location'] : [])])],
+  };
+}
+
+async function readDocsTable(config: Config, reporter: Reporter): Promise<{ text: string; listed: string[] }> {
+  const { readRepositoryFile } = await import('./docs/docs-file.js');
+  const { listedValues } = await import('./docs/table.js');
+  const { syntaxOf } = await import('./commands/table.js');
+  const d = config.docs;
+  const text = await readRepositoryFile({ token: d.token!, apiUrl: d.apiUrl, repo: d.repo!, path: d.file!, base: d.base, log: (l: string) => reporter.info(l) });
+  const listed = listedValues(text, { ...columns(config), syntax: syntaxOf(d.file!) });
+  reporter.info(`${d.repo}:${d.file} lists ${listed.length} image(s); retention keeps them`);
+  return { text, listed };
+}
+
+async function openDocsPullRequest(config: Config, remotePath: string, result: PipelineResult, reporter: Reporter) {
+  const { openOrUpdatePullRequest } = await import('./docs/pull-request.js');
+  const { editTable } = await import('./docs/table.js');
+  const { prBody } = await import('./docs/pr-body.js');
+  const { syntaxOf } = await import('./commands/table.js');
+  const d = config.docs;
+  const software = d.software ?? config.name!;
+  const remoteName = config.remote.remoteName!;
+  const provenance = await imageProvenance(config, result);
+  let oldPath: string | undefined;
+  const title = d.title ?? `Update ${software} image to ${remoteName}`;
+  const spec = {
+    token: d.token!,
+    apiUrl: d.apiUrl,
+    repo: d.repo!,
+    path: d.file!,
+    base: d.base,
+    branch: d.branch ?? `build-image/${(config.name ?? software).toLowerCase().replace(/[^a-z0-9._-]+/g, '-')}`,
+    title,
+    commitMessage: title,
+    labels: d.labels,
+    reviewers: d.reviewers,
+    draft: d.draft,
+    body: '',
+    edit: (content: string) => {
+      const edited = editTable(content, { key: software, value: remotePath, ...columns(config), syntax: syntaxOf(d.file!), file: d.file });
+      oldPath = edited.oldValue;
+      return edited.text;
+    },
+    log: (line: string) => reporter.info(line),
+  };
+  // The body names the old path, which only the edit finds out: build it lazily.
+  Object.defineProperty(spec, 'body', {
+    enumerable: true,
+    get: () =>
+      prBody({
+        software,
+        oldPath,
+        newPath: remotePath,
+        ...provenance,
+        smokeMarkdown: result.smoke?.markdown,
+        runUrl: contextFromEnv(process.env).runUrl,
+      }),
+  });
+  return openOrUpdatePullRequest(spec);
+}
+
+/** What the PR body says about the image: from this run's build, or read from the image file. */
+async function imageProvenance(config: Config, result: PipelineResult) {
+  if (result.build) {
+    const b = result.build;
+    return { sha256: b.sha256, size: b.size, sourceUri: b.sourceUri, sourceDigest: b.sourceDigest, buildKey: b.buildKey };
+  }
+  if (config.image && existsSync(config.image)) {
+    const info = await readSifFile(config.image);
+    const { size } = await import('node:fs/promises').then((fs) => fs.stat(config.image!));
+    return {
+      sha256: result.staged?.sha256 ?? (await sha256File(config.image)),
+      size,
+      sourceUri: info.labels[LABELS.sourceUri],
+      sourceDigest: info.labels[LABELS.sourceDigest],
+      buildKey: info.labels[LABELS.buildKey],
+    };
+  }
+  return { sha256: result.staged?.sha256 };
 }
 
 /** Aborts on SIGINT/SIGTERM (a cancelled workflow), so stages can stop their children and clean up. */

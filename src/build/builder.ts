@@ -15,7 +15,9 @@ export interface BuilderInfo {
   envPrefix: 'APPTAINER_' | 'SINGULARITY_';
 }
 
-export class BuilderNotFoundError extends Error {}
+export class BuilderNotFoundError extends Error {
+  override name = 'BuilderNotFoundError';
+}
 
 export async function detectBuilder(choice: Builder, envPath?: string): Promise<BuilderInfo> {
   const candidates = choice === 'auto' ? ['apptainer', 'singularity'] : [choice];

@@ -2,7 +2,9 @@
 import { parseArgs, type ParseArgsConfig } from 'node:util';
 import { COMMANDS, INPUTS, type CommandSpec, type InputSpec } from '../config/schema.js';
 
-export class UsageError extends Error {}
+export class UsageError extends Error {
+  override name = 'UsageError';
+}
 
 export interface ParsedCommand {
   command: CommandSpec;
@@ -14,12 +16,16 @@ export interface ParsedCommand {
   help: boolean;
   /** `--print-config`: print the validated configuration as JSON and stop. */
   printConfig: boolean;
+  /** Values of the command's own flags (`table --file`). */
+  flags: Record<string, string | boolean>;
 }
 
 /** Inputs a command accepts: those of its phases, plus `name` and `dry-run` for stage commands. */
 export function commandInputs(command: CommandSpec): InputSpec[] {
   if (command.name === 'lint') return INPUTS.filter((i) => i.name === 'build-args');
-  return INPUTS.filter((i) => i.name !== 'stage' && i.phases.some((p) => command.phases.includes(p)));
+  return INPUTS.filter(
+    (i) => i.name !== 'stage' && (i.phases.some((p) => command.phases.includes(p)) || command.inputs?.includes(i.name)),
+  );
 }
 
 function takesFile(spec: InputSpec): boolean {
@@ -38,6 +44,7 @@ export function parseCommandLine(argv: readonly string[]): ParsedCommand | { hel
     help: { type: 'boolean', short: 'h' },
     'print-config': { type: 'boolean' },
   };
+  for (const flag of command.flags ?? []) options[flag.name] = { type: flag.boolean ? 'boolean' : 'string' };
   for (const spec of specs) {
     options[spec.name] = { type: 'string', multiple: !!spec.repeatFlag };
     if (spec.repeatFlag) options[spec.repeatFlag] = { type: 'string', multiple: true };
@@ -63,6 +70,12 @@ export function parseCommandLine(argv: readonly string[]): ParsedCommand | { hel
       files[spec.name] = file;
     }
   }
+  const flags: Record<string, string | boolean> = {};
+  for (const flag of command.flags ?? []) {
+    const value = parsed.values[flag.name];
+    if (typeof value === 'string' || typeof value === 'boolean') flags[flag.name] = value;
+    else if (flag.required && !parsed.values.help) throw new UsageError(`build-image ${name} needs --${flag.name} ${flag.placeholder ?? ''}`.trim());
+  }
   const expected = command.positional ? 1 : 0;
   if (!parsed.values.help && parsed.positionals.length !== expected) {
     throw new UsageError(
@@ -78,6 +91,7 @@ export function parseCommandLine(argv: readonly string[]): ParsedCommand | { hel
     positional: parsed.positionals,
     help: !!parsed.values.help,
     printConfig: !!parsed.values['print-config'],
+    flags,
   };
 }
 
@@ -131,6 +145,9 @@ export function commandHelp(command: CommandSpec): string {
   const lines = [usage, '', command.summary, ''];
   if (!command.available) lines.push('This command is not available in this version yet.', '');
   lines.push('Options:');
+  for (const flag of command.flags ?? []) {
+    lines.push(`  --${flag.name}${flag.boolean ? '' : ` ${flag.placeholder ?? 'VALUE'}`}`, `      ${wrap(flag.description + (flag.required ? ' (required)' : ''), 90, '      ')}`);
+  }
   for (const spec of specs) {
     const flag = `--${spec.name} ${flagPlaceholder(spec)}`;
     const extra: string[] = [];

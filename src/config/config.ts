@@ -263,7 +263,7 @@ export function loadConfig(
   const quiet = new Reader(read); // reads parts that this stage does not use, without reporting problems
   const build = readBuild(parts.has('build') ? r : quiet, cwd, name, dryRun, parts.has('build'));
   const remote = readRemote(r, name, {
-    sftpRequired: parts.has('publish') || (stage !== 'build' && parts.has('stage')),
+    sftpRequired: parts.has('publish') || (parts.has('stage') && !parts.has('build')),
     check: parts.has('stage') || parts.has('publish'),
   });
   const smoke = readSmoke(parts.has('smoke') ? r : quiet);
@@ -287,10 +287,13 @@ function readRemote(r: Reader, name: string | undefined, need: { sftpRequired: b
   const remoteDir = r.string('remote-dir');
   const remoteName = r.string('remote-name') ?? (name ? `${name}.sif` : undefined);
   const port = r.integer('sftp-port');
-  if (!need.check) return { remoteDir, remoteName };
+  // Staging sits beside the live images by default, so promotion is a rename within one file system.
+  const validRemoteDir = remoteDir?.startsWith('/') ? remoteDir : undefined;
+  const stagingDir = r.string('staging-dir') ?? (validRemoteDir ? path.posix.join(validRemoteDir, '.staging') : undefined);
+  if (!need.check) return { remoteDir, remoteName, stagingDir };
   if (!host) {
     if (need.sftpRequired) r.problem('sftp-host', 'required for this stage: the cluster host to upload to');
-    return { remoteDir, remoteName };
+    return { remoteDir, remoteName, stagingDir };
   }
   const username = r.string('sftp-username');
   const privateKey = r.raw('sftp-private-key');
@@ -315,8 +318,6 @@ function readRemote(r: Reader, name: string | undefined, need: { sftpRequired: b
   else if (!remoteDir.startsWith('/')) r.problem('remote-dir', `must be an absolute path; got ${quote(remoteDir)}`);
   if (!remoteName) r.problem('remote-name', 'required with `sftp-host` when `name` is not set');
   else if (remoteName.includes('/') || remoteName.startsWith('.')) r.problem('remote-name', `must be a plain file name; got ${quote(remoteName)}`);
-  const validRemoteDir = remoteDir?.startsWith('/') ? remoteDir : undefined;
-  const stagingDir = r.string('staging-dir') ?? (validRemoteDir ? path.posix.join(validRemoteDir, '.staging') : undefined);
   if (stagingDir && !stagingDir.startsWith('/')) r.problem('staging-dir', `must be an absolute path; got ${quote(stagingDir)}`);
   return {
     sftp: username && privateKey ? { host, port, username, privateKey, passphrase, knownHosts, fingerprint } : undefined,

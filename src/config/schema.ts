@@ -494,6 +494,10 @@ export interface CommandSpec {
   summary: string;
   phases: readonly Phase[];
   positional?: { name: string; description: string };
+  /** Flags of this command alone, not action inputs. */
+  flags?: readonly { name: string; description: string; boolean?: boolean; placeholder?: string; required?: boolean }[];
+  /** Action inputs it takes besides those of its phases. */
+  inputs?: readonly string[];
   available: boolean;
 }
 
@@ -513,9 +517,21 @@ export const COMMANDS: readonly CommandSpec[] = [
     positional: { name: 'FILE', description: 'SIF image' },
     available: true,
   },
-  { name: 'stage', summary: 'Upload an image to the staging directory over SFTP.', phases: ['stage'], available: false },
-  { name: 'smoke', summary: 'Smoke-test and benchmark an image on the GPU partition.', phases: ['smoke'], available: false },
-  { name: 'publish', summary: 'Promote a staged image and open the docs PR.', phases: ['publish', 'docs'], available: false },
-  { name: 'all', summary: 'Build, stage, smoke-test and publish.', phases: ['build', 'stage', 'smoke', 'publish', 'docs'], available: false },
-  { name: 'table', summary: "Edit a local docs file's preset image table.", phases: ['docs'], available: false },
+  { name: 'stage', summary: 'Upload an image to the staging directory over SFTP.', phases: ['stage'], available: true },
+  { name: 'smoke', summary: 'Smoke-test and benchmark an image on the GPU partition.', phases: ['smoke'], inputs: ['image', 'builder', 'remote-dir', 'remote-name', 'staging-dir'], available: true },
+  { name: 'publish', summary: 'Promote a staged image and open the docs PR.', phases: ['publish', 'docs'], available: true },
+  { name: 'all', summary: 'Build, stage, smoke-test and publish.', phases: ['build', 'stage', 'smoke', 'publish', 'docs'], available: true },
+  {
+    name: 'table',
+    summary: "Edit a local docs file's preset image table (for people who keep a docs checkout).",
+    phases: [],
+    inputs: ['table-key-column', 'table-value-column'],
+    flags: [
+      { name: 'file', description: 'The docs file (RST, or Markdown by its extension).', placeholder: 'FILE', required: true },
+      { name: 'key', description: 'Row key, e.g. PyTorch (matched case-insensitively).', placeholder: 'NAME', required: true },
+      { name: 'value', description: 'New location, e.g. /lustre/share/img/pytorch-24.10.sif.', placeholder: 'PATH', required: true },
+      { name: 'check', description: 'Print the diff and change nothing; exit 1 when the file would change.', boolean: true },
+    ],
+    available: true,
+  },
 ];

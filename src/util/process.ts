@@ -21,7 +21,9 @@ export interface RunResult {
   tail: string[];
 }
 
-export class CommandNotFoundError extends Error {}
+export class CommandNotFoundError extends Error {
+  override name = 'CommandNotFoundError';
+}
 
 export function runProcess(command: string, args: readonly string[], options: RunOptions = {}): Promise<RunResult> {
   return new Promise((resolve, reject) => {

@@ -8,6 +8,7 @@ import { readSifFile } from '../../src/image/sif.js';
 import { LABELS } from '../../src/build/provenance.js';
 import { freePort, startRegistry, type Registry } from '../helpers/registry.js';
 import { execFlags, requireTools, tempDir } from '../helpers/tools.js';
+import { parseOutputs, runBundledAction, type ActionRun } from '../helpers/action.js';
 
 jest.setTimeout(240_000);
 
@@ -36,51 +37,8 @@ afterAll(async () => {
   work?.cleanup();
 });
 
-interface ActionRun {
-  status: number;
-  stdout: string;
-  outputs: Record<string, string>;
-  summary: string;
-}
-
-/** Runs the bundled action as the runner does: INPUT_* variables, GITHUB_OUTPUT and GITHUB_STEP_SUMMARY files. */
 function runAction(inputs: Record<string, string>, options: { path?: string; cwd?: string } = {}): ActionRun {
-  const dir = tempDir('bi-runner-');
-  const outputFile = path.join(dir.dir, 'output');
-  const summaryFile = path.join(dir.dir, 'summary');
-  writeFileSync(outputFile, '');
-  writeFileSync(summaryFile, '');
-  const env: NodeJS.ProcessEnv = {
-    PATH: options.path ?? process.env.PATH,
-    HOME: process.env.HOME,
-    ...ACTIONS_ENV,
-    GITHUB_OUTPUT: outputFile,
-    GITHUB_STEP_SUMMARY: summaryFile,
-  };
-  for (const [k, v] of Object.entries(inputs)) env[`INPUT_${k.toUpperCase()}`] = v;
-  const result = spawnSync('node', [path.resolve('dist/index.js')], { env, cwd: options.cwd ?? work.dir, encoding: 'utf8' });
-  const run = {
-    status: result.status ?? -1,
-    stdout: result.stdout + result.stderr,
-    outputs: parseOutputs(readFileSync(outputFile, 'utf8')),
-    summary: readFileSync(summaryFile, 'utf8'),
-  };
-  dir.cleanup();
-  return run;
-}
-
-/** GITHUB_OUTPUT uses heredoc blocks: `name<<DELIM`, value lines, `DELIM`. */
-function parseOutputs(text: string): Record<string, string> {
-  const out: Record<string, string> = {};
-  const lines = text.split('\n');
-  for (let i = 0; i < lines.length; i++) {
-    const m = /^([^<]+)<<(.+)$/.exec(lines[i]);
-    if (!m) continue;
-    const value: string[] = [];
-    for (i++; i < lines.length && lines[i] !== m[2]; i++) value.push(lines[i]);
-    out[m[1]] = value.join('\n');
-  }
-  return out;
+  return runBundledAction(inputs, { ...options, cwd: options.cwd ?? work.dir, env: ACTIONS_ENV });
 }
 
 function inspectLabels(image: string): Record<string, string> {

@@ -32,6 +32,13 @@ describe('command line', () => {
     expect(() => parse('build', '--registry-password', 'x', '--registry-password-file', 'f')).toThrow(/not both/);
   });
 
+  test('table takes its own flags and the column inputs', () => {
+    const p = parse('table', '--file', 'docs/img.rst', '--key', 'PyTorch', '--value', '/x.sif', '--check', '--table-key-column', 'Software');
+    expect(p.flags).toEqual({ file: 'docs/img.rst', key: 'PyTorch', value: '/x.sif', check: true });
+    expect(p.values).toEqual({ 'table-key-column': 'Software' });
+    expect(() => parse('table', '--file', 'f')).toThrow(/needs --key NAME/);
+  });
+
   test('lint and inspect take one file', () => {
     expect(parse('lint', 'a.def').positional).toEqual(['a.def']);
     expect(() => parse('inspect')).toThrow(/takes one FILE/);
@@ -50,7 +57,7 @@ describe('command line', () => {
   test('no command or --help shows the command list', () => {
     expect(parseCommandLine([])).toEqual({ help: true });
     expect(generalHelp()).toMatch(/build +Lint, build and verify/);
-    expect(generalHelp()).toMatch(/stage +.*\(not available yet\)/);
+    for (const command of ['stage', 'smoke', 'publish', 'all', 'table']) expect(generalHelp()).toMatch(new RegExp(`^  ${command} +\\S`, 'm'));
   });
 
   test('help for a stage command says how to give secrets without putting them on the command line', () => {

@@ -132,6 +132,10 @@ def main():
         "cuda_visible_devices": os.environ.get("CUDA_VISIBLE_DEVICES"),
         "slurm_job_id": os.environ.get("SLURM_JOB_ID"),
     }
+    if args.threads > 0:
+        # BLAS libraries read these when torch loads them; torch.set_num_threads alone misses a generic BLAS.
+        for name in ("OMP_NUM_THREADS", "OPENBLAS_NUM_THREADS", "MKL_NUM_THREADS"):
+            os.environ[name] = str(args.threads)
     started = time.perf_counter()
     try:
         import torch

@@ -1,2 +1,0 @@
-import { createRequire as __cr } from 'node:module'; const require = __cr(import.meta.url);
-import{f as t}from"./chunk-34WDPNDR.js";async function n(e,r,o){if(e.stage==="build")return{build:await t(e.build,r,{signal:o})};throw new Error(`stage ${e.stage} is not available`)}function l(){let e=new AbortController,r=o=>{e.signal.aborted&&process.exit(130),e.abort(new Error(`received ${o}`))};return process.once("SIGINT",r),process.once("SIGTERM",r),e.signal}export{n as a,l as b};

@@ -1,0 +1,243 @@
+// Opens a verified SFTP session to the cluster: the host key is checked before the client authenticates,
+// network failures are retried with backoff, and the key and passphrase stay in memory and masked.
+import SftpClient from 'ssh2-sftp-client';
+import type { Client as SshClient, SFTPWrapper } from 'ssh2';
+import type { Reporter } from '../report/reporter.js';
+import { parseKnownHosts, verifyHostKey, type HostKeyVerdict } from './known-hosts.js';
+
+export interface SftpTarget {
+  host: string;
+  port: number;
+  username: string;
+  privateKey: string;
+  passphrase?: string;
+  knownHosts?: string;
+  fingerprint?: string;
+}
+
+export interface ConnectOptions {
+  reporter?: Reporter;
+  /** Further attempts after a network failure (not after an authentication or host-key failure). Default 3. */
+  retries?: number;
+  /** First backoff delay; doubled each retry. Default 1000 ms. */
+  retryDelayMs?: number;
+  /** Handshake timeout. Default 20 s. */
+  readyTimeoutMs?: number;
+  /** SSH keepalive interval. Default 10 s (a dead link is noticed after 3 unanswered ones). */
+  keepaliveIntervalMs?: number;
+  signal?: AbortSignal;
+}
+
+/** The server's host key was refused; never retried. */
+export class HostKeyError extends Error {
+  constructor(readonly verdict: Extract<HostKeyVerdict, { ok: false }>) {
+    super(verdict.message);
+    this.name = 'HostKeyError';
+  }
+}
+
+/** A failure to connect, authenticate or complete a remote operation, with a message a user can act on. */
+export class SftpError extends Error {
+  constructor(
+    message: string,
+    readonly kind: 'network' | 'auth' | 'remote' | 'config' = 'remote',
+  ) {
+    super(message);
+    this.name = 'SftpError';
+  }
+}
+
+export interface SftpConnection {
+  readonly client: SftpClient;
+  readonly sftp: SFTPWrapper;
+  readonly ssh: SshClient;
+  /** How the host key was trusted. */
+  readonly hostKey: Extract<HostKeyVerdict, { ok: true }>;
+  /** Runs a command over an SSH exec channel; rejects when the account does not allow exec. */
+  exec(command: string, timeoutMs?: number): Promise<{ code: number | null; stdout: string; stderr: string }>;
+  /** Resolves once the connection has been closed (by `end` or by the network). */
+  readonly closed: Promise<void>;
+  isOpen(): boolean;
+  end(): Promise<void>;
+}
+
+const NETWORK_CODES = new Set(['ECONNREFUSED', 'ECONNRESET', 'ETIMEDOUT', 'EHOSTUNREACH', 'ENETUNREACH', 'EPIPE', 'ECONNABORTED', 'EAI_AGAIN']);
+
+/** Whether an error is a transient network failure (worth reconnecting), as opposed to auth, host key, or server refusal. */
+export function isNetworkError(error: unknown): boolean {
+  if (error instanceof HostKeyError) return false;
+  if (error instanceof SftpError) return error.kind === 'network';
+  const e = error as { code?: unknown; level?: unknown; message?: unknown };
+  if (typeof e?.code === 'string' && NETWORK_CODES.has(e.code)) return true;
+  if (e?.level === 'client-socket' || e?.level === 'client-timeout') return true;
+  const msg = String(e?.message ?? '');
+  return /No response from server|Not connected|connection (lost|closed|reset)|Connection lost before handshake|Unexpected (end|close) event|ECONNRESET|socket hang up|Timed out while waiting for handshake|Keepalive timeout|No SFTP connection/i.test(msg);
+}
+
+function sleep(ms: number, signal?: AbortSignal): Promise<void> {
+  return new Promise((resolve, reject) => {
+    if (signal?.aborted) return reject(new SftpError('cancelled', 'network'));
+    const t = setTimeout(resolve, ms);
+    signal?.addEventListener('abort', () => {
+      clearTimeout(t);
+      reject(new SftpError('cancelled'));
+    }, { once: true });
+  });
+}
+
+export async function connectSftp(target: SftpTarget, opts: ConnectOptions = {}): Promise<SftpConnection> {
+  const reporter = opts.reporter;
+  reporter?.setSecret(target.privateKey);
+  if (target.passphrase) reporter?.setSecret(target.passphrase);
+  if (target.knownHosts) for (const note of parseKnownHosts(target.knownHosts).notes) reporter?.warning(note);
+  const retries = opts.retries ?? 3;
+  let delay = opts.retryDelayMs ?? 1000;
+  for (let attempt = 0; ; attempt++) {
+    try {
+      return await connectOnce(target, opts);
+    } catch (error) {
+      if (!isNetworkError(error) || attempt >= retries || opts.signal?.aborted) throw toUserError(error, target);
+      reporter?.info(`connection to ${target.host}:${target.port} failed (${describe(error)}); retrying in ${(delay / 1000).toFixed(1)} s (${attempt + 1}/${retries})`);
+      await sleep(delay, opts.signal);
+      delay *= 2;
+    }
+  }
+}
+
+function describe(error: unknown): string {
+  const e = error as { code?: unknown; message?: unknown };
+  return typeof e?.code === 'string' && !String(e.message).includes(e.code) ? `${e.code}: ${String(e.message)}` : String(e?.message ?? error);
+}
+
+/** Rewrites library errors into messages that say what to do, and never carry key material. */
+function toUserError(error: unknown, target: SftpTarget): Error {
+  if (error instanceof HostKeyError || error instanceof SftpError) return error;
+  const where = `${target.username}@${target.host}:${target.port}`;
+  const e = error as { level?: unknown; message?: unknown };
+  const msg = String(e?.message ?? error);
+  if (e?.level === 'client-authentication' || /All configured authentication methods failed/i.test(msg)) {
+    return new SftpError(`authentication failed for ${where}: the server did not accept sftp-private-key (check that its public key is in the account's authorized_keys)`, 'auth');
+  }
+  if (/privateKey|passphrase|Encrypted private|Unsupported key format|Cannot parse/i.test(msg)) {
+    return new SftpError(`sftp-private-key could not be used: ${scrub(msg, target)} (check the key format and sftp-key-passphrase)`, 'config');
+  }
+  return new SftpError(`cannot connect to ${where}: ${scrub(describe(error), target)}`, isNetworkError(error) ? 'network' : 'remote');
+}
+
+function scrub(text: string, target: SftpTarget): string {
+  let out = text;
+  for (const s of [target.privateKey, target.passphrase]) if (s && s.length >= 3) out = out.split(s).join('***');
+  return out;
+}
+
+function connectOnce(target: SftpTarget, opts: ConnectOptions): Promise<SftpConnection> {
+  const noop = () => undefined;
+  const client = new SftpClient('build-image', { error: noop, end: noop, close: noop });
+  const ssh = (client as unknown as { client: SshClient }).client;
+  let verdict: HostKeyVerdict | undefined;
+  let open = false;
+  let markClosed: () => void = noop;
+  const closed = new Promise<void>((resolve) => (markClosed = resolve));
+  let sshClosed = false;
+  ssh.on('close', () => {
+    open = false;
+    sshClosed = true;
+    markClosed();
+  });
+  const onAbort = () => ssh.end();
+  opts.signal?.addEventListener('abort', onAbort, { once: true });
+
+  return client
+    .connect({
+      host: target.host,
+      port: target.port,
+      username: target.username,
+      privateKey: target.privateKey,
+      passphrase: target.passphrase,
+      readyTimeout: opts.readyTimeoutMs ?? 20_000,
+      keepaliveInterval: opts.keepaliveIntervalMs ?? 10_000,
+      keepaliveCountMax: 3,
+      // Only public-key auth: never fall back to an agent or a password prompt.
+      agent: undefined,
+      tryKeyboard: false,
+      hostVerifier: (key: Buffer) => {
+        verdict = verifyHostKey({ host: target.host, port: target.port, keyBlob: key, knownHosts: target.knownHosts, fingerprint: target.fingerprint });
+        return verdict.ok;
+      },
+    })
+    .then((raw) => {
+      open = true;
+      raw.on('close', () => {
+        open = false;
+        markClosed();
+      });
+      // ssh2 leaves a request made after the channel closed pending forever; fail such calls at once instead.
+      const sftp = new Proxy(raw, {
+        get(target, prop, receiver) {
+          const value = Reflect.get(target, prop, receiver) as unknown;
+          if (typeof value !== 'function') return value;
+          return (...args: unknown[]) => {
+            const cb = args[args.length - 1];
+            if (!open && typeof cb === 'function') {
+              process.nextTick(cb as (e: Error) => void, new SftpError('the connection closed', 'network'));
+              return undefined;
+            }
+            return (value as (...a: unknown[]) => unknown).apply(target, args);
+          };
+        },
+      });
+      const hostKey = verdict as Extract<HostKeyVerdict, { ok: true }>;
+      const connection: SftpConnection = {
+        client,
+        sftp,
+        ssh,
+        hostKey,
+        closed,
+        isOpen: () => open,
+        exec: (command, timeoutMs) => execCommand(ssh, command, timeoutMs ?? 60_000),
+        end: async () => {
+          opts.signal?.removeEventListener('abort', onAbort);
+          if (sshClosed) return;
+          ssh.end();
+          let timer: ReturnType<typeof setTimeout> | undefined;
+          const gone = new Promise((r) => ssh.once('close', () => r(null)));
+          await Promise.race([gone, new Promise((r) => (timer = setTimeout(r, 2000)))]);
+          clearTimeout(timer);
+        },
+      };
+      return connection;
+    })
+    .catch((error: unknown) => {
+      opts.signal?.removeEventListener('abort', onAbort);
+      ssh.end();
+      if (verdict && !verdict.ok) throw new HostKeyError(verdict);
+      throw error;
+    });
+}
+
+function execCommand(ssh: SshClient, command: string, timeoutMs: number): Promise<{ code: number | null; stdout: string; stderr: string }> {
+  return new Promise((resolve, reject) => {
+    ssh.exec(command, (err, channel) => {
+      if (err) return reject(err);
+      // No stdin: an account forced to internal-sftp then ends the channel instead of waiting for SFTP packets.
+      channel.end();
+      const timer = setTimeout(() => {
+        channel.close();
+        reject(new SftpError(`remote command timed out after ${Math.round(timeoutMs / 1000)} s`));
+      }, timeoutMs);
+      channel.on('close', () => clearTimeout(timer));
+      let stdout = '';
+      let stderr = '';
+      let code: number | null = null;
+      channel.on('data', (d: Buffer) => (stdout += d.toString()));
+      channel.stderr.on('data', (d: Buffer) => (stderr += d.toString()));
+      channel.on('exit', (c: number | null) => (code = c));
+      channel.on('close', () => resolve({ code, stdout, stderr }));
+    });
+  });
+}
+
+/** Quotes a path for a POSIX shell. */
+export function shellQuote(text: string): string {
+  return `'${text.replace(/'/g, `'\\''`)}'`;
+}

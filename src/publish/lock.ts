@@ -1,0 +1,121 @@
+// An exclusive lock file on the SFTP server, so two publishers of the same image cannot interleave. Created with
+// an exclusive open (O_CREAT|O_EXCL on the server); a lock whose mtime is older than the timeout is stale and
+// taken over; the holder refreshes the mtime while it works, so a long upload does not look stale.
+import { randomBytes } from 'node:crypto';
+import type { Reporter } from '../report/reporter.js';
+import { SftpError, type SftpConnection } from './connect.js';
+import { remoteError, sftpCall } from './remote.js';
+
+export interface LockOptions {
+  owner?: string;
+  runUrl?: string;
+  /** A lock not refreshed for this long is stale and taken over. */
+  timeoutMs: number;
+  /** How often the holder refreshes the lock's mtime. Default: a quarter of the timeout, at most 60 s. */
+  heartbeatMs?: number;
+  pollMs?: number;
+  reporter: Reporter;
+  signal?: AbortSignal;
+}
+
+export interface RemoteLock {
+  path: string;
+  /** Set when a stale lock was taken over: who held it. */
+  tookOverFrom?: string;
+  waitedMs: number;
+  release(): Promise<void>;
+}
+
+function describeHolder(content: string): string {
+  const field = (name: string) => new RegExp(`^${name}: (.*)$`, 'm').exec(content)?.[1];
+  const parts = [field('owner') ?? 'unknown owner', field('run') && `run ${field('run')}`, field('time') && `since ${field('time')}`];
+  return parts.filter(Boolean).join(', ');
+}
+
+/** Takes the lock at `path`, waiting while another live holder has it. `conn` may change between calls (reconnects). */
+export async function acquireLock(conn: () => SftpConnection, path: string, opts: LockOptions): Promise<RemoteLock> {
+  const token = randomBytes(12).toString('hex');
+  const content = [`owner: ${opts.owner ?? 'build-image'}`, `run: ${opts.runUrl ?? '-'}`, `time: ${new Date().toISOString()}`, `token: ${token}`, ''].join('\n');
+  const pollMs = opts.pollMs ?? Math.max(100, Math.min(2000, opts.timeoutMs / 10));
+  const started = Date.now();
+  let announced = false;
+  let tookOverFrom: string | undefined;
+  for (;;) {
+    if (opts.signal?.aborted) throw new SftpError(`cancelled while waiting for the lock ${path}`);
+    const sftp = conn().sftp;
+    try {
+      const handle = await sftpCall<Buffer>((cb) => sftp.open(path, 'wx', { mode: 0o644 }, cb));
+      const data = Buffer.from(content);
+      await sftpCall((cb) => sftp.write(handle, data, 0, data.length, 0, cb));
+      await sftpCall((cb) => sftp.close(handle, cb));
+      break;
+    } catch (error) {
+      const existing = await sftpCall<{ mtime: number }>((cb) => sftp.stat(path, cb)).catch(() => undefined);
+      if (!existing) {
+        if ((error as { code?: unknown }).code === 2) continue; // released between our open and stat
+        throw remoteError(error, `creating the lock file ${path}`);
+      }
+      const held = await readText(conn(), path).catch(() => '');
+      const age = Date.now() - existing.mtime * 1000;
+      if (age > opts.timeoutMs) {
+        // Move the stale lock aside under a unique name: only one contender's rename can succeed.
+        const aside = `${path}.stale-${token}`;
+        const moved = await sftpCall((cb) => sftp.rename(path, aside, cb)).then(() => true, () => false);
+        if (!moved) continue;
+        const movedContent = await readText(conn(), aside).catch(() => '');
+        if (movedContent === held) {
+          await sftpCall((cb) => sftp.unlink(aside, cb)).catch(() => undefined);
+          tookOverFrom = describeHolder(held);
+          opts.reporter.warning(`took over a stale lock ${path} (held by ${tookOverFrom}; not refreshed for ${Math.round(age / 1000)} s, timeout ${Math.round(opts.timeoutMs / 1000)} s)`);
+        } else {
+          // A fresh lock was created between our read and our rename: put it back (plain rename refuses to overwrite).
+          await sftpCall((cb) => sftp.rename(aside, path, cb)).catch(() => undefined);
+        }
+        continue;
+      }
+      if (!announced) {
+        opts.reporter.info(`waiting for the lock ${path}, held by ${describeHolder(held)} (stale after ${Math.round(opts.timeoutMs / 1000)} s without refresh)`);
+        announced = true;
+      }
+      await new Promise((r) => setTimeout(r, pollMs));
+    }
+  }
+  const heartbeatMs = opts.heartbeatMs ?? Math.min(60_000, Math.max(50, opts.timeoutMs / 4));
+  const heartbeat = setInterval(() => {
+    const now = Math.floor(Date.now() / 1000);
+    try {
+      conn().sftp.utimes(path, now, now, () => undefined);
+    } catch {
+      // The connection is being replaced; the next beat refreshes it.
+    }
+  }, heartbeatMs);
+  heartbeat.unref();
+  return {
+    path,
+    tookOverFrom,
+    waitedMs: Date.now() - started,
+    async release() {
+      clearInterval(heartbeat);
+      const c = conn();
+      const current = await readText(c, path).catch(() => undefined);
+      if (current === undefined) return;
+      if (!current.includes(`token: ${token}`)) {
+        opts.reporter.warning(`the lock ${path} was taken over by ${describeHolder(current)} while this run held it; leaving it in place`);
+        return;
+      }
+      await sftpCall((cb) => c.sftp.unlink(path, cb)).catch((error) => opts.reporter.warning(`could not remove the lock ${path}: ${remoteError(error, 'removing it').message}`));
+    },
+  };
+}
+
+export async function readText(conn: SftpConnection, path: string): Promise<string> {
+  const sftp = conn.sftp;
+  const handle = await sftpCall<Buffer>((cb) => sftp.open(path, 'r', cb));
+  try {
+    const buf = Buffer.alloc(16 * 1024);
+    const n = await sftpCall<number>((cb) => sftp.read(handle, buf, 0, buf.length, 0, (err, bytes) => cb(err, bytes)));
+    return buf.subarray(0, n).toString('utf8');
+  } finally {
+    await sftpCall((cb) => sftp.close(handle, cb)).catch(() => undefined);
+  }
+}

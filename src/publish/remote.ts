@@ -1,0 +1,44 @@
+// Small promise wrappers over ssh2's SFTP calls, and SFTP status codes turned into messages a user can act on.
+import { SftpError, isNetworkError } from './connect.js';
+
+/** Calls an ssh2 callback-style SFTP method as a promise. */
+export function sftpCall<T = void>(fn: (cb: (err: Error | null | undefined, value?: T) => void) => void): Promise<T> {
+  return new Promise<T>((resolve, reject) => {
+    try {
+      fn((err, value) => (err ? reject(err) : resolve(value as T)));
+    } catch (error) {
+      reject(error);
+    }
+  });
+}
+
+const STATUS: Record<number, string> = {
+  1: 'end of file',
+  2: 'no such file or directory',
+  3: 'permission denied',
+  4: 'the server reported a failure without detail (often a full disk, a quota or a file size limit)',
+  5: 'bad message',
+  8: 'operation not supported by the server',
+};
+
+export function sftpCode(error: unknown): number | undefined {
+  const code = (error as { code?: unknown })?.code;
+  return typeof code === 'number' ? code : undefined;
+}
+
+/** An SFTP failure as an SftpError naming what was being done; network failures keep kind 'network'. */
+export function remoteError(error: unknown, doing: string): SftpError {
+  if (error instanceof SftpError) return error;
+  const code = sftpCode(error);
+  const message = String((error as { message?: unknown })?.message ?? error);
+  if (code !== undefined && STATUS[code]) {
+    const detail = code === 4 || message.toLowerCase() === STATUS[code] ? STATUS[code] : `${STATUS[code]}: ${message}`;
+    return new SftpError(`${doing} failed: ${detail}`, 'remote');
+  }
+  return new SftpError(`${doing} failed: ${message}`, isNetworkError(error) ? 'network' : 'remote');
+}
+
+/** Joins remote POSIX paths. */
+export function remoteJoin(dir: string, name: string): string {
+  return `${dir.replace(/\/+$/, '') || '/'}${dir.endsWith('/') && dir.length === 1 ? '' : '/'}${name}`;
+}

@@ -1,0 +1,219 @@
+// Stage and promote against a real OpenSSH sshd on loopback, logged in as an ordinary (non-root) account.
+import { afterAll, beforeAll, describe, expect, test } from '@jest/globals';
+import { execFileSync } from 'node:child_process';
+import { chmodSync, chownSync, existsSync, mkdirSync, readdirSync, readFileSync, readlinkSync, statSync, utimesSync, writeFileSync } from 'node:fs';
+import path from 'node:path';
+import { promoteImage } from '../../src/publish/promote.js';
+import { stageImage, stageSummary } from '../../src/publish/stage.js';
+import { renderText } from '../../src/report/summary.js';
+import type { SftpTarget } from '../../src/publish/connect.js';
+import { CaptureReporter } from '../helpers/capture-reporter.js';
+import { randomFile, sha256File } from '../helpers/files.js';
+import { startSshd, type Sshd } from '../helpers/sshd.js';
+import { tempDir } from '../helpers/tools.js';
+
+const MiB = 1024 * 1024;
+let sshd: Sshd;
+let sftpOnly: Sshd;
+let local: { dir: string; cleanup: () => void };
+let image: string;
+let imageSha: string;
+
+beforeAll(async () => {
+  [sshd, sftpOnly] = await Promise.all([startSshd(), startSshd({ sftpOnly: true })]);
+  local = tempDir('bi-publish-');
+  image = path.join(local.dir, 'pytorch-24.11.sif');
+  imageSha = randomFile(image, 24 * MiB);
+}, 30_000);
+
+afterAll(async () => {
+  await Promise.all([sshd?.stop(), sftpOnly?.stop()]);
+  local?.cleanup();
+});
+
+function target(server: Sshd, extra: Partial<SftpTarget> = {}): SftpTarget {
+  return { host: server.host, port: server.port, username: server.user, privateKey: server.privateKey, knownHosts: server.knownHostsLine, ...extra };
+}
+
+/** A directory on the server owned by the sftp account. */
+function userDir(server: Sshd, name: string): string {
+  const dir = path.join(server.root, name);
+  mkdirSync(dir, { recursive: true });
+  chownSync(dir, server.uid, server.gid);
+  return dir;
+}
+
+function expectNoSecrets(text: string, server: Sshd): void {
+  for (const line of server.privateKey.split('\n').filter((l) => l.length > 20)) expect(text).not.toContain(line);
+  for (const line of server.encryptedKey.split('\n').filter((l) => l.length > 20)) expect(text).not.toContain(line);
+  expect(text).not.toContain(server.passphrase);
+}
+
+async function errorOf(p: Promise<unknown>): Promise<Error> {
+  try {
+    await p;
+  } catch (error) {
+    return error as Error;
+  }
+  throw new Error('expected a failure');
+}
+
+describe('stage then promote', () => {
+  test('the live file is byte-identical, staging is empty, the lock is gone, and the log shows throughput and verification', async () => {
+    const staging = userDir(sshd, 'a/staging');
+    const live = userDir(sshd, 'a/live');
+    const reporter = new CaptureReporter();
+    const t = target(sshd, { privateKey: sshd.encryptedKey, passphrase: sshd.passphrase });
+    const staged = await stageImage({ target: t, image, stagingDir: staging, remoteName: 'pytorch-24.11.sif', reporter, liveDir: live, verifySegmentBytes: 4 * MiB, progressIntervalMs: 20 });
+    expect(staged).toMatchObject({ sha256: imageSha, bytesSent: 24 * MiB, uploadSkipped: false, verification: 'sha256sum', stagedPath: `${staging}/pytorch-24.11.sif` });
+    expect(readdirSync(staging)).toEqual(['pytorch-24.11.sif']);
+
+    const promoted = await promoteImage({ target: t, stagedPath: staged.stagedPath, remoteDir: live, remoteName: 'pytorch-24.11.sif', alias: 'pytorch-latest.sif', keep: 3, lockTimeoutMs: 60_000, protectedPaths: [], reporter });
+    expect(promoted.remotePath).toBe(`${live}/pytorch-24.11.sif`);
+    expect(sha256File(promoted.remotePath)).toBe(imageSha);
+    expect(readdirSync(staging)).toEqual([]);
+    expect(readdirSync(live).sort()).toEqual(['pytorch-24.11.sif', 'pytorch-latest.sif']);
+    expect(readlinkSync(`${live}/pytorch-latest.sif`)).toBe('pytorch-24.11.sif');
+    const log = reporter.text();
+    expect(log).toMatch(/staged .* sent in [\d.]+ s \([\d.]+ MiB\/s\).*verified by remote sha256sum/);
+    expect(log).toMatch(/trusted by known-hosts/);
+    expect(log).toMatch(/uploaded [\d.]+ (KiB|MiB) \(\d+ bytes\) of 24\.0 MiB \(25165824 bytes\) \([\d.]+%\), [\d.]+ MiB\/s, ETA /);
+    // The server hashed the image in 6 segments while it arrived, so no second pass over the whole file was needed.
+    expect(log).toContain('remote sha256sum of 6 segments, computed while uploading, matches the image');
+    expectNoSecrets(log, sshd);
+    const summary = renderText(stageSummary(staged));
+    expect(summary).toMatch(/Sent +24\.0 MiB \(25165824 bytes\) in [\d.]+ s \([\d.]+ MiB\/s\)/);
+    expect(summary).toMatch(/Verified by +remote sha256sum/);
+
+    // Publishing the same image again sends nothing: the live copy already has its sha256.
+    const again = new CaptureReporter();
+    const skipped = await stageImage({ target: t, image, stagingDir: staging, remoteName: 'pytorch-24.11.sif', reporter: again, liveDir: live });
+    expect(skipped).toMatchObject({ uploadSkipped: true, bytesSent: 0, stagedPath: `${live}/pytorch-24.11.sif`, sha256: imageSha });
+    expect(again.text()).toContain('nothing sent');
+    await promoteImage({ target: t, stagedPath: skipped.stagedPath, remoteDir: live, remoteName: 'pytorch-24.11.sif', keep: 3, lockTimeoutMs: 60_000, protectedPaths: [], reporter: again });
+    expect(sha256File(`${live}/pytorch-24.11.sif`)).toBe(imageSha);
+  }, 60_000);
+
+  test('an account without exec verifies by size and says so', async () => {
+    const staging = userDir(sftpOnly, 'staging');
+    const reporter = new CaptureReporter();
+    const staged = await stageImage({ target: target(sftpOnly), image, stagingDir: staging, remoteName: 'pytorch-24.11.sif', reporter });
+    expect(staged.verification).toBe('size');
+    expect(sha256File(staged.stagedPath)).toBe(imageSha);
+    expect(reporter.text()).toContain('remote sha256sum is not available (sha256sum exited with 1: This service allows sftp connections only.); verified by size only (25165824 bytes)');
+    expect(reporter.text()).toMatch(/staged .*; verified by size only$/m);
+  }, 60_000);
+
+  test('a missing staging dir is created; one that cannot be created is a clear error', async () => {
+    const base = userDir(sshd, 'b');
+    const reporter = new CaptureReporter();
+    const staged = await stageImage({ target: target(sshd), image, stagingDir: `${base}/new/deeper/staging`, remoteName: 'x-1.sif', reporter });
+    expect(sha256File(staged.stagedPath)).toBe(imageSha);
+
+    const rootOwned = path.join(sshd.root, 'root-owned');
+    mkdirSync(rootOwned, { recursive: true });
+    const error = await errorOf(stageImage({ target: target(sshd), image, stagingDir: `${rootOwned}/staging`, remoteName: 'x-1.sif', reporter }));
+    expect(error.message).toBe(`creating the directory ${rootOwned}/staging (it did not exist) failed: permission denied`);
+    expect(existsSync(`${rootOwned}/staging`)).toBe(false);
+  }, 60_000);
+
+  test('permission denied on the remote dir fails clearly and leaves the live file untouched', async () => {
+    const staging = userDir(sshd, 'c/staging');
+    // The live dir belongs to root (mode 755): the sftp account may read but not write it.
+    const live = path.join(sshd.root, 'c/live');
+    mkdirSync(live, { recursive: true });
+    writeFileSync(`${live}/pytorch-24.10.sif`, 'old image');
+    chmodSync(live, 0o755);
+    const reporter = new CaptureReporter();
+    const staged = await stageImage({ target: target(sshd), image, stagingDir: staging, remoteName: 'pytorch-24.10.sif', reporter });
+    const error = await errorOf(promoteImage({ target: target(sshd), stagedPath: staged.stagedPath, remoteDir: live, remoteName: 'pytorch-24.10.sif', keep: 2, lockTimeoutMs: 10_000, protectedPaths: [], reporter }));
+    expect(error.message).toBe(`creating the lock file ${live}/.pytorch-24.10.sif.lock failed: permission denied`);
+    expect(readFileSync(`${live}/pytorch-24.10.sif`, 'utf8')).toBe('old image');
+    expect(existsSync(staged.stagedPath)).toBe(true);
+  }, 60_000);
+
+  test('a full disk on the server fails the upload clearly and leaves the live file untouched', async () => {
+    // A real ENOSPC: a 4 MiB tmpfs as the staging dir, for a 24 MiB image.
+    const staging = path.join(sshd.root, 'tiny');
+    mkdirSync(staging);
+    execFileSync('mount', ['-t', 'tmpfs', '-o', `size=4m,uid=${sshd.uid},gid=${sshd.gid},mode=0755`, 'tmpfs', staging]);
+    try {
+      const live = userDir(sshd, 'd/live');
+      writeFileSync(`${live}/pytorch-24.11.sif`, 'current image');
+      const reporter = new CaptureReporter();
+      const error = await errorOf(stageImage({ target: target(sshd), image, stagingDir: staging, remoteName: 'pytorch-24.11.sif', reporter, liveDir: live }));
+      expect(error.message).toMatch(/^writing .*\/tiny\/\.pytorch-24.11.sif.partial failed: the server reported a failure without detail \(often a full disk/);
+      expect(readFileSync(`${live}/pytorch-24.11.sif`, 'utf8')).toBe('current image');
+      expect(readdirSync(staging)).toEqual([]);
+      expectNoSecrets(error.message + reporter.text(), sshd);
+    } finally {
+      execFileSync('umount', [staging]);
+    }
+  }, 60_000);
+});
+
+describe('the remote lock', () => {
+  test('two publishers of the same image at once leave one complete file, never an interleaving', async () => {
+    const staging = userDir(sshd, 'e/staging');
+    const live = userDir(sshd, 'e/live');
+    const other = path.join(local.dir, 'other.sif');
+    const otherSha = randomFile(other, 16 * MiB);
+    const publish = async (file: string, reporter: CaptureReporter) => {
+      const staged = await stageImage({ target: target(sshd), image: file, stagingDir: staging, remoteName: 'tool-1.0.sif', reporter, owner: file });
+      return promoteImage({ target: target(sshd), stagedPath: staged.stagedPath, remoteDir: live, remoteName: 'tool-1.0.sif', keep: 2, lockTimeoutMs: 30_000, protectedPaths: [], reporter, owner: file });
+    };
+    const reporters = [new CaptureReporter(), new CaptureReporter()];
+    const results = await Promise.allSettled([publish(image, reporters[0]), publish(other, reporters[1])]);
+    expect(results.some((r) => r.status === 'fulfilled')).toBe(true);
+    for (const r of results) if (r.status === 'rejected') expect((r.reason as Error).message).toMatch(/staged image .* is missing/);
+    expect([imageSha, otherSha]).toContain(sha256File(`${live}/tool-1.0.sif`));
+    expect(readdirSync(live)).toEqual(['tool-1.0.sif']);
+    expect(readdirSync(staging).filter((n) => n.includes('lock') || n.includes('partial'))).toEqual([]);
+    expect(readdirSync(live).filter((n) => n.startsWith('.'))).toEqual([]);
+  }, 60_000);
+
+  test('a stale lock is taken over, with a warning naming its holder', async () => {
+    const staging = userDir(sshd, 'f/staging');
+    const live = userDir(sshd, 'f/live');
+    const lock = `${live}/.pytorch-24.11.sif.lock`;
+    writeFileSync(lock, 'owner: crashed-runner\nrun: https://ci.example/run/1\ntime: 2026-01-01T00:00:00Z\ntoken: x\n');
+    const old = new Date(Date.now() - 10 * 60_000);
+    utimesSync(lock, old, old);
+    const reporter = new CaptureReporter();
+    const staged = await stageImage({ target: target(sshd), image, stagingDir: staging, remoteName: 'pytorch-24.11.sif', reporter });
+    const promoted = await promoteImage({ target: target(sshd), stagedPath: staged.stagedPath, remoteDir: live, remoteName: 'pytorch-24.11.sif', keep: 2, lockTimeoutMs: 60_000, protectedPaths: [], reporter });
+    expect(promoted.tookOverLockFrom).toMatch(/crashed-runner/);
+    expect(reporter.text()).toMatch(/took over a stale lock .* \(held by crashed-runner, run https:\/\/ci.example\/run\/1/);
+    expect(existsSync(lock)).toBe(false);
+    expect(sha256File(`${live}/pytorch-24.11.sif`)).toBe(imageSha);
+  }, 60_000);
+});
+
+describe('retention', () => {
+  test('keeps the newest versions of the family, the alias target and protected files', async () => {
+    const staging = userDir(sshd, 'g/staging');
+    const live = userDir(sshd, 'g/live');
+    const names = ['pytorch-24.01.sif', 'pytorch-24.04.sif', 'pytorch-24.07.sif', 'pytorch-24.09.sif', 'gromacs-2018.2.sif'];
+    names.forEach((n, i) => {
+      writeFileSync(`${live}/${n}`, n);
+      const when = new Date(Date.now() - (10 - i) * 3600_000);
+      utimesSync(`${live}/${n}`, when, when);
+    });
+    const reporter = new CaptureReporter();
+    const staged = await stageImage({ target: target(sshd), image, stagingDir: staging, remoteName: 'pytorch-24.11.sif', reporter });
+    const promoted = await promoteImage({
+      target: target(sshd),
+      stagedPath: staged.stagedPath,
+      remoteDir: live,
+      remoteName: 'pytorch-24.11.sif',
+      alias: 'pytorch.sif',
+      keep: 2,
+      lockTimeoutMs: 60_000,
+      protectedPaths: [`${live}/pytorch-24.01.sif`],
+      reporter,
+    });
+    expect(promoted.deleted.sort()).toEqual([`${live}/pytorch-24.04.sif`, `${live}/pytorch-24.07.sif`]);
+    expect(readdirSync(live).sort()).toEqual(['gromacs-2018.2.sif', 'pytorch-24.01.sif', 'pytorch-24.09.sif', 'pytorch-24.11.sif', 'pytorch.sif']);
+    expect(statSync(`${live}/pytorch.sif`).size).toBe(24 * MiB);
+  }, 60_000);
+});
