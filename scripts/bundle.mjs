@@ -22,8 +22,16 @@ await build({
   legalComments: 'linked',
   chunkNames: 'chunks/[name]-[hash]',
   external: ['*.node', 'cpu-features'],
+  // CommonJS dependencies expect `require`, `__filename` and `__dirname` (ssh2's poly1305 does).
   banner: {
-    js: "import { createRequire as __cr } from 'node:module'; const require = __cr(import.meta.url);",
+    js: [
+      "import { createRequire as __cr } from 'node:module';",
+      "import { fileURLToPath as __fup } from 'node:url';",
+      "import { dirname as __dn } from 'node:path';",
+      'const require = __cr(import.meta.url);',
+      'const __filename = __fup(import.meta.url);',
+      'const __dirname = __dn(__filename);',
+    ].join(' '),
   },
   logLevel: 'warning',
 });

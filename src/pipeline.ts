@@ -45,10 +45,6 @@ export async function runPipeline(
 ): Promise<PipelineResult> {
   const result: PipelineResult = {};
   const runUrl = contextFromEnv(process.env).runUrl;
-  // Secrets are masked before any step can log.
-  for (const secret of [config.remote.sftp?.privateKey, config.remote.sftp?.passphrase, config.docs.token]) {
-    if (secret) reporter.setSecret(secret);
-  }
   if (config.dryRun && steps.some((s) => s !== 'build')) {
     reporter.info(`dry run: would run ${steps.join(' → ')}`);
   }

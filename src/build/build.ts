@@ -71,10 +71,13 @@ export async function build(config: BuildConfig, reporter: Reporter, options: Bu
   const context = options.context ?? contextFromEnv(env);
   if (config.registry) reporter.setSecret(config.registry.password);
 
-  // Asking the builder its version takes a process start; overlap it with linting.
-  const detected = detectBuilder(config.builder, env.PATH);
-  detected.catch(() => undefined); // awaited below; avoid an unhandled rejection if lint fails first
+  // Lint first: a definition with errors never reaches the builder, not even to ask its version.
   const findings = config.definition ? await reporter.group('Lint definition', () => lint(config, reporter)) : [];
+
+  // Asking the builder its version takes a process start; overlap it with resolving the source digests.
+  const detected = detectBuilder(config.builder, env.PATH);
+  detected.catch(() => undefined); // awaited below; no unhandled rejection if resolving fails first
+  const resolved = await reporter.group('Resolve source', () => resolveBases(config, reporter));
 
   const { builder, fakeroot } = await reporter.group('Prepare', async () => {
     const info = await detected;
@@ -84,7 +87,7 @@ export async function build(config: BuildConfig, reporter: Reporter, options: Bu
     return { builder: info, fakeroot: decision.fakeroot };
   });
 
-  const plan = await reporter.group('Resolve source', () => makePlan(config, builder, fakeroot, context, reporter));
+  const plan = makePlan(config, resolved, builder, fakeroot, context);
   const workDir = await mkdtemp(path.join(os.tmpdir(), 'build-image-'));
   const recipePath = path.join(workDir, 'build.def');
   const partial = path.join(path.dirname(config.output), `.${path.basename(config.output)}.partial-${process.pid}`);
@@ -197,23 +200,16 @@ async function lint(config: BuildConfig, reporter: Reporter): Promise<Finding[]>
   return findings;
 }
 
-async function makePlan(
-  config: BuildConfig,
-  builder: BuilderInfo,
-  fakeroot: boolean,
-  context: BuildContext,
-  reporter: Reporter,
-): Promise<Plan> {
+/** Each base the build pulls, resolved to its content digest. */
+interface Resolved {
+  sourceUri: string;
+  sourceDigests: string[];
+  /** For a definition build: its text, sha256 and the `From` lines to pin. */
+  definition?: { text: string; sha256: string; pins: Map<number, string> };
+}
+
+async function resolveBases(config: BuildConfig, reporter: Reporter): Promise<Resolved> {
   const resolveOptions: ResolveOptions = { insecure: config.registryInsecure, auth: config.registry };
-  const builderName = `${builder.product} ${builder.version}`;
-  const keyFor = (k: Omit<KeyInputs, 'labels' | 'builder' | 'compression' | 'fakeroot' | 'buildArgs'>): KeyInputs => ({
-    ...k,
-    buildArgs: config.buildArgs,
-    labels: config.labels,
-    builder: builderName,
-    compression: config.compression,
-    fakeroot,
-  });
   const fail = (error: unknown): never => {
     throw new BuildError(`source: ${(error as Error).message}`);
   };
@@ -222,35 +218,29 @@ async function makePlan(
     const source = config.source;
     const digest = await resolveDigest(source, resolveOptions).catch(fail);
     reporter.info(`${source.uri} → ${digest}`);
-    const key = keyFor({ sourceUri: source.uri, sourceDigests: [digest] });
-    const id = buildKey(key);
-    const labels = { ...config.labels, ...provenanceLabels({ context, key, buildKey: id }) };
-    const recipe = recipeForSource(source, digest, labels);
-    return { sourceUri: source.uri, sourceDigests: [digest], recipe, labels, buildKey: id, buildArgs: {} };
+    return { sourceUri: source.uri, sourceDigests: [digest] };
   }
 
   const file = config.definition!;
   const raw = await readFile(file);
   const text = raw.toString('utf8');
-  const definitionSha256 = createHash('sha256').update(raw).digest('hex');
   const def = parseDefinition(text);
   const pins = new Map<number, string>();
   const digests: string[] = [];
   for (const base of stageBases(def, config.buildArgs)) {
     if (base.kind === 'registry') {
-      const ref = (() => {
-        try {
-          return parseImageRef(base.from.replace(/^(docker|oras):\/\//, ''));
-        } catch (error) {
-          throw new BuildError(`definition line ${base.line}: From: ${(error as Error).message}`);
-        }
-      })();
+      let ref;
+      try {
+        ref = parseImageRef(base.from.replace(/^(docker|oras):\/\//, ''));
+      } catch (error) {
+        throw new BuildError(`definition line ${base.line}: From: ${(error as Error).message}`);
+      }
       const digest = await resolveManifestDigest(ref, resolveOptions).catch(fail);
       reporter.info(`line ${base.line}: ${base.from} → ${digest}`);
       pins.set(base.line, pinReference(base.from, digest));
       digests.push(digest);
     } else {
-      const local = path.resolve(path.dirname(file), base.from);
+      const local = path.resolve(base.from);
       const digest = `sha256:${await sha256File(local).catch(() => fail(new Error(`definition line ${base.line}: file not found: ${base.from}`)))}`;
       reporter.info(`line ${base.line}: ${base.from} → ${digest}`);
       digests.push(digest);
@@ -261,13 +251,33 @@ async function makePlan(
   const lastFrom = last?.from && substitute(last.from, config.buildArgs, last.argumentsDefaults);
   const sourceUri = !lastFrom ? agent : agent === 'docker' || agent === 'oras' ? `${agent}://${lastFrom}` : `${agent}:${lastFrom}`;
   if (digests.length === 0) reporter.info(`no base digest to resolve for bootstrap agent ${agent}; the build key covers the definition only`);
-  const key = keyFor({ sourceUri, sourceDigests: digests, definitionSha256: `sha256:${definitionSha256}` });
+  const sha256 = createHash('sha256').update(raw).digest('hex');
+  return { sourceUri, sourceDigests: digests, definition: { text, sha256, pins } };
+}
+
+/** The build key, the labels and the recipe, from what was resolved and which builder runs. */
+function makePlan(config: BuildConfig, resolved: Resolved, builder: BuilderInfo, fakeroot: boolean, context: BuildContext): Plan {
+  const key: KeyInputs = {
+    sourceUri: resolved.sourceUri,
+    sourceDigests: resolved.sourceDigests,
+    definitionSha256: resolved.definition ? `sha256:${resolved.definition.sha256}` : undefined,
+    buildArgs: config.buildArgs,
+    labels: config.labels,
+    builder: `${builder.product} ${builder.version}`,
+    compression: config.compression,
+    fakeroot,
+  };
   const id = buildKey(key);
   const labels = { ...config.labels, ...provenanceLabels({ context, key, buildKey: id }) };
+  const base = { sourceUri: resolved.sourceUri, sourceDigests: resolved.sourceDigests, labels, buildKey: id };
+  if (!resolved.definition) {
+    return { ...base, recipe: recipeForSource(config.source!, resolved.sourceDigests[0], labels), buildArgs: {} };
+  }
+  const { text, sha256, pins } = resolved.definition;
   const recipe = augmentDefinition(text, pins, labels);
   const stillUsed = new Set(parseDefinition(recipe).templateVars.filter((v) => !v.commented).map((v) => v.name));
   const buildArgs = Object.fromEntries(Object.entries(config.buildArgs).filter(([name]) => stillUsed.has(name)));
-  return { sourceUri, sourceDigests: digests, definitionSha256, recipe, labels, buildKey: id, buildArgs };
+  return { ...base, definitionSha256: sha256, recipe, buildArgs };
 }
 
 function builderArgs(config: BuildConfig, buildArgs: Record<string, string>, fakeroot: boolean, recipe: string, output: string): string[] {

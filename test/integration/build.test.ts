@@ -257,7 +257,8 @@ describe('the centre’s %enviroment typo', () => {
     const bin = path.join(work.dir, 'spy-bin');
     const marker = path.join(work.dir, 'apptainer-was-called');
     mkdirSync(bin, { recursive: true });
-    writeFileSync(path.join(bin, 'apptainer'), `#!/bin/sh\ntouch ${marker}\nexec apptainer "$@"\n`);
+    const real = execFileSync('sh', ['-c', 'command -v apptainer'], { encoding: 'utf8' }).trim();
+    writeFileSync(path.join(bin, 'apptainer'), `#!/bin/sh\ntouch ${marker}\nexec ${real} "$@"\n`);
     chmodSync(path.join(bin, 'apptainer'), 0o755);
     const fixture = path.resolve('test/fixtures/definitions/u2cb-enviroment.def');
     const run = runAction({ definition: fixture, output: path.join(work.dir, 'typo.sif') }, { path: `${bin}:${process.env.PATH}` });

@@ -1,6 +1,0 @@
-import { createRequire as __cr } from 'node:module'; const require = __cr(import.meta.url);
-function r(t){return t.replace(/\|/g,"\\|").replace(/\r?\n/g," ")}function l(t){let o=[`## ${t.title}`,"","| | |","|---|---|"];for(let n of t.facts){let e=n.code?`\`${n.value.replace(/`/g,"'")}\``:r(n.value);o.push(`| ${r(n.label)} | ${e} |`)}if(t.table&&t.table.rows.length>0){let n=t.table;o.push("",`**${n.caption}**`,"",`| ${n.header.map(r).join(" | ")} |`,`|${n.header.map(()=>"---").join("|")}|`);for(let e of n.rows)o.push(`| ${e.map(r).join(" | ")} |`)}for(let n of t.notes??[])o.push("",n);return o.join(`
-`)+`
-`}function a(t){let o=Math.max(...t.facts.map(e=>e.label.length),0),n=[t.title,"=".repeat(t.title.length)];for(let e of t.facts)n.push(`${e.label.padEnd(o)}  ${e.value}`);if(t.table&&t.table.rows.length>0){let e=t.table;n.push("",`${e.caption}:`);for(let i of e.rows)n.push(`  ${i.join("  ")}`)}for(let e of t.notes??[])n.push("",e);return n.join(`
-`)+`
-`}function s(t){let o=["B","KiB","MiB","GiB","TiB"],n=t,e=0;for(;n>=1024&&e<o.length-1;)n/=1024,e++;return e===0?`${t} B`:`${n.toFixed(n>=100?0:1)} ${o[e]} (${t} bytes)`}function c(t){if(t<60)return`${t.toFixed(1)} s`;let o=Math.floor(t/60),n=Math.round(t-o*60);return`${o} min ${n} s`}export{l as a,a as b,s as c,c as d};
