@@ -113,6 +113,36 @@ describe('building from a registry through the bundled action', () => {
   });
 });
 
+describe('other sources: archives and a local SIF', () => {
+  const cases: [string, () => string][] = [
+    ['oci-archive', () => {
+      const tar = path.join(work.dir, 'tiny-oci.tar');
+      execFileSync('skopeo', ['copy', '--src-tls-verify=false', `docker://${registry.host}/tiny:1.0`, `oci-archive:${tar}`], { stdio: 'pipe' });
+      return `oci-archive:${tar}`;
+    }],
+    ['docker-archive', () => {
+      const tar = path.join(work.dir, 'tiny-docker.tar');
+      execFileSync('skopeo', ['copy', '--src-tls-verify=false', `docker://${registry.host}/tiny:1.0`, `docker-archive:${tar}:tiny:1.0`], { stdio: 'pipe' });
+      return `docker-archive:${tar}`;
+    }],
+    ['a local .sif', () => path.resolve('test/fixtures/sif/busybox-gzip.sif')],
+  ];
+
+  test.each(cases)('%s: built, labelled with the file\'s sha256 as its digest', (kind, make) => {
+    const source = make();
+    const file = source.replace(/^[a-z-]+:/, '');
+    const output = path.join(work.dir, `from-${kind.replace(/\W+/g, '-')}.sif`);
+    const run = runAction({ source, output });
+    expect(run.stdout).not.toMatch(/^\s+at /m);
+    expect(run.status).toBe(0);
+    const sha = execFileSync('sha256sum', [file], { encoding: 'utf8' }).split(' ')[0];
+    const labels = inspectLabels(output);
+    expect(labels[LABELS.sourceDigest]).toBe(`sha256:${sha}`);
+    expect(labels[LABELS.sourceUri]).toBe(source);
+    expect(apptainerExec(output, 'echo ok')).toBe('ok\n');
+  });
+});
+
 const DEFINITION = (host: string) => `Bootstrap: docker
 From: ${host}/tiny:1.0
 
