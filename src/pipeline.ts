@@ -78,24 +78,11 @@ export async function runPipeline(
     const { smokeTest } = await import('./smoke/smoke.js');
     const image = result.build?.image ?? smokeImage(config);
     const baseline = baselineImage(config, reporter);
-    const s = config.smoke;
+    const { baseline: _configured, ...smoke } = config.smoke;
     result.smoke = await smokeTest({
+      ...smoke,
       image,
-      launcher: s.launcher,
-      preset: s.preset,
-      command: s.command,
-      partition: s.partition,
-      gpus: s.gpus,
-      cpusPerTask: s.cpusPerTask,
-      mem: s.mem,
-      timeLimit: s.timeLimit,
-      account: s.account,
-      qos: s.qos,
-      slurmArgs: s.slurmArgs,
-      timeoutMs: s.timeoutMs,
       baseline,
-      maxRegression: s.maxRegression,
-      nvccli: s.nvccli,
       dryRun: config.dryRun,
       builder: config.build.builder === 'auto' ? undefined : config.build.builder,
       reporter,

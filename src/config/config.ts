@@ -5,6 +5,8 @@ import path from 'node:path';
 import { parse as shellParse } from 'shell-quote';
 import { inputSpec, type InputSpec, type StageName } from './schema.js';
 import { parseSource, type Source } from '../build/source.js';
+import type { SftpTarget } from '../publish/connect.js';
+import type { SmokeOptions } from '../smoke/smoke.js';
 
 /** Reads one input's raw value; undefined or '' means "not given". */
 export type InputReader = (name: string) => string | undefined;
@@ -42,15 +44,8 @@ export interface BuildConfig {
   dryRun: boolean;
 }
 
-export interface SftpConfig {
-  host: string;
-  port: number;
-  username: string;
-  privateKey: string;
-  passphrase?: string;
-  knownHosts?: string;
-  fingerprint?: string;
-}
+/** The cluster account and host-key pin, exactly what the SFTP stage takes. */
+export type SftpConfig = SftpTarget;
 
 /** Where an image goes on the cluster: staged under `stagingDir`, promoted to `remoteDir/remoteName`. */
 export interface RemoteConfig {
@@ -60,24 +55,26 @@ export interface RemoteConfig {
   remoteName?: string;
 }
 
-export interface SmokeConfig {
-  launcher: 'direct' | 'srun' | 'sbatch';
-  preset: 'pytorch' | 'none';
-  command?: string;
-  partition: string;
-  gpus: number;
-  cpusPerTask: number;
-  mem?: string;
-  timeLimit: string;
-  account?: string;
-  qos?: string;
-  slurmArgs: string[];
-  timeoutMs: number;
-  /** Baseline image path; undefined: the published image when it exists; 'none': no baseline. */
-  baseline?: string;
-  maxRegression: number;
-  nvccli: boolean;
-}
+/** The smoke inputs, typed as the smoke stage takes them. `baseline`: undefined means the published image when
+ * this runner sees it, 'none' means no baseline. */
+export type SmokeConfig = Pick<
+  SmokeOptions,
+  | 'launcher'
+  | 'preset'
+  | 'command'
+  | 'partition'
+  | 'gpus'
+  | 'cpusPerTask'
+  | 'mem'
+  | 'timeLimit'
+  | 'account'
+  | 'qos'
+  | 'slurmArgs'
+  | 'timeoutMs'
+  | 'baseline'
+  | 'maxRegression'
+  | 'nvccli'
+>;
 
 export interface PublishConfig {
   alias?: string;
