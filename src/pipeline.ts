@@ -3,6 +3,7 @@
 // step never runs after an earlier one failed, so the live path only ever gets a verified, smoke-tested image
 // and the docs PR is only opened after promotion.
 import { existsSync } from 'node:fs';
+import { stat } from 'node:fs/promises';
 import path from 'node:path';
 import type { Config, SftpConfig } from './config/config.js';
 import type { Reporter } from './report/reporter.js';
@@ -96,7 +97,8 @@ export async function runPipeline(
   }
 
   // Read the docs table before promoting: retention must never delete a path it lists.
-  let docsTable: { text: string; listed: string[] } | undefined;
+  // The row edit is tried on it too, so a docs file that cannot be edited stops the run before anything moves.
+  let docsTable: DocsTable | undefined;
   if (steps.includes('docs') && !config.dryRun) {
     docsTable = await reporter.group('Read docs table', () => readDocsTable(config, reporter));
   }
@@ -123,9 +125,9 @@ export async function runPipeline(
     reporter.setOutput('deleted', result.promoted.deleted.join('\n'));
   }
 
-  if (steps.includes('docs') && !config.dryRun && result.promoted) {
-    const promoted = result.promoted;
-    result.docs = await reporter.group('Docs pull request', () => openDocsPullRequest(config, promoted.remotePath, result, reporter));
+  if (steps.includes('docs') && docsTable && result.promoted) {
+    const table = docsTable;
+    result.docs = await reporter.group('Docs pull request', () => openDocsPullRequest(config, table, result, reporter));
     reporter.setOutput('pr-url', result.docs.url ?? '');
     reporter.setOutput('pr-number', result.docs.number ? String(result.docs.number) : '');
     reporter.setOutput('pr-operation', result.docs.operation);
@@ -187,29 +189,42 @@ function columns(config: Config): { keyColumns: string[]; valueColumns: string[]
   };
 }
 
-async function readDocsTable(config: Config, reporter: Reporter): Promise<{ text: string; listed: string[] }> {
+interface DocsTable {
+  /** Paths the table lists, which retention keeps. */
+  listed: string[];
+  /** The edit that points the software's row at the published path. */
+  row: import('./docs/table.js').TableEditSpec;
+  /** What the row said before, for the PR body. */
+  oldPath?: string;
+}
+
+async function readDocsTable(config: Config, reporter: Reporter): Promise<DocsTable> {
   const { readRepositoryFile } = await import('./docs/docs-file.js');
-  const { listedValues } = await import('./docs/table.js');
+  const { editTable, listedValues } = await import('./docs/table.js');
   const { syntaxOf } = await import('./commands/table.js');
   const d = config.docs;
   const text = await readRepositoryFile({ token: d.token!, apiUrl: d.apiUrl, repo: d.repo!, path: d.file!, base: d.base, log: (l: string) => reporter.info(l) });
-  const listed = listedValues(text, { ...columns(config), syntax: syntaxOf(d.file!) });
+  const syntax = syntaxOf(d.file!);
+  const listed = listedValues(text, { ...columns(config), syntax });
   reporter.info(`${d.repo}:${d.file} lists ${listed.length} image(s); retention keeps them`);
-  return { text, listed };
+  const row = {
+    key: d.software ?? config.name!,
+    value: path.posix.join(config.remote.remoteDir!, config.remote.remoteName!),
+    ...columns(config),
+    syntax,
+    file: d.file,
+  };
+  return { listed, row, oldPath: editTable(text, row).oldValue };
 }
 
-async function openDocsPullRequest(config: Config, remotePath: string, result: PipelineResult, reporter: Reporter) {
+async function openDocsPullRequest(config: Config, table: DocsTable, result: PipelineResult, reporter: Reporter) {
   const { openOrUpdatePullRequest } = await import('./docs/pull-request.js');
   const { editTable } = await import('./docs/table.js');
   const { prBody } = await import('./docs/pr-body.js');
-  const { syntaxOf } = await import('./commands/table.js');
   const d = config.docs;
-  const software = d.software ?? config.name!;
-  const remoteName = config.remote.remoteName!;
-  const provenance = await imageProvenance(config, result);
-  let oldPath: string | undefined;
-  const title = d.title ?? `Update ${software} image to ${remoteName}`;
-  const spec = {
+  const { key: software, value: remotePath } = table.row;
+  const title = d.title ?? `Update ${software} image to ${config.remote.remoteName}`;
+  return openOrUpdatePullRequest({
     token: d.token!,
     apiUrl: d.apiUrl,
     repo: d.repo!,
@@ -221,28 +236,17 @@ async function openDocsPullRequest(config: Config, remotePath: string, result: P
     labels: d.labels,
     reviewers: d.reviewers,
     draft: d.draft,
-    body: '',
-    edit: (content: string) => {
-      const edited = editTable(content, { key: software, value: remotePath, ...columns(config), syntax: syntaxOf(d.file!), file: d.file });
-      oldPath = edited.oldValue;
-      return edited.text;
-    },
+    body: prBody({
+      software,
+      oldPath: table.oldPath,
+      newPath: remotePath,
+      ...(await imageProvenance(config, result)),
+      smokeMarkdown: result.smoke?.markdown,
+      runUrl: contextFromEnv(process.env).runUrl,
+    }),
+    edit: (content: string) => editTable(content, table.row).text,
     log: (line: string) => reporter.info(line),
-  };
-  // The body names the old path, which only the edit finds out: build it lazily.
-  Object.defineProperty(spec, 'body', {
-    enumerable: true,
-    get: () =>
-      prBody({
-        software,
-        oldPath,
-        newPath: remotePath,
-        ...provenance,
-        smokeMarkdown: result.smoke?.markdown,
-        runUrl: contextFromEnv(process.env).runUrl,
-      }),
   });
-  return openOrUpdatePullRequest(spec);
 }
 
 /** What the PR body says about the image: from this run's build, or read from the image file. */
@@ -253,7 +257,7 @@ async function imageProvenance(config: Config, result: PipelineResult) {
   }
   if (config.image && existsSync(config.image)) {
     const info = await readSifFile(config.image);
-    const { size } = await import('node:fs/promises').then((fs) => fs.stat(config.image!));
+    const { size } = await stat(config.image);
     return {
       sha256: result.staged?.sha256 ?? (await sha256File(config.image)),
       size,

@@ -9,6 +9,7 @@ import type { Reporter } from '../report/reporter.js';
 import { formatBytes, formatDuration, type Summary } from '../report/summary.js';
 import { readSifFile } from '../image/sif.js';
 import { runProcess } from '../util/process.js';
+import { commandLine } from '../util/shell.js';
 import { detectBuilder, readPrivileges, useFakeroot, type BuilderInfo } from './builder.js';
 import { parseDefinition } from './definition.js';
 import { formatFinding, lintDefinition, type Finding } from './lint.js';
@@ -106,7 +107,7 @@ export async function build(config: BuildConfig, reporter: Reporter, options: Bu
   try {
     await writeFile(recipePath, plan.recipe);
     if (config.dryRun) {
-      reporter.info(`would run: ${[builder.command, ...command].map(shellQuote).join(' ')}`);
+      reporter.info(`would run: ${commandLine(builder.command, command)}`);
       reporter.info(`recipe:\n${plan.recipe}`);
       const result: BuildResult = {
         ...base,
@@ -121,7 +122,7 @@ export async function build(config: BuildConfig, reporter: Reporter, options: Bu
     }
 
     await reporter.group(`Build with ${builder.command}`, async () => {
-      reporter.info(`$ ${[builder.command, ...command].map(shellQuote).join(' ')}`);
+      reporter.info(`$ ${commandLine(builder.command, command)}`);
       const run = await runProcess(builder.path, command, {
         env: builderEnv(env, builder, config),
         cwd: options.cwd,
@@ -309,10 +310,6 @@ function errorLines(tail: string[]): string[] {
 
 function hostSifArch(): string | undefined {
   return ({ x64: 'amd64', arm64: 'arm64', ppc64: 'ppc64le', s390x: 's390x', riscv64: 'riscv64' } as Record<string, string>)[process.arch];
-}
-
-function shellQuote(arg: string): string {
-  return /^[\w@%+=:,./-]+$/.test(arg) ? arg : `'${arg.replace(/'/g, "'\\''")}'`;
 }
 
 export function buildSummary(result: BuildResult): Summary {

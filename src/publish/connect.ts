@@ -237,7 +237,3 @@ function execCommand(ssh: SshClient, command: string, timeoutMs: number): Promis
   });
 }
 
-/** Quotes a path for a POSIX shell. */
-export function shellQuote(text: string): string {
-  return `'${text.replace(/'/g, `'\\''`)}'`;
-}

@@ -6,7 +6,8 @@ import { open, stat, type FileHandle } from 'node:fs/promises';
 import type { Stats as SftpStats } from 'ssh2';
 import type { Reporter } from '../report/reporter.js';
 import { formatBytes, formatDuration, type Summary } from '../report/summary.js';
-import { connectSftp, HostKeyError, isNetworkError, shellQuote, SftpError, type ConnectOptions, type SftpConnection, type SftpTarget } from './connect.js';
+import { shellQuote } from '../util/shell.js';
+import { connectSftp, HostKeyError, isNetworkError, SftpError, type ConnectOptions, type SftpConnection, type SftpTarget } from './connect.js';
 import { acquireLock, type RemoteLock } from './lock.js';
 import { remoteError, remoteJoin, sftpCall, sftpCode } from './remote.js';
 

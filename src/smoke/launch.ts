@@ -1,6 +1,8 @@
 // Command lines for the smoke test, as data: `apptainer exec` inside the image, `srun` around it, or an sbatch
 // job script in the form the centre documents. Pure: the stage (smoke.ts) runs what these return.
 
+import { shellQuote } from '../util/shell.js';
+
 export type Launcher = 'direct' | 'srun' | 'sbatch';
 
 /** Where the payload appears inside the container (bound read-only from the work directory). */
@@ -180,13 +182,3 @@ export function isTerminal(state: string): boolean {
   return TERMINAL.has(state);
 }
 
-/** Quotes a word for bash only when it needs it. */
-export function shellQuote(word: string): string {
-  if (word !== '' && /^[A-Za-z0-9_@%+=:,./-]+$/.test(word)) return word;
-  return `'${word.replace(/'/g, `'\\''`)}'`;
-}
-
-/** A command line as a person would paste it into a shell. */
-export function commandLine(command: string, args: readonly string[]): string {
-  return [command, ...args].map(shellQuote).join(' ');
-}

@@ -9,9 +9,9 @@ import { detectBuilder, execNeedsUserns, readPrivileges } from '../build/builder
 import type { Reporter } from '../report/reporter.js';
 import { renderMarkdown } from '../report/summary.js';
 import { CommandNotFoundError, findExecutable, runProcess, type RunResult } from '../util/process.js';
+import { commandLine } from '../util/shell.js';
 import { compareReports, describeRegression, parsePayloadOutput, type Comparison, type PayloadReport } from './compare.js';
 import {
-  commandLine,
   execArgs,
   isTerminal,
   jobScript,
@@ -29,19 +29,13 @@ import {
 } from './launch.js';
 import { smokeJson, smokeSummary, type SmokeReportInput } from './report.js';
 
-export interface SmokeOptions {
+/** The Slurm resources (partition, gpus, cpus, mem, time, account, qos) are also what the direct launcher reads. */
+export interface SmokeOptions extends Omit<SlurmResources, 'jobName'> {
   image: string;
   launcher: Launcher;
   preset: 'pytorch' | 'none';
   /** Shell command run inside the image (after the preset payload when there is one). */
   command?: string;
-  partition: string;
-  gpus: number;
-  cpusPerTask: number;
-  mem?: string;
-  timeLimit: string;
-  account?: string;
-  qos?: string;
   slurmArgs: string[];
   /** Longest the whole test may take per image, queueing included; the job is cancelled after it. */
   timeoutMs: number;
@@ -338,17 +332,7 @@ async function runDirect(ctx: Context, exec: string[]): Promise<PayloadReport> {
 }
 
 function resources(ctx: Context): SlurmResources {
-  const o = ctx.opts;
-  return {
-    jobName: `build-image-smoke-${randomBytes(4).toString('hex')}`,
-    partition: o.partition,
-    gpus: o.gpus,
-    cpusPerTask: o.cpusPerTask,
-    mem: o.mem,
-    timeLimit: o.timeLimit,
-    account: o.account,
-    qos: o.qos,
-  };
+  return { ...ctx.opts, jobName: `build-image-smoke-${randomBytes(4).toString('hex')}` };
 }
 
 const SLURM_HINT = "launcher srun and sbatch need Slurm's client commands on this runner (or use launcher: direct)";

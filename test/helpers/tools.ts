@@ -1,8 +1,9 @@
 // Test prerequisites. A missing component fails the test with what to run; it is never skipped.
 import { execFileSync } from 'node:child_process';
-import { mkdtempSync, rmSync } from 'node:fs';
+import { mkdtempSync, readFileSync, rmSync } from 'node:fs';
 import os from 'node:os';
 import path from 'node:path';
+import { execNeedsUserns, hasAllCapabilities } from '../../src/build/builder.js';
 
 export function requireTools(...names: string[]): void {
   const missing = names.filter((name) => {
@@ -24,11 +25,10 @@ export function tempDir(prefix = 'bi-test-'): { dir: string; cleanup: () => void
   return { dir, cleanup: () => rmSync(dir, { recursive: true, force: true }) };
 }
 
-/** Whether root here lacks capabilities, so `apptainer exec` needs --userns (as the action decides too). */
+/** Whether root here lacks capabilities, so `apptainer exec` needs --userns (decided as the action decides). */
 export function execFlags(): string[] {
-  const status = execFileSync('cat', ['/proc/self/status'], { encoding: 'utf8' });
-  const capEff = BigInt(`0x${/^CapEff:\s*([0-9a-f]+)/m.exec(status)![1]}`);
-  const last = Number(execFileSync('cat', ['/proc/sys/kernel/cap_last_cap'], { encoding: 'utf8' }).trim());
-  const all = (1n << BigInt(last + 1)) - 1n;
-  return process.getuid?.() === 0 && (capEff & all) !== all ? ['--userns'] : [];
+  const capEff = BigInt(`0x${/^CapEff:\s*([0-9a-f]+)/m.exec(readFileSync('/proc/self/status', 'utf8'))![1]}`);
+  const lastCap = Number(readFileSync('/proc/sys/kernel/cap_last_cap', 'utf8').trim());
+  const fullCapabilities = hasAllCapabilities(capEff, lastCap);
+  return execNeedsUserns({ uid: process.getuid?.() ?? -1, capEff, fullCapabilities }) ? ['--userns'] : [];
 }

@@ -1,6 +1,6 @@
 import { describe, expect, test } from '@jest/globals';
+import { commandLine, shellQuote } from '../../src/util/shell.js';
 import {
-  commandLine,
   execArgs,
   isTerminal,
   jobScript,
@@ -10,7 +10,6 @@ import {
   PAYLOAD_IN_CONTAINER,
   payloadArgv,
   sbatchArgs,
-  shellQuote,
   srunArgs,
   startLatencyArgs,
   type SlurmResources,

@@ -1,2 +1,0 @@
-import { createRequire as __cr } from 'node:module'; import { fileURLToPath as __fup } from 'node:url'; import { dirname as __dn } from 'node:path'; const require = __cr(import.meta.url); const __filename = __fup(import.meta.url); const __dirname = __dn(__filename);
-import{a,b,c,d}from"./chunk-LAKVI2KF.js";import"./chunk-JOJNBY35.js";import"./chunk-LLBAZDBW.js";import"./chunk-45HXFZYJ.js";import"./chunk-EM6Z4PRK.js";import"./chunk-YDS7L3NG.js";import"./chunk-N2DSM7RF.js";export{c as StageInputError,d as cancellationSignal,b as runPipeline,a as stepsFor};
