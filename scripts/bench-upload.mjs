@@ -1,4 +1,4 @@
-// Upload benchmark: the project's stage (sha256 in the same pass, remote sha256sum verification, rename) against
+// Upload benchmark: the project's stage (sha256 in the same pass, remote sha256 verification, rename) against
 // OpenSSH `sftp` `put` of the same file to the same loopback sshd, alternating, several rounds; prints the median
 // ratio as JSON. The TypeScript sources are bundled on the fly with esbuild (as scripts/gen-docs.mjs does), with
 // ssh2 left external so its native crypto addon is used exactly as the installed package would use it.
@@ -90,7 +90,7 @@ try {
       target, image: file, stagingDir: remote, remoteName: 'ours.sif', reporter: quiet, progressIntervalMs: 0,
       ...(chunkKiB ? { chunkSize: chunkKiB * 1024 } : {}), ...(requests ? { requests } : {}),
     });
-    if (r.verification !== 'sha256sum' || r.bytesSent !== bytes) throw new Error(`unexpected stage result ${JSON.stringify(r)}`);
+    if (r.verification !== 'sha256' || r.bytesSent !== bytes) throw new Error(`unexpected stage result ${JSON.stringify(r)}`);
     lastUpload = r.uploadSeconds;
     return (Date.now() - t) / 1000;
   };
@@ -111,7 +111,7 @@ try {
     const [a, b] = round % 2 === 0 ? [await ours(), openssh()] : [null, openssh()];
     const o = a ?? (await ours());
     results.push({ ours_s: o, ours_upload_s: lastUpload, openssh_s: b, ratio: o / b });
-    process.stderr.write(`round ${round + 1}: ours ${o.toFixed(2)} s (upload ${lastUpload.toFixed(2)} s, the rest is connecting, remote sha256sum and rename), openssh sftp ${b.toFixed(2)} s, ratio ${(o / b).toFixed(2)}\n`);
+    process.stderr.write(`round ${round + 1}: ours ${o.toFixed(2)} s (upload ${lastUpload.toFixed(2)} s, the rest is connecting, remote hashing and rename), openssh sftp ${b.toFixed(2)} s, ratio ${(o / b).toFixed(2)}\n`);
   }
   const median = (xs) => [...xs].sort((x, y) => x - y)[Math.floor(xs.length / 2)];
   console.log(

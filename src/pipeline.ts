@@ -111,6 +111,7 @@ export async function runPipeline(
       promoteImage({
         target: target(r.sftp),
         stagedPath,
+        stagedSha256: result.staged?.sha256 ?? config.publish.stagedSha256,
         remoteDir: r.remoteDir!,
         remoteName: r.remoteName!,
         alias: config.publish.alias,

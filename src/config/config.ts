@@ -78,6 +78,8 @@ export type SmokeConfig = Pick<
 
 export interface PublishConfig {
   alias?: string;
+  /** What the staged file must hash to; the pipeline fills it from its own stage. */
+  stagedSha256?: string;
   keep: number;
   lockTimeoutMs: number;
 }
@@ -354,7 +356,9 @@ function readSmoke(r: Reader): SmokeConfig {
 function readPublish(r: Reader): PublishConfig {
   const alias = r.string('alias');
   if (alias && (alias.includes('/') || alias.startsWith('.'))) r.problem('alias', `must be a plain file name; got ${quote(alias)}`);
-  return { alias, keep: r.integer('keep'), lockTimeoutMs: r.duration('lock-timeout') };
+  const sha = r.string('staged-sha256')?.toLowerCase().replace(/^sha256:/, '');
+  if (sha !== undefined && !/^[0-9a-f]{64}$/.test(sha)) r.problem('staged-sha256', `must be 64 hexadecimal digits (optionally prefixed "sha256:"); got ${quote(sha)}`);
+  return { alias, stagedSha256: sha, keep: r.integer('keep'), lockTimeoutMs: r.duration('lock-timeout') };
 }
 
 function readDocs(r: Reader): DocsConfig {

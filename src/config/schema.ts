@@ -351,6 +351,14 @@ export const INPUTS: readonly InputSpec[] = [
     placeholder: 'NAME',
   },
   {
+    name: 'staged-sha256',
+    description:
+      'The sha256 the staged image must have (the stage\'s `sha256` output) when `publish` runs as its own step; promotion refuses a staged file another run replaced meanwhile. The `all` stage checks this by itself.',
+    phases: ['publish'],
+    kind: str,
+    placeholder: 'HEX',
+  },
+  {
     name: 'keep',
     description: 'How many versions of the image family to keep in `remote-dir`; files the docs table lists are never deleted.',
     phases: ['publish'],

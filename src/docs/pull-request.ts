@@ -66,10 +66,35 @@ export async function openOrUpdatePullRequest(spec: PullRequestSpec): Promise<Pu
   const where = `${owner}/${repo}`;
   const ctx: Context = { spec, owner, repo, where, log, octokit: createGitHubClient({ token: spec.token, apiUrl: spec.apiUrl, log, writeIntervalMs: spec.writeIntervalMs }) };
   try {
-    return await run(ctx);
+    // Another run publishing to the same branch at the same moment makes creating the branch or the pull request
+    // fail with 422 "already exists". Its work is then on GitHub, so reading everything again settles it.
+    for (let attempt = 1; ; attempt++) {
+      try {
+        return await run(ctx);
+      } catch (error) {
+        if (!(error instanceof ConcurrentRun) || attempt >= 3) throw error instanceof ConcurrentRun ? error.cause : error;
+        log(`${error.message}; reading ${where} again`);
+      }
+    }
   } catch (error) {
     if (error instanceof PullRequestError) throw new PullRequestError(redact(error.message, spec.token), { cause: error.cause });
     throw new PullRequestError(redact(`Updating the docs on ${where} failed: ${githubMessage(error)}`, spec.token), { cause: error });
+  }
+}
+
+/** Another run created the branch or the pull request between our read and our write. */
+class ConcurrentRun extends Error {}
+
+/** Runs a create request; its 422 "already exists" becomes a ConcurrentRun. */
+async function create<T>(ctx: Context, what: string, call: () => Promise<T>): Promise<T> {
+  try {
+    return await ask(ctx, what, call);
+  } catch (error) {
+    const cause = (error as Error).cause;
+    if (httpStatus(cause) === 422 && /already exists/i.test(githubMessage(cause))) {
+      throw new ConcurrentRun(`Another run got there first while ${what} (${githubMessage(cause)})`, { cause: error });
+    }
+    throw error;
   }
 }
 
@@ -150,7 +175,7 @@ async function run(ctx: Context): Promise<PullRequestResult> {
       await ask(ctx, `updating branch ${branch}`, () => octokit.rest.git.updateRef({ owner, repo, ref: `heads/${branch}`, sha: commitSha, force: true }));
       log(`Rebuilt ${branch} on ${base} (${baseSha.slice(0, 7)}): ${commitSha.slice(0, 7)} ${spec.commitMessage}`);
     } else {
-      await ask(ctx, `creating branch ${branch}`, () => octokit.rest.git.createRef({ owner, repo, ref: `refs/heads/${branch}`, sha: commitSha }));
+      await create(ctx, `creating branch ${branch}`, () => octokit.rest.git.createRef({ owner, repo, ref: `refs/heads/${branch}`, sha: commitSha }));
       createdBranch = true;
       log(`Created ${branch} on ${base} (${baseSha.slice(0, 7)}): ${commitSha.slice(0, 7)} ${spec.commitMessage}`);
     }
@@ -262,7 +287,7 @@ async function refreshPull(ctx: Context, pull: OpenPull, base: string): Promise<
 
 async function createPull(ctx: Context, base: string): Promise<OpenPull> {
   const { octokit, owner, repo, spec, log } = ctx;
-  const created = await ask(ctx, `opening a pull request from ${spec.branch}`, () =>
+  const created = await create(ctx, `opening a pull request from ${spec.branch}`, () =>
     octokit.rest.pulls.create({ owner, repo, head: spec.branch, base, title: spec.title, body: spec.body, draft: spec.draft ?? false }),
   );
   log(`Opened pull request #${created.data.number}: ${created.data.html_url}`);

@@ -3,13 +3,19 @@
 import { randomBytes } from 'node:crypto';
 import type { FileEntryWithStats, Stats as SftpStats } from 'ssh2';
 import type { Reporter } from '../report/reporter.js';
-import { connectSftp, SftpError, type ConnectOptions, type SftpTarget } from './connect.js';
-import { acquireLock } from './lock.js';
+import { connectSftp, SftpError, type ConnectOptions, type SftpConnection, type SftpTarget } from './connect.js';
+import { acquireLock, type RemoteLock } from './lock.js';
 import { remoteError, remoteJoin, sftpCall } from './remote.js';
+import { remoteSha256, STAGING_LOCK_TIMEOUT_MS, stagingLockPath } from './stage.js';
 
 export interface PromoteOptions {
   target: SftpTarget;
   stagedPath: string;
+  /**
+   * What the staged file must hash to. Another run of the same image may stage over it between this run's stage
+   * and promote; with this set, promotion checks under the staging lock and refuses a file that is not this one.
+   */
+  stagedSha256?: string;
   remoteDir: string;
   remoteName: string;
   alias?: string;
@@ -91,10 +97,16 @@ export async function promoteImage(opts: PromoteOptions): Promise<PromoteResult>
     await conn.end();
     throw error instanceof SftpError ? error : remoteError(error, `taking the lock in ${opts.remoteDir}`);
   });
+  let stagingLock: RemoteLock | undefined;
   try {
     if (opts.stagedPath !== remotePath) {
+      if (opts.stagedSha256) {
+        // Held until the rename, so no stager can replace the file between the check and the move.
+        stagingLock = await acquireLock(() => conn, stagingLockPath(opts.stagedPath), { timeoutMs: STAGING_LOCK_TIMEOUT_MS, owner: opts.owner, runUrl: opts.runUrl, reporter });
+      }
       const staged = await sftpCall<SftpStats>((cb) => sftp.stat(opts.stagedPath, cb)).catch(() => undefined);
       if (!staged?.isFile()) throw new SftpError(`the staged image ${opts.stagedPath} is missing (was it promoted by another run, or never staged?); run the stage step again`);
+      if (opts.stagedSha256) await checkStaged(conn, opts.stagedPath, staged.size, opts.stagedSha256, reporter);
       await sftpCall((cb) => sftp.ext_openssh_rename(opts.stagedPath, remotePath, cb)).catch((error) => {
         throw remoteError(error, `moving ${opts.stagedPath} to ${remotePath} (posix-rename@openssh.com; the staging and remote dirs must be on the same file system)`);
       });
@@ -149,9 +161,25 @@ export async function promoteImage(opts: PromoteOptions): Promise<PromoteResult>
   } catch (error) {
     throw error instanceof SftpError ? error : remoteError(error, `promoting ${opts.stagedPath} to ${remotePath}`);
   } finally {
+    await stagingLock?.release().catch(() => undefined);
     await lock.release().catch(() => undefined);
     await conn.end().catch(() => undefined);
   }
+}
+
+/** Refuses a staged file whose server-side sha256 is not the expected one; says so when the server cannot hash. */
+async function checkStaged(conn: SftpConnection, path: string, size: number, expected: string, reporter: Reporter): Promise<void> {
+  const remote = await remoteSha256(conn, path, size);
+  if (!remote.sha256) {
+    reporter.info(`cannot hash ${path} on the server (${remote.reason}); promoting it without checking its sha256`);
+    return;
+  }
+  if (remote.sha256 !== expected) {
+    throw new SftpError(
+      `the staged image ${path} has sha256 ${remote.sha256}, not ${expected}: another run staged over it; nothing was promoted, run the stage step again`,
+    );
+  }
+  reporter.info(`${path} still has sha256 ${expected} (${remote.tool})`);
 }
 
 function normDir(dir: string): string {

@@ -28,7 +28,7 @@ export interface StageOptions {
   /** SFTP write requests in flight. Default 64. */
   requests?: number;
   /**
-   * While uploading, the server hashes each completed segment of this many bytes (`dd | sha256sum` over SSH exec),
+   * While uploading, the server hashes each completed segment of this many bytes (`dd | openssl dgst` over SSH exec),
    * so verification overlaps the transfer instead of re-reading the whole file afterwards. Default 64 MiB; 0: off.
    */
   verifySegmentBytes?: number;
@@ -47,7 +47,10 @@ export interface StageResult {
   /** Bytes written to the server over all attempts. */
   bytesSent: number;
   uploadSkipped: boolean;
-  verification: 'sha256sum' | 'size';
+  /** `sha256`: the server hashed the file and it matched; `size`: the account cannot run commands. */
+  verification: 'sha256' | 'size';
+  /** The server's program that computed the hash (`openssl` or `sha256sum`), when it did. */
+  hashTool?: HashTool;
   /** Offsets the upload resumed from after dropped connections (or a partial left by an earlier run). */
   resumedFrom: number[];
   /** Wall time of the whole stage, and of the upload alone (without connecting, verifying and renaming). */
@@ -56,6 +59,39 @@ export interface StageResult {
 }
 
 const MiB = 1024 * 1024;
+
+export type HashTool = 'openssl' | 'sha256sum';
+
+/** A stager refreshes its lock every 30 s, so one untouched for 2 minutes belongs to a run that died. */
+export const STAGING_LOCK_TIMEOUT_MS = 120_000;
+
+/** The lock that serialises stagers of one staged path (and a promotion checking that path). */
+export function stagingLockPath(staged: string): string {
+  const slash = staged.lastIndexOf('/');
+  return `${staged.slice(0, slash + 1)}.${staged.slice(slash + 1)}.partial.lock`;
+}
+
+/**
+ * Prints the sha256 of its standard input: OpenSSL where the server has it, because it uses the CPU's SHA
+ * extensions and is several times faster than coreutils' `sha256sum` (measured here: 0.7 s against 4.4 s for
+ * 512 MiB), `sha256sum` otherwise.
+ */
+const HASH_STDIN = 'if command -v openssl >/dev/null 2>&1; then openssl dgst -sha256 -r; else sha256sum; fi';
+
+/** A command for the account's login shell, whatever it is: the POSIX `script` under `sh -c`. */
+function viaSh(script: string): string {
+  return `sh -c ${shellQuote(script)}`;
+}
+
+/** Reads `<hex> *stdin` (openssl -r) or `<hex>  -` (sha256sum). */
+function parseRemoteHash(stdout: string): { sha256: string; tool: HashTool } | undefined {
+  const m = /^([0-9a-f]{64}) (\*stdin| -)/.exec(stdout);
+  return m ? { sha256: m[1], tool: m[2] === '*stdin' ? 'openssl' : 'sha256sum' } : undefined;
+}
+
+export function describeVerification(result: Pick<StageResult, 'verification' | 'hashTool'>): string {
+  return result.verification === 'sha256' ? `remote sha256 (${result.hashTool ?? 'sha256sum'})` : 'size only';
+}
 
 export async function stageImage(opts: StageOptions): Promise<StageResult> {
   const { reporter } = opts;
@@ -77,8 +113,8 @@ export async function stageImage(opts: StageOptions): Promise<StageResult> {
   let progress: Progress | undefined;
   try {
     await ensureDir(conn, opts.stagingDir);
-    lock = await acquireLock(() => conn, remoteJoin(opts.stagingDir, `.${opts.remoteName}.partial.lock`), {
-      timeoutMs: opts.lockTimeoutMs ?? 120_000,
+    lock = await acquireLock(() => conn, stagingLockPath(staged), {
+      timeoutMs: opts.lockTimeoutMs ?? STAGING_LOCK_TIMEOUT_MS,
       owner: opts.owner,
       runUrl: opts.runUrl,
       reporter,
@@ -88,13 +124,13 @@ export async function stageImage(opts: StageOptions): Promise<StageResult> {
     const same = await findIdentical(conn, opts.image, size, [staged, ...(livePath ? [livePath] : [])], reporter);
     if (same) {
       reporter.info(`${same.path} already has sha256 ${same.sha256}: nothing sent`);
-      return { stagedPath: same.path, sha256: same.sha256, bytesSent: 0, uploadSkipped: true, verification: 'sha256sum', resumedFrom: [], seconds: (Date.now() - started) / 1000, uploadSeconds: 0 };
+      return { stagedPath: same.path, sha256: same.sha256, bytesSent: 0, uploadSkipped: true, verification: 'sha256', hashTool: same.tool, resumedFrom: [], seconds: (Date.now() - started) / 1000, uploadSeconds: 0 };
     }
 
     progress = new Progress(reporter, size, opts.progressIntervalMs ?? 5000);
     const resumedFrom: number[] = [];
     let sha256 = '';
-    let verification: StageResult['verification'] = 'size';
+    let verified: Pick<StageResult, 'verification' | 'hashTool'> = { verification: 'size' };
     for (let resumes = 0; ; resumes++) {
       try {
         if (!conn.isOpen()) conn = await connectSftp(opts.target, connectOpts);
@@ -107,7 +143,7 @@ export async function stageImage(opts: StageOptions): Promise<StageResult> {
         sha256 = sent.sha256;
         progress!.stop();
         // Verified before the rename, so the staged name only ever holds a checked file.
-        verification = await verify(conn, partial, size, sha256, reporter, sent.segments);
+        verified = await verify(conn, partial, size, sha256, reporter, sent.segments);
         await sftpCall((cb) => conn.sftp.ext_openssh_rename(partial, staged, cb)).catch((error) => {
           throw isNetworkError(error) ? error : remoteError(error, `renaming ${partial} to ${staged} (posix-rename@openssh.com)`);
         });
@@ -125,9 +161,9 @@ export async function stageImage(opts: StageOptions): Promise<StageResult> {
     const rate = progress.sent / MiB / Math.max(progress.seconds(), 0.001);
     reporter.info(
       `staged ${staged}: ${formatBytes(size)}, sha256 ${sha256}, ${formatBytes(progress.sent)} sent in ${formatDuration(progress.seconds())} (${rate.toFixed(1)} MiB/s)` +
-        `${resumedFrom.length ? `, resumed ${resumedFrom.length} time(s)` : ''}; verified by ${verification === 'sha256sum' ? 'remote sha256sum' : 'size only'}`,
+        `${resumedFrom.length ? `, resumed ${resumedFrom.length} time(s)` : ''}; verified by ${describeVerification(verified)}`,
     );
-    return { stagedPath: staged, sha256, bytesSent: progress.sent, uploadSkipped: false, verification, resumedFrom, seconds: (Date.now() - started) / 1000, uploadSeconds: progress.seconds() };
+    return { stagedPath: staged, sha256, bytesSent: progress.sent, uploadSkipped: false, ...verified, resumedFrom, seconds: (Date.now() - started) / 1000, uploadSeconds: progress.seconds() };
   } catch (error) {
     throw error instanceof SftpError || error instanceof HostKeyError ? error : remoteError(error, `staging ${opts.image} in ${opts.stagingDir}`);
   } finally {
@@ -151,7 +187,7 @@ export function stageSummary(result: StageResult): Summary {
       { label: 'sha256', value: result.sha256, code: true },
       { label: 'Sent', value: result.uploadSkipped ? 'nothing (the server already has this image)' : `${formatBytes(result.bytesSent)} in ${formatDuration(result.uploadSeconds)} (${rate})` },
       { label: 'Resumed', value: result.resumedFrom.length ? result.resumedFrom.map((b) => formatBytes(b)).join(', ') : 'no' },
-      { label: 'Verified by', value: result.verification === 'sha256sum' ? 'remote sha256sum' : 'size only (the account cannot run sha256sum)' },
+      { label: 'Verified by', value: result.verification === 'sha256' ? describeVerification(result) : 'size only (the account cannot run commands)' },
     ],
   };
 }
@@ -174,15 +210,15 @@ export async function ensureDir(conn: SftpConnection, dir: string): Promise<void
 }
 
 /** Remote sha256 over an SSH exec channel; undefined (with the reason) when the account cannot run it. */
-export async function remoteSha256(conn: SftpConnection, path: string, size: number): Promise<{ sha256?: string; reason?: string }> {
+export async function remoteSha256(conn: SftpConnection, path: string, size: number): Promise<{ sha256?: string; tool?: HashTool; reason?: string }> {
   try {
     const timeoutMs = 60_000 + (size / (20 * MiB)) * 1000;
-    const res = await conn.exec(`sha256sum -- ${shellQuote(path)}`, timeoutMs);
-    const m = /^([0-9a-f]{64})\s/.exec(res.stdout);
-    if (res.code === 0 && m) return { sha256: m[1] };
+    const res = await conn.exec(viaSh(`${HASH_STDIN} <${shellQuote(path)}`), timeoutMs);
+    const hashed = parseRemoteHash(res.stdout);
+    if (res.code === 0 && hashed) return hashed;
     const said = (res.stderr.trim() || res.stdout.trim()).split('\n')[0];
-    if (!said) return { reason: `sha256sum printed nothing (exit status ${res.code ?? 'none'}); the account is probably limited to SFTP` };
-    return { reason: `sha256sum exited with ${res.code ?? 'no status'}: ${said.slice(0, 200)}` };
+    if (!said) return { reason: `hashing printed nothing (exit status ${res.code ?? 'none'}); the account is probably limited to SFTP` };
+    return { reason: `hashing exited with ${res.code ?? 'no status'}: ${said.slice(0, 200)}` };
   } catch (error) {
     if (isNetworkError(error) && !conn.isOpen()) throw error;
     return { reason: `the account cannot run commands (${(error as Error).message})` };
@@ -210,7 +246,7 @@ async function hashRange(fh: FileHandle, hash: Hash, from: number, to: number): 
   }
 }
 
-async function findIdentical(conn: SftpConnection, image: string, size: number, candidates: string[], reporter: Reporter): Promise<{ path: string; sha256: string } | undefined> {
+async function findIdentical(conn: SftpConnection, image: string, size: number, candidates: string[], reporter: Reporter): Promise<{ path: string; sha256: string; tool?: HashTool } | undefined> {
   const sameSize: string[] = [];
   for (const path of candidates) {
     const st = await sftpCall<SftpStats>((cb) => conn.sftp.stat(path, cb)).catch(() => undefined);
@@ -224,7 +260,7 @@ async function findIdentical(conn: SftpConnection, image: string, size: number, 
       reporter.info(`${path} has the same size, but its sha256 cannot be computed remotely (${remote.reason}); uploading anyway`);
       return undefined;
     }
-    if (remote.sha256 === (await localHash)) return { path, sha256: remote.sha256 };
+    if (remote.sha256 === (await localHash)) return { path, sha256: remote.sha256, tool: remote.tool };
   }
   await localHash.catch(() => undefined);
   return undefined;
@@ -378,13 +414,20 @@ async function upload(conn: SftpConnection, o: UploadOptions): Promise<{ sha256:
   }
 }
 
-/** Checks the partial before it is renamed: remote sha256sum where the account may run it, its size otherwise. */
-async function verify(conn: SftpConnection, partial: string, size: number, sha256: string, reporter: Reporter, segments?: SegmentVerifier): Promise<'sha256sum' | 'size'> {
+/** Checks the partial before it is renamed: a remote sha256 where the account may run commands, its size otherwise. */
+async function verify(
+  conn: SftpConnection,
+  partial: string,
+  size: number,
+  sha256: string,
+  reporter: Reporter,
+  segments?: SegmentVerifier,
+): Promise<Pick<StageResult, 'verification' | 'hashTool'>> {
   if (segments) {
     const outcome = await segments.outcome();
     if (outcome.ok) {
-      reporter.info(`remote sha256sum of ${outcome.count} segments, computed while uploading, matches the image`);
-      return 'sha256sum';
+      reporter.info(`remote sha256 (${outcome.tool}) of ${outcome.count} segments, computed while uploading, matches the image`);
+      return { verification: 'sha256', hashTool: outcome.tool };
     }
     // Not a verdict: a segment may have failed for a benign reason (no dd, a busy server). The whole file decides.
     if (outcome.reason) reporter.info(`segment verification inconclusive (${outcome.reason}); hashing the whole file on the server`);
@@ -395,14 +438,14 @@ async function verify(conn: SftpConnection, partial: string, size: number, sha25
       await sftpCall((cb) => conn.sftp.unlink(partial, cb)).catch(() => undefined);
       throw new SftpError(`verification failed: the server's sha256 of ${partial} is ${remote.sha256}, the image's is ${sha256}; the partial file was removed, run again`);
     }
-    return 'sha256sum';
+    return { verification: 'sha256', hashTool: remote.tool };
   }
   const st = await sftpCall<SftpStats>((cb) => conn.sftp.stat(partial, cb)).catch((error) => {
     throw remoteError(error, `checking ${partial}`);
   });
   if (st.size !== size) throw new SftpError(`verification failed: ${partial} holds ${st.size} bytes, the image has ${size}`);
-  reporter.info(`remote sha256sum is not available (${remote.reason}); verified by size only (${size} bytes)`);
-  return 'size';
+  reporter.info(`remote hashing is not available (${remote.reason}); verified by size only (${size} bytes)`);
+  return { verification: 'size' };
 }
 
 /** Progress lines every few seconds: bytes, percent, MiB/s, ETA. */
@@ -463,7 +506,7 @@ class Progress {
 
 /**
  * Hashes the upload in segments on both sides: locally from the same buffers as the whole-file hash, remotely with
- * `dd | sha256sum` once a segment's writes are all acknowledged, one remote command at a time.
+ * `dd | openssl dgst` once a segment's writes are all acknowledged, one remote command at a time.
  */
 class SegmentVerifier {
   private hash = createHash('sha256');
@@ -472,6 +515,7 @@ class SegmentVerifier {
   private chain: Promise<unknown> = Promise.resolve();
   private readonly results: Promise<string | undefined>[] = [];
   private abandoned = false;
+  private tool: HashTool = 'sha256sum';
 
   constructor(
     private readonly conn: SftpConnection,
@@ -498,9 +542,9 @@ class SegmentVerifier {
     this.abandoned = true;
   }
 
-  async outcome(): Promise<{ ok: boolean; count: number; reason?: string }> {
+  async outcome(): Promise<{ ok: boolean; count: number; tool: HashTool; reason?: string }> {
     const problems = (await Promise.all(this.results)).filter((r) => r !== undefined);
-    return { ok: problems.length === 0 && this.results.length > 0, count: this.results.length, reason: problems[0] };
+    return { ok: problems.length === 0 && this.results.length > 0, count: this.results.length, tool: this.tool, reason: problems[0] };
   }
 
   private close(): void {
@@ -511,15 +555,16 @@ class SegmentVerifier {
     this.hash = createHash('sha256');
     this.start = end;
     const block = MiB;
-    const command = `dd if=${shellQuote(this.path)} bs=${block} skip=${start / block} count=${Math.ceil((end - start) / block)} 2>/dev/null | sha256sum`;
+    const command = viaSh(`dd if=${shellQuote(this.path)} bs=${block} skip=${start / block} count=${Math.ceil((end - start) / block)} 2>/dev/null | ${HASH_STDIN}`);
     const result = this.chain.then(async () => {
       if (this.abandoned) return 'abandoned';
       await this.acked(end);
       if (this.abandoned) return 'abandoned';
       const res = await this.conn.exec(command, 60_000 + ((end - start) / (20 * MiB)) * 1000);
-      const m = /^([0-9a-f]{64})\s/.exec(res.stdout);
-      if (!m) return `segment ${start}-${end}: ${(res.stderr || res.stdout).trim().split('\n')[0] || `exit ${res.code}`}`;
-      return m[1] === local ? undefined : `segment ${start}-${end} differs`;
+      const hashed = parseRemoteHash(res.stdout);
+      if (!hashed) return `segment ${start}-${end}: ${(res.stderr || res.stdout).trim().split('\n')[0] || `exit ${res.code}`}`;
+      this.tool = hashed.tool;
+      return hashed.sha256 === local ? undefined : `segment ${start}-${end} differs`;
     }).catch((error: unknown) => `segment ${start}-${end}: ${(error as Error).message}`);
     this.chain = result;
     this.results.push(result);

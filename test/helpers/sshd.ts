@@ -35,6 +35,8 @@ export interface Sshd {
 export interface SshdOptions {
   /** `ForceCommand internal-sftp`: the account gets SFTP but no exec channel (no remote sha256sum). */
   sftpOnly?: boolean;
+  /** The PATH of the account's sessions (sshd's `SetEnv`), e.g. a directory without `openssl`. */
+  path?: string;
 }
 
 function ensureUser(): { uid: number; gid: number } {
@@ -108,6 +110,7 @@ export async function startSshd(opts: SshdOptions = {}): Promise<Sshd> {
       'MaxSessions 20',
       'Subsystem sftp internal-sftp',
       ...(opts.sftpOnly ? ['ForceCommand internal-sftp'] : []),
+      ...(opts.path ? [`SetEnv PATH=${opts.path}`] : []),
       '',
     ].join('\n'),
   );

@@ -130,6 +130,34 @@ describe('openOrUpdatePullRequest', () => {
     expect(await openOrUpdatePullRequest(spec())).toMatchObject({ operation: 'unchanged', number: first.number, commitSha: second.commitSha });
   });
 
+  test('two runs publishing at the same moment end with one pull request and one commit', async () => {
+    const [a, b] = await Promise.all([openOrUpdatePullRequest(spec()), openOrUpdatePullRequest(spec())]);
+
+    expect([a.operation, b.operation].sort()).toEqual(['created', 'unchanged']);
+    expect(a.number).toBe(1);
+    expect(b.number).toBe(1);
+    expect(server.pulls(REPO)).toHaveLength(1);
+    const head = server.getCommit(REPO, server.branchSha(REPO, 'build-image/cuda')!);
+    expect(head.parents).toEqual([server.branchSha(REPO, 'main')]);
+    expect(head.files[FILE]).toBe(TABLE.replace('cuda-12.4', 'cuda-12.6'));
+    // The loser met the winner's branch or pull request, said so, and read again instead of failing.
+    expect(logs.join('\n')).toMatch(/Another run got there first while (creating branch|opening a pull request from) build-image\/cuda \(.*already exists.*\); reading hpc\/docs again/);
+  });
+
+  test('two runs with different images at the same moment: one pull request holding one of them', async () => {
+    const newer = spec({ title: 'cuda: /images/cuda-12.8.sif', edit: setRow('cuda', '/images/cuda-12.8.sif') });
+    const results = await Promise.all([openOrUpdatePullRequest(spec()), openOrUpdatePullRequest(newer)]);
+
+    expect(results.map((r) => r.number)).toEqual([1, 1]);
+    expect(server.pulls(REPO)).toHaveLength(1);
+    const head = server.getCommit(REPO, server.branchSha(REPO, 'build-image/cuda')!);
+    expect(head.parents).toEqual([server.branchSha(REPO, 'main')]);
+    const row = /^\| cuda \| (\/images\/cuda-12\.(6|8)\.sif) \|$/m.exec(head.files[FILE]!);
+    expect(row).not.toBeNull();
+    // The pull request's title describes the image its branch holds.
+    expect(server.pulls(REPO)[0]).toMatchObject({ state: 'open', title: `cuda: ${row![1]}` });
+  });
+
   test('a change the base already holds commits nothing and opens nothing', async () => {
     const result = await openOrUpdatePullRequest(spec({ edit: setRow('cuda', '/images/cuda-12.4.sif') }));
 

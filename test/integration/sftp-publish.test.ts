@@ -1,7 +1,7 @@
 // Stage and promote against a real OpenSSH sshd on loopback, logged in as an ordinary (non-root) account.
 import { afterAll, beforeAll, describe, expect, test } from '@jest/globals';
 import { execFileSync } from 'node:child_process';
-import { chmodSync, chownSync, existsSync, mkdirSync, readdirSync, readFileSync, readlinkSync, statSync, utimesSync, writeFileSync } from 'node:fs';
+import { chmodSync, chownSync, existsSync, mkdirSync, readdirSync, readFileSync, readlinkSync, statSync, symlinkSync, utimesSync, writeFileSync } from 'node:fs';
 import path from 'node:path';
 import { promoteImage } from '../../src/publish/promote.js';
 import { stageImage, stageSummary } from '../../src/publish/stage.js';
@@ -65,7 +65,7 @@ describe('stage then promote', () => {
     const reporter = new CaptureReporter();
     const t = target(sshd, { privateKey: sshd.encryptedKey, passphrase: sshd.passphrase });
     const staged = await stageImage({ target: t, image, stagingDir: staging, remoteName: 'pytorch-24.11.sif', reporter, liveDir: live, verifySegmentBytes: 4 * MiB, progressIntervalMs: 20 });
-    expect(staged).toMatchObject({ sha256: imageSha, bytesSent: 24 * MiB, uploadSkipped: false, verification: 'sha256sum', stagedPath: `${staging}/pytorch-24.11.sif` });
+    expect(staged).toMatchObject({ sha256: imageSha, bytesSent: 24 * MiB, uploadSkipped: false, verification: 'sha256', hashTool: 'openssl', stagedPath: `${staging}/pytorch-24.11.sif` });
     expect(readdirSync(staging)).toEqual(['pytorch-24.11.sif']);
 
     const promoted = await promoteImage({ target: t, stagedPath: staged.stagedPath, remoteDir: live, remoteName: 'pytorch-24.11.sif', alias: 'pytorch-latest.sif', keep: 3, lockTimeoutMs: 60_000, protectedPaths: [], reporter });
@@ -75,15 +75,15 @@ describe('stage then promote', () => {
     expect(readdirSync(live).sort()).toEqual(['pytorch-24.11.sif', 'pytorch-latest.sif']);
     expect(readlinkSync(`${live}/pytorch-latest.sif`)).toBe('pytorch-24.11.sif');
     const log = reporter.text();
-    expect(log).toMatch(/staged .* sent in [\d.]+ s \([\d.]+ MiB\/s\).*verified by remote sha256sum/);
+    expect(log).toMatch(/staged .* sent in [\d.]+ s \([\d.]+ MiB\/s\).*verified by remote sha256 \(openssl\)/);
     expect(log).toMatch(/trusted by known-hosts/);
     expect(log).toMatch(/uploaded [\d.]+ (KiB|MiB) \(\d+ bytes\) of 24\.0 MiB \(25165824 bytes\) \([\d.]+%\), [\d.]+ MiB\/s, ETA /);
     // The server hashed the image in 6 segments while it arrived, so no second pass over the whole file was needed.
-    expect(log).toContain('remote sha256sum of 6 segments, computed while uploading, matches the image');
+    expect(log).toContain('remote sha256 (openssl) of 6 segments, computed while uploading, matches the image');
     expectNoSecrets(log, sshd);
     const summary = renderText(stageSummary(staged));
     expect(summary).toMatch(/Sent +24\.0 MiB \(25165824 bytes\) in [\d.]+ s \([\d.]+ MiB\/s\)/);
-    expect(summary).toMatch(/Verified by +remote sha256sum/);
+    expect(summary).toMatch(/Verified by +remote sha256 \(openssl\)/);
 
     // Publishing the same image again sends nothing: the live copy already has its sha256.
     const again = new CaptureReporter();
@@ -94,13 +94,30 @@ describe('stage then promote', () => {
     expect(sha256File(`${live}/pytorch-24.11.sif`)).toBe(imageSha);
   }, 60_000);
 
+  test('a server without openssl hashes with sha256sum and says so', async () => {
+    // The account's PATH holds only what the fallback needs: sh, dd and coreutils' sha256sum.
+    const bin = userDir(sshd, 'no-openssl-bin');
+    for (const tool of ['sh', 'dd', 'sha256sum']) symlinkSync(execFileSync('sh', ['-c', `command -v ${tool}`], { encoding: 'utf8' }).trim(), `${bin}/${tool}`);
+    const plain = await startSshd({ path: bin });
+    try {
+      const staging = userDir(plain, 'staging');
+      const reporter = new CaptureReporter();
+      const staged = await stageImage({ target: target(plain), image, stagingDir: staging, remoteName: 'pytorch-24.11.sif', reporter, verifySegmentBytes: 8 * MiB });
+      expect(staged).toMatchObject({ verification: 'sha256', hashTool: 'sha256sum', sha256: imageSha });
+      expect(reporter.text()).toContain('remote sha256 (sha256sum) of 3 segments, computed while uploading, matches the image');
+      expect(sha256File(staged.stagedPath)).toBe(imageSha);
+    } finally {
+      await plain.stop();
+    }
+  }, 60_000);
+
   test('an account without exec verifies by size and says so', async () => {
     const staging = userDir(sftpOnly, 'staging');
     const reporter = new CaptureReporter();
     const staged = await stageImage({ target: target(sftpOnly), image, stagingDir: staging, remoteName: 'pytorch-24.11.sif', reporter });
     expect(staged.verification).toBe('size');
     expect(sha256File(staged.stagedPath)).toBe(imageSha);
-    expect(reporter.text()).toContain('remote sha256sum is not available (sha256sum exited with 1: This service allows sftp connections only.); verified by size only (25165824 bytes)');
+    expect(reporter.text()).toContain('remote hashing is not available (hashing exited with 1: This service allows sftp connections only.); verified by size only (25165824 bytes)');
     expect(reporter.text()).toMatch(/staged .*; verified by size only$/m);
   }, 60_000);
 
@@ -160,16 +177,46 @@ describe('the remote lock', () => {
     const otherSha = randomFile(other, 16 * MiB);
     const publish = async (file: string, reporter: CaptureReporter) => {
       const staged = await stageImage({ target: target(sshd), image: file, stagingDir: staging, remoteName: 'tool-1.0.sif', reporter, owner: file });
-      return promoteImage({ target: target(sshd), stagedPath: staged.stagedPath, remoteDir: live, remoteName: 'tool-1.0.sif', keep: 2, lockTimeoutMs: 30_000, protectedPaths: [], reporter, owner: file });
+      const promoted = await promoteImage({ target: target(sshd), stagedPath: staged.stagedPath, stagedSha256: staged.sha256, remoteDir: live, remoteName: 'tool-1.0.sif', keep: 2, lockTimeoutMs: 30_000, protectedPaths: [], reporter, owner: file });
+      return { ...promoted, sha256: staged.sha256 };
     };
     const reporters = [new CaptureReporter(), new CaptureReporter()];
     const results = await Promise.allSettled([publish(image, reporters[0]), publish(other, reporters[1])]);
-    expect(results.some((r) => r.status === 'fulfilled')).toBe(true);
-    for (const r of results) if (r.status === 'rejected') expect((r.reason as Error).message).toMatch(/staged image .* is missing/);
-    expect([imageSha, otherSha]).toContain(sha256File(`${live}/tool-1.0.sif`));
+    const done = results.flatMap((r) => (r.status === 'fulfilled' ? [r.value] : []));
+    expect(done.length).toBeGreaterThan(0);
+    for (const r of results) if (r.status === 'rejected') expect((r.reason as Error).message).toMatch(/staged image .* (is missing|another run staged over it)/);
+    // Whoever succeeded promoted its own image: the live file is the one the last successful publisher staged.
+    expect(done.map((d) => d.sha256)).toContain(sha256File(`${live}/tool-1.0.sif`));
     expect(readdirSync(live)).toEqual(['tool-1.0.sif']);
     expect(readdirSync(staging).filter((n) => n.includes('lock') || n.includes('partial'))).toEqual([]);
     expect(readdirSync(live).filter((n) => n.startsWith('.'))).toEqual([]);
+  }, 60_000);
+
+  test('a staged file another run replaced after this run staged it is not promoted', async () => {
+    const staging = userDir(sshd, 'e2/staging');
+    const live = userDir(sshd, 'e2/live');
+    const other = path.join(local.dir, 'other-e2.sif');
+    const otherSha = randomFile(other, 8 * MiB);
+    const mine = await stageImage({ target: target(sshd), image, stagingDir: staging, remoteName: 'tool-1.0.sif', reporter: new CaptureReporter() });
+    // Another run stages a different image of the same name before this one promotes.
+    const theirs = await stageImage({ target: target(sshd), image: other, stagingDir: staging, remoteName: 'tool-1.0.sif', reporter: new CaptureReporter() });
+    expect(theirs.stagedPath).toBe(mine.stagedPath);
+
+    const reporter = new CaptureReporter();
+    const promote = (sha: string) =>
+      promoteImage({ target: target(sshd), stagedPath: mine.stagedPath, stagedSha256: sha, remoteDir: live, remoteName: 'tool-1.0.sif', keep: 2, lockTimeoutMs: 30_000, protectedPaths: [], reporter });
+    const error = await promote(mine.sha256).then(() => undefined, (e: unknown) => e as Error);
+    expect(error?.message).toBe(
+      `the staged image ${mine.stagedPath} has sha256 ${otherSha}, not ${imageSha}: another run staged over it; nothing was promoted, run the stage step again`,
+    );
+    expect(readdirSync(live)).toEqual([]);
+    expect(sha256File(mine.stagedPath)).toBe(otherSha);
+    expect(readdirSync(staging).filter((n) => n.startsWith('.'))).toEqual([]);
+
+    // The run that staged it promotes it.
+    await promote(otherSha);
+    expect(sha256File(`${live}/tool-1.0.sif`)).toBe(otherSha);
+    expect(reporter.text()).toContain(`${mine.stagedPath} still has sha256 ${otherSha} (openssl)`);
   }, 60_000);
 
   test('a stale lock is taken over, with a warning naming its holder', async () => {

@@ -125,7 +125,7 @@ describe('a dropped connection during staging', () => {
               verifySegmentBytes: 4 * MiB,
             });
             expect(staged.sha256).toBe(file.sha);
-            expect(staged.verification).toBe('sha256sum');
+            expect(staged.verification).toBe('sha256');
             await promoteImage({ target: target(sshd.port), stagedPath: staged.stagedPath, remoteDir: live, remoteName: 'fault-1.0.sif', keep: 1, lockTimeoutMs: 30_000, protectedPaths: [], reporter });
             expect(sha256File(livePath)).toBe(file.sha);
             if (staged.resumedFrom.length > 0) {

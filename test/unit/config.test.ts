@@ -119,6 +119,16 @@ describe('configuration', () => {
     expect(found.map((p) => p.input).sort()).toEqual(['docs-file', 'github-token', 'software']);
   });
 
+  test('staged-sha256 takes the stage\'s output as printed, with or without "sha256:", and refuses anything else', () => {
+    const publish = { stage: 'publish', ...sftp, 'sftp-known-hosts': 'x', 'remote-name': 'p.sif' };
+    const hex = 'ab'.repeat(32);
+    const read = (value: string) => loadConfig((n) => ({ ...publish, 'staged-sha256': value } as Record<string, string>)[n], { cwd: dir }).publish.stagedSha256;
+    expect(read(hex)).toBe(hex);
+    expect(read(`sha256:${hex.toUpperCase()}`)).toBe(hex);
+    const found = problems({ ...publish, 'staged-sha256': 'abc123' } as Record<string, string>);
+    expect(found).toEqual([{ input: 'staged-sha256', message: expect.stringMatching(/64 hexadecimal digits/) }]);
+  });
+
   test('a build does not validate smoke or docs inputs it will not use', () => {
     expect(() => loadConfig((n) => ({ definition: 'image.def', 'smoke-timeout': 'soon' })[n], { cwd: dir })).not.toThrow();
   });
