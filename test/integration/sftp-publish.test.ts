@@ -174,7 +174,7 @@ describe('the remote lock', () => {
     const staging = userDir(sshd, 'e/staging');
     const live = userDir(sshd, 'e/live');
     const other = path.join(local.dir, 'other.sif');
-    const otherSha = randomFile(other, 16 * MiB);
+    randomFile(other, 16 * MiB);
     const publish = async (file: string, reporter: CaptureReporter) => {
       const staged = await stageImage({ target: target(sshd), image: file, stagingDir: staging, remoteName: 'tool-1.0.sif', reporter, owner: file });
       const promoted = await promoteImage({ target: target(sshd), stagedPath: staged.stagedPath, stagedSha256: staged.sha256, remoteDir: live, remoteName: 'tool-1.0.sif', keep: 2, lockTimeoutMs: 30_000, protectedPaths: [], reporter, owner: file });
