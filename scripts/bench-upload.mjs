@@ -2,7 +2,7 @@
 // OpenSSH `sftp` `put` of the same file to the same loopback sshd, alternating, several rounds; prints the median
 // ratio as JSON. The TypeScript sources are bundled on the fly with esbuild (as scripts/gen-docs.mjs does), with
 // ssh2 left external so its native crypto addon is used exactly as the installed package would use it.
-//   node scripts/bench-upload.mjs [--size-mib 1024] [--rounds 3]
+//   node scripts/bench-upload.mjs [--size-mib 1024] [--rounds 3] [--segment-mib 64 (0: hash the whole file after)]
 import { build } from 'esbuild';
 import { execFileSync, spawn, spawnSync } from 'node:child_process';
 import { randomBytes } from 'node:crypto';
@@ -21,6 +21,7 @@ const sizeMiB = opt('size-mib', 1024);
 const rounds = opt('rounds', 3);
 const chunkKiB = opt('chunk-kib', 0);
 const requests = opt('requests', 0);
+const segmentMiB = opt('segment-mib', -1);
 const USER = 'bisftp';
 
 const bundled = await build({
@@ -89,6 +90,7 @@ try {
     const r = await stageImage({
       target, image: file, stagingDir: remote, remoteName: 'ours.sif', reporter: quiet, progressIntervalMs: 0,
       ...(chunkKiB ? { chunkSize: chunkKiB * 1024 } : {}), ...(requests ? { requests } : {}),
+      ...(segmentMiB >= 0 ? { verifySegmentBytes: segmentMiB * 1024 * 1024 } : {}),
     });
     if (r.verification !== 'sha256' || r.bytesSent !== bytes) throw new Error(`unexpected stage result ${JSON.stringify(r)}`);
     lastUpload = r.uploadSeconds;

@@ -3,7 +3,7 @@
 // taken over; the holder refreshes the mtime while it works, so a long upload does not look stale.
 import { randomBytes } from 'node:crypto';
 import type { Reporter } from '../report/reporter.js';
-import { SftpError, type SftpConnection } from './connect.js';
+import { isNetworkError, SftpError, type SftpConnection } from './connect.js';
 import { remoteError, sftpCall } from './remote.js';
 
 export interface LockOptions {
@@ -16,6 +16,11 @@ export interface LockOptions {
   pollMs?: number;
   reporter: Reporter;
   signal?: AbortSignal;
+  /**
+   * Identifies this holder. Pass the same token again after a dropped connection: a lock the server created for
+   * an attempt whose answer was lost is then recognised as this run's own instead of waited out.
+   */
+  token?: string;
 }
 
 export interface RemoteLock {
@@ -34,28 +39,43 @@ function describeHolder(content: string): string {
 
 /** Takes the lock at `path`, waiting while another live holder has it. `conn` may change between calls (reconnects). */
 export async function acquireLock(conn: () => SftpConnection, path: string, opts: LockOptions): Promise<RemoteLock> {
-  const token = randomBytes(12).toString('hex');
+  const token = opts.token ?? randomBytes(12).toString('hex');
   const content = [`owner: ${opts.owner ?? 'build-image'}`, `run: ${opts.runUrl ?? '-'}`, `time: ${new Date().toISOString()}`, `token: ${token}`, ''].join('\n');
   const pollMs = opts.pollMs ?? Math.max(100, Math.min(2000, opts.timeoutMs / 10));
   const started = Date.now();
   let announced = false;
   let tookOverFrom: string | undefined;
+  let vanished = 0;
   for (;;) {
     if (opts.signal?.aborted) throw new SftpError(`cancelled while waiting for the lock ${path}`);
     const sftp = conn().sftp;
+    // Written whole under a name of its own, then renamed into place: the lock never exists half-written (a cut
+    // connection cannot leave an empty lock that others wait out), and SFTP's plain rename refuses to replace an
+    // existing file, so of several contenders exactly one succeeds.
+    const temp = `${path}.${token}.new`;
     try {
-      const handle = await sftpCall<Buffer>((cb) => sftp.open(path, 'wx', { mode: 0o644 }, cb));
+      const handle = await sftpCall<Buffer>((cb) => sftp.open(temp, 'w', { mode: 0o644 }, cb));
       const data = Buffer.from(content);
       await sftpCall((cb) => sftp.write(handle, data, 0, data.length, 0, cb));
       await sftpCall((cb) => sftp.close(handle, cb));
+    } catch (error) {
+      if (isNetworkError(error)) throw error;
+      throw remoteError(error, `creating the lock file ${path}`);
+    }
+    try {
+      await sftpCall((cb) => sftp.rename(temp, path, cb));
       break;
     } catch (error) {
+      if (isNetworkError(error)) throw error;
+      await sftpCall((cb) => sftp.unlink(temp, cb)).catch(() => undefined);
       const existing = await sftpCall<{ mtime: number }>((cb) => sftp.stat(path, cb)).catch(() => undefined);
       if (!existing) {
-        if ((error as { code?: unknown }).code === 2) continue; // released between our open and stat
+        // Released between our rename and our stat: try again; a rename that fails with no lock in the way is an error.
+        if (++vanished < 5) continue;
         throw remoteError(error, `creating the lock file ${path}`);
       }
       const held = await readText(conn(), path).catch(() => '');
+      if (held.includes(`token: ${token}\n`)) break; // ours: an earlier attempt's rename went through, its answer was lost
       const age = Date.now() - existing.mtime * 1000;
       if (age > opts.timeoutMs) {
         // Move the stale lock aside under a unique name: only one contender's rename can succeed.

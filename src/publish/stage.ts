@@ -1,7 +1,7 @@
 // Stage: uploads the image next to (never onto) the live path. Many SFTP writes in flight, the sha256 computed
 // from the same reads, resume from what the server holds after a dropped connection, then verification and an
 // atomic rename of `.NAME.partial` to `NAME` in the staging dir.
-import { createHash, type Hash } from 'node:crypto';
+import { createHash, randomBytes, type Hash } from 'node:crypto';
 import { open, stat, type FileHandle } from 'node:fs/promises';
 import type { Stats as SftpStats } from 'ssh2';
 import type { Reporter } from '../report/reporter.js';
@@ -110,30 +110,39 @@ export async function stageImage(opts: StageOptions): Promise<StageResult> {
   let conn = await connectSftp(opts.target, connectOpts);
   reporter.info(`connected to ${opts.target.username}@${opts.target.host}:${opts.target.port} (host key ${conn.hostKey.keyType} ${conn.hostKey.fingerprint}, trusted by ${conn.hostKey.via})`);
   let lock: RemoteLock | undefined;
+  // One token for every attempt at the lock, so a lock created by an attempt whose answer was lost is ours.
+  const lockToken = randomBytes(12).toString('hex');
   let progress: Progress | undefined;
   try {
-    await ensureDir(conn, opts.stagingDir);
-    lock = await acquireLock(() => conn, stagingLockPath(staged), {
-      timeoutMs: opts.lockTimeoutMs ?? STAGING_LOCK_TIMEOUT_MS,
-      owner: opts.owner,
-      runUrl: opts.runUrl,
-      reporter,
-      signal: opts.signal,
-    });
-
-    const same = await findIdentical(conn, opts.image, size, [staged, ...(livePath ? [livePath] : [])], reporter);
-    if (same) {
-      reporter.info(`${same.path} already has sha256 ${same.sha256}: nothing sent`);
-      return { stagedPath: same.path, sha256: same.sha256, bytesSent: 0, uploadSkipped: true, verification: 'sha256', hashTool: same.tool, resumedFrom: [], seconds: (Date.now() - started) / 1000, uploadSeconds: 0 };
-    }
-
+    let checked = false;
     progress = new Progress(reporter, size, opts.progressIntervalMs ?? 5000);
     const resumedFrom: number[] = [];
     let sha256 = '';
     let verified: Pick<StageResult, 'verification' | 'hashTool'> = { verification: 'size' };
+    // Every step after connecting is inside the loop: a connection dropped while preparing (creating the
+    // directory, taking the lock, comparing with the server's copies) is survived like one dropped while sending.
     for (let resumes = 0; ; resumes++) {
       try {
         if (!conn.isOpen()) conn = await connectSftp(opts.target, connectOpts);
+        if (!lock) {
+          await ensureDir(conn, opts.stagingDir);
+          lock = await acquireLock(() => conn, stagingLockPath(staged), {
+            timeoutMs: opts.lockTimeoutMs ?? STAGING_LOCK_TIMEOUT_MS,
+            owner: opts.owner,
+            runUrl: opts.runUrl,
+            reporter,
+            signal: opts.signal,
+            token: lockToken,
+          });
+        }
+        if (!checked) {
+          const same = await findIdentical(conn, opts.image, size, [staged, ...(livePath ? [livePath] : [])], reporter);
+          if (same) {
+            reporter.info(`${same.path} already has sha256 ${same.sha256}: nothing sent`);
+            return { stagedPath: same.path, sha256: same.sha256, bytesSent: 0, uploadSkipped: true, verification: 'sha256', hashTool: same.tool, resumedFrom: [], seconds: (Date.now() - started) / 1000, uploadSeconds: 0 };
+          }
+          checked = true;
+        }
         const from = await resumeOffset(conn, partial, opts.image, size);
         if (from > 0) {
           resumedFrom.push(from);
@@ -151,7 +160,8 @@ export async function stageImage(opts: StageOptions): Promise<StageResult> {
       } catch (error) {
         if (!isNetworkError(error) || resumes >= (opts.maxResumes ?? 5) || opts.signal?.aborted) {
           // A server-side failure (full disk, quota) would fail again: free the space rather than keep a partial.
-          if (!isNetworkError(error) && !opts.signal?.aborted && conn.isOpen()) await sftpCall((cb) => conn.sftp.unlink(partial, cb)).catch(() => undefined);
+          // Only under our lock: without it the partial may be another run's upload in progress.
+          if (lock && !isNetworkError(error) && !opts.signal?.aborted && conn.isOpen()) await sftpCall((cb) => conn.sftp.unlink(partial, cb)).catch(() => undefined);
           throw remoteError(error, `uploading ${opts.image} to ${partial}`);
         }
         reporter.warning(`connection lost (${(error as Error).message}); reconnecting to resume (${resumes + 1}/${opts.maxResumes ?? 5})`);

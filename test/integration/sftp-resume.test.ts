@@ -157,6 +157,24 @@ describe('a dropped connection during staging', () => {
     expect(readdirSync(live)).toEqual(['fault-1.0.sif']);
   }, 150_000);
 
+  test('a connection dropped while preparing (directory, lock, comparison with the server) is survived too', async () => {
+    const file = files[0];
+    // Every 100 bytes from the end of authentication to the first writes: the steps between connecting and sending.
+    const outcomes: string[] = [];
+    for (let cut = 1500; cut <= 3500; cut += 100) {
+      const staging = userDir(`prepare/${cut}`);
+      proxy.plan([cut]);
+      const reporter = new CaptureReporter();
+      const staged = await stageImage({ target: target(proxy.port), image: file.path, stagingDir: staging, remoteName: 'p.sif', reporter, connect: { retryDelayMs: 20, retries: 3 }, progressIntervalMs: 0 });
+      expect(sha256File(staged.stagedPath)).toBe(file.sha);
+      // No lock, lock draft or partial left behind.
+      expect(readdirSync(staging)).toEqual(['p.sif']);
+      outcomes.push(reporter.text().match(/connection lost \((.*)\); reconnecting/)?.[1] ?? 'no reconnect');
+    }
+    // Some cuts fell while the staging directory was checked, which used to fail the run.
+    expect(outcomes.filter((o) => o.startsWith('checking the directory')).length).toBeGreaterThan(0);
+  }, 120_000);
+
   test('when the link keeps dropping, the run fails cleanly and the live file is untouched', async () => {
     const staging = userDir('flaky/staging');
     const live = userDir('flaky/live');
