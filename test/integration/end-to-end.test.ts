@@ -3,7 +3,7 @@
 // is checked against GitHub's OpenAPI description.
 import { afterAll, beforeAll, describe, expect, jest, test } from '@jest/globals';
 import { execFileSync } from 'node:child_process';
-import { existsSync, readdirSync, readFileSync } from 'node:fs';
+import { chownSync, existsSync, readdirSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
 import path from 'node:path';
 import { runBundledActionAsync, type ActionRun } from '../helpers/action.js';
 import { startGitHubServer, type GitHubServer } from '../helpers/github-server.js';
@@ -128,6 +128,25 @@ describe('stage: all', () => {
     expect(execFileSync('sha256sum', [live], { encoding: 'utf8' }).split(' ')[0]).toBe(second.outputs.sha256);
     // The body is refreshed to describe the image now published.
     expect(github.pulls(DOCS)[0].body).toContain(second.outputs.sha256);
+  });
+
+  test('a separate publish step refuses a staged file another run replaced, and changes nothing', async () => {
+    const staged = second.outputs['staged-path'];
+    expect(path.dirname(staged)).not.toBe(remoteDir);
+    const live = path.join(remoteDir, 'pytorch-24.10.sif');
+    const before = readFileSync(live);
+    writeFileSync(staged, 'an image another run staged under the same name');
+    chownSync(staged, sshd.uid, sshd.gid);
+    const publishInputs: Record<string, string> = { ...inputs(), stage: 'publish', 'staged-sha256': second.outputs.sha256 };
+    delete publishInputs.source;
+    const run = await runBundledActionAsync(publishInputs, { cwd: work.dir, env: { GITHUB_REPOSITORY: 'sjtu-hpc/images', GITHUB_RUN_ID: '78' } });
+    expect(run.status).toBe(1);
+    expect(run.stdout).toMatch(new RegExp(`::error::.*the staged image ${staged} has sha256 [0-9a-f]{64}, not ${second.outputs.sha256}: another run staged over it; nothing was promoted`));
+    expect(readFileSync(live).equals(before)).toBe(true);
+    expect(existsSync(staged)).toBe(true);
+    expect(github.pulls(DOCS)).toHaveLength(1);
+    expect(readdirSync(path.dirname(staged)).filter((f) => /lock/.test(f))).toEqual([]);
+    rmSync(staged);
   });
 
   test('no secret reaches the log, the outputs or the summary', () => {
