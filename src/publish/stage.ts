@@ -32,6 +32,13 @@ export interface StageOptions {
    * so verification overlaps the transfer instead of re-reading the whole file afterwards. Default 64 MiB; 0: off.
    */
   verifySegmentBytes?: number;
+  /**
+   * Segment hashing stops (and the whole file is hashed once at the end) when the upload runs faster than this many
+   * bytes per second: then the link is not the bottleneck, and hashing every byte a second time on the runner, plus
+   * reading it back on the server, slows the transfer more than one pass afterwards costs. Default 100 MiB/s;
+   * Infinity: always hash in segments.
+   */
+  segmentMaxRate?: number;
   /** Reconnects after a dropped connection before giving up. Default 5. */
   maxResumes?: number;
   /** The staging lock is stale after this long without refresh. Default 2 min. */
@@ -355,8 +362,22 @@ async function upload(conn: SftpConnection, o: UploadOptions): Promise<{ sha256:
       if (ackWaiters[i].end <= ackedThrough) ackWaiters.splice(i, 1)[0].resolve();
     }
   };
+  const sentBefore = o.progress.sent;
+  const startedAt = Date.now();
+  const maxRate = o.segmentMaxRate ?? 100 * MiB;
   const segments = o.segmentBytes > 0 && o.size > o.segmentBytes
-    ? new SegmentVerifier(conn, o.partial, o.segmentBytes, (end) => (end <= ackedThrough ? Promise.resolve() : new Promise<void>((resolve) => ackWaiters.push({ end, resolve }))))
+    ? new SegmentVerifier(
+        conn,
+        o.partial,
+        o.segmentBytes,
+        (end) => (end <= ackedThrough ? Promise.resolve() : new Promise<void>((resolve) => ackWaiters.push({ end, resolve }))),
+        () => {
+          // Acknowledged bytes over time; at the first boundary a segment's worth has been read, so most of it is sent.
+          const sent = o.progress.sent - sentBefore;
+          const rate = sent / Math.max((Date.now() - startedAt) / 1000, 0.001);
+          return sent > 0 && rate > maxRate ? `the upload runs at ${(rate / MiB).toFixed(0)} MiB/s, faster than segment hashing pays off` : undefined;
+        },
+      )
     : undefined;
   try {
     const buf = Buffer.allocUnsafe(4 * MiB);
@@ -439,8 +460,9 @@ async function verify(
       reporter.info(`remote sha256 (${outcome.tool}) of ${outcome.count} segments, computed while uploading, matches the image`);
       return { verification: 'sha256', hashTool: outcome.tool };
     }
+    if (outcome.stopped) reporter.info(`segment hashing stopped (${outcome.stopped}); hashing the whole file on the server once`);
     // Not a verdict: a segment may have failed for a benign reason (no dd, a busy server). The whole file decides.
-    if (outcome.reason) reporter.info(`segment verification inconclusive (${outcome.reason}); hashing the whole file on the server`);
+    else if (outcome.reason) reporter.info(`segment verification inconclusive (${outcome.reason}); hashing the whole file on the server`);
   }
   const remote = await remoteSha256(conn, partial, size);
   if (remote.sha256) {
@@ -525,6 +547,8 @@ class SegmentVerifier {
   private chain: Promise<unknown> = Promise.resolve();
   private readonly results: Promise<string | undefined>[] = [];
   private abandoned = false;
+  /** Why segment hashing was given up midway, when it was. */
+  private stopped?: string;
   private tool: HashTool = 'sha256sum';
 
   constructor(
@@ -532,29 +556,40 @@ class SegmentVerifier {
     private readonly path: string,
     private readonly segmentBytes: number,
     private readonly acked: (end: number) => Promise<void>,
+    /** Asked at each segment boundary: a reason to stop hashing in segments, or undefined to go on. */
+    private readonly stopReason: () => string | undefined = () => undefined,
   ) {}
 
   update(buf: Buffer): void {
+    if (this.stopped) return;
     for (let off = 0; off < buf.length; ) {
       const take = Math.min(buf.length - off, this.start + this.segmentBytes - this.pos);
       this.hash.update(buf.subarray(off, off + take));
       off += take;
       this.pos += take;
-      if (this.pos === this.start + this.segmentBytes) this.close();
+      if (this.pos === this.start + this.segmentBytes) {
+        this.close();
+        this.stopped = this.stopReason();
+        if (this.stopped) {
+          this.abandoned = true; // segments not yet hashed on the server are no longer needed
+          return;
+        }
+      }
     }
   }
 
   finish(): void {
-    this.close();
+    if (!this.stopped) this.close();
   }
 
   abandon(): void {
     this.abandoned = true;
   }
 
-  async outcome(): Promise<{ ok: boolean; count: number; tool: HashTool; reason?: string }> {
+  async outcome(): Promise<{ ok: boolean; count: number; tool: HashTool; reason?: string; stopped?: string }> {
     const problems = (await Promise.all(this.results)).filter((r) => r !== undefined);
-    return { ok: problems.length === 0 && this.results.length > 0, count: this.results.length, tool: this.tool, reason: problems[0] };
+    const ok = problems.length === 0 && this.results.length > 0 && !this.stopped;
+    return { ok, count: this.results.length, tool: this.tool, reason: problems[0], stopped: this.stopped };
   }
 
   private close(): void {

@@ -64,7 +64,7 @@ describe('stage then promote', () => {
     const live = userDir(sshd, 'a/live');
     const reporter = new CaptureReporter();
     const t = target(sshd, { privateKey: sshd.encryptedKey, passphrase: sshd.passphrase });
-    const staged = await stageImage({ target: t, image, stagingDir: staging, remoteName: 'pytorch-24.11.sif', reporter, liveDir: live, verifySegmentBytes: 4 * MiB, progressIntervalMs: 20 });
+    const staged = await stageImage({ target: t, image, stagingDir: staging, remoteName: 'pytorch-24.11.sif', reporter, liveDir: live, verifySegmentBytes: 4 * MiB, segmentMaxRate: Infinity, progressIntervalMs: 20 });
     expect(staged).toMatchObject({ sha256: imageSha, bytesSent: 24 * MiB, uploadSkipped: false, verification: 'sha256', hashTool: 'openssl', stagedPath: `${staging}/pytorch-24.11.sif` });
     expect(readdirSync(staging)).toEqual(['pytorch-24.11.sif']);
 
@@ -102,13 +102,24 @@ describe('stage then promote', () => {
     try {
       const staging = userDir(plain, 'staging');
       const reporter = new CaptureReporter();
-      const staged = await stageImage({ target: target(plain), image, stagingDir: staging, remoteName: 'pytorch-24.11.sif', reporter, verifySegmentBytes: 8 * MiB });
+      const staged = await stageImage({ target: target(plain), image, stagingDir: staging, remoteName: 'pytorch-24.11.sif', reporter, verifySegmentBytes: 8 * MiB, segmentMaxRate: Infinity });
       expect(staged).toMatchObject({ verification: 'sha256', hashTool: 'sha256sum', sha256: imageSha });
       expect(reporter.text()).toContain('remote sha256 (sha256sum) of 3 segments, computed while uploading, matches the image');
       expect(sha256File(staged.stagedPath)).toBe(imageSha);
     } finally {
       await plain.stop();
     }
+  }, 60_000);
+
+  test('an upload faster than segment hashing pays off stops it and hashes the whole file once on the server', async () => {
+    const staging = userDir(sshd, 'fast/staging');
+    const reporter = new CaptureReporter();
+    // Any rate is "fast" against one byte per second: the first segment is hashed, then hashing in segments stops.
+    const staged = await stageImage({ target: target(sshd), image, stagingDir: staging, remoteName: 'pytorch-24.11.sif', reporter, verifySegmentBytes: 4 * MiB, segmentMaxRate: 1 });
+    expect(staged).toMatchObject({ verification: 'sha256', hashTool: 'openssl', sha256: imageSha });
+    expect(reporter.text()).toMatch(/segment hashing stopped \(the upload runs at \d+ MiB\/s, faster than segment hashing pays off\); hashing the whole file on the server once/);
+    expect(reporter.text()).not.toContain('segments, computed while uploading');
+    expect(sha256File(staged.stagedPath)).toBe(imageSha);
   }, 60_000);
 
   test('an account without exec verifies by size and says so', async () => {

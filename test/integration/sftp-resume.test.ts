@@ -123,6 +123,7 @@ describe('a dropped connection during staging', () => {
               progressIntervalMs: 0,
               // Small segments, so the server-side hashing during the upload is cut and resumed too.
               verifySegmentBytes: 4 * MiB,
+              segmentMaxRate: Infinity,
             });
             expect(staged.sha256).toBe(file.sha);
             expect(staged.verification).toBe('sha256');
