@@ -21,7 +21,7 @@ command -v apptainer >/dev/null || die "apptainer is missing: run scripts/provis
 sif_valid() {
   [[ -s $1 ]] || return 1
   [[ $(dd if="$1" bs=1 skip=32 count=9 status=none 2>/dev/null) == SIF_MAGIC ]] || return 1
-  # The shim only sees /tmp, /var/tmp, /work, ...: make the cache directory visible to it as well.
+  # The shim does not bind /var wholesale: make the cache directory visible to it explicitly.
   BUILD_IMAGE_SHIM_BINDS=$(dirname "$1") apptainer inspect --json "$1" 2>/dev/null | grep -q "\"$LABEL\""
 }
 
@@ -38,7 +38,7 @@ mirror() {
 }
 
 start=$(date +%s)
-# /var/tmp, not /var/cache: the apptainer shim binds only /tmp, /var/tmp, /work, /root, /home, /srv and /mnt.
+# /var/tmp: the apptainer shim binds it (of /var, only /var/tmp and /var/cache/build-image are bound).
 work=$(mktemp -d /var/tmp/build-image-torch.XXXXXX)
 root=$work/root
 cleanup() {

@@ -12,7 +12,8 @@ export function requireTorchImage(): string {
   if (!existsSync(TORCH_SIF)) {
     throw new Error(`the PyTorch test image ${TORCH_SIF} is missing: run scripts/provision-torch-image.sh as root (CI=${process.env.CI ?? 'unset'})`);
   }
-  // The shim (scripts/apptainer-shim.sh) binds only /tmp, /var/tmp, /work, ...; /var/cache needs naming.
+  // The shim (scripts/apptainer-shim.sh) binds the top-level data directories and /var/cache/build-image; an image
+  // kept elsewhere under /var needs naming.
   const dir = path.dirname(TORCH_SIF);
   const binds = (process.env.BUILD_IMAGE_SHIM_BINDS ?? '').split(':').filter(Boolean);
   if (!binds.includes(dir)) process.env.BUILD_IMAGE_SHIM_BINDS = [...binds, dir].join(':');
