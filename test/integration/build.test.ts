@@ -2,7 +2,7 @@
 // and bundle) and the CLI, with what a user sees checked: files, labels, outputs, summaries, errors.
 import { afterAll, beforeAll, describe, expect, jest, test } from '@jest/globals';
 import { execFileSync, spawnSync } from 'node:child_process';
-import { chmodSync, existsSync, mkdirSync, readdirSync, readFileSync, writeFileSync } from 'node:fs';
+import { chmodSync, copyFileSync, existsSync, mkdirSync, readdirSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
 import path from 'node:path';
 import { readSifFile } from '../../src/image/sif.js';
 import { LABELS } from '../../src/build/provenance.js';
@@ -17,6 +17,7 @@ let work: { dir: string; cleanup: () => void };
 let digest: string;
 let closedPort: number;
 
+const TOP_DIR = `/bi-top-${process.pid}`;
 const ACTIONS_ENV = {
   GITHUB_REPOSITORY: 'sjtu-hpc/images',
   GITHUB_SHA: '0123456789abcdef0123456789abcdef01234567',
@@ -126,7 +127,14 @@ describe('other sources: archives and a local SIF', () => {
       return `docker-archive:${tar}`;
     }],
     ['a local .sif', () => path.resolve('test/fixtures/sif/busybox-gzip.sif')],
+    // Checkouts live anywhere (CI clones under /check): a file in a top-level directory of its own must build too.
+    ['a local .sif in a top-level directory', () => {
+      mkdirSync(TOP_DIR, { recursive: true });
+      copyFileSync('test/fixtures/sif/busybox-gzip.sif', path.join(TOP_DIR, 'busybox.sif'));
+      return path.join(TOP_DIR, 'busybox.sif');
+    }],
   ];
+  afterAll(() => rmSync(TOP_DIR, { recursive: true, force: true }));
 
   test.each(cases)('%s: built, labelled with the file\'s sha256 as its digest', (kind, make) => {
     const source = make();
