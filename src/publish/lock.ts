@@ -51,7 +51,8 @@ export async function acquireLock(conn: () => SftpConnection, path: string, opts
     const sftp = conn().sftp;
     // Written whole under a name of its own, then renamed into place: the lock never exists half-written (a cut
     // connection cannot leave an empty lock that others wait out), and SFTP's plain rename refuses to replace an
-    // existing file, so of several contenders exactly one succeeds.
+    // existing file (OpenSSH's server links the new name, which fails when it exists), so of several contenders
+    // exactly one succeeds.
     const temp = `${path}.${token}.new`;
     try {
       const handle = await sftpCall<Buffer>((cb) => sftp.open(temp, 'w', { mode: 0o644 }, cb));
@@ -117,15 +118,41 @@ export async function acquireLock(conn: () => SftpConnection, path: string, opts
     async release() {
       clearInterval(heartbeat);
       const c = conn();
-      const current = await readText(c, path).catch(() => undefined);
+      // A dropped connection is thrown, so the caller can reconnect and release again; a lock already gone is fine.
+      const current = await readText(c, path).catch((error) => {
+        if (isNetworkError(error)) throw error;
+        return undefined;
+      });
       if (current === undefined) return;
       if (!current.includes(`token: ${token}`)) {
         opts.reporter.warning(`the lock ${path} was taken over by ${describeHolder(current)} while this run held it; leaving it in place`);
         return;
       }
-      await sftpCall((cb) => c.sftp.unlink(path, cb)).catch((error) => opts.reporter.warning(`could not remove the lock ${path}: ${remoteError(error, 'removing it').message}`));
+      await sftpCall((cb) => c.sftp.unlink(path, cb)).catch((error) => {
+        if (isNetworkError(error)) throw error;
+        opts.reporter.warning(`could not remove the lock ${path}: ${remoteError(error, 'removing it').message}`);
+      });
     },
   };
+}
+
+/**
+ * Releases the locks in order, reconnecting once when the connection is gone or drops meanwhile. A lock that still
+ * cannot be released is left to go stale; the caller's own outcome does not depend on it.
+ */
+export async function releaseLocks(locks: (RemoteLock | undefined)[], conn: () => SftpConnection, reconnect: () => Promise<void>): Promise<void> {
+  const pending = locks.filter((l): l is RemoteLock => l !== undefined);
+  for (let attempt = 0; pending.length > 0 && attempt < 2; attempt++) {
+    try {
+      if (!conn().isOpen()) await reconnect();
+      while (pending.length > 0) {
+        await pending[0].release();
+        pending.shift();
+      }
+    } catch {
+      await conn().end().catch(() => undefined);
+    }
+  }
 }
 
 export async function readText(conn: SftpConnection, path: string): Promise<string> {

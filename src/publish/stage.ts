@@ -8,7 +8,7 @@ import type { Reporter } from '../report/reporter.js';
 import { formatBytes, formatDuration, type Summary } from '../report/summary.js';
 import { shellQuote } from '../util/shell.js';
 import { connectSftp, HostKeyError, isNetworkError, SftpError, type ConnectOptions, type SftpConnection, type SftpTarget } from './connect.js';
-import { acquireLock, type RemoteLock } from './lock.js';
+import { acquireLock, releaseLocks, type RemoteLock } from './lock.js';
 import { remoteError, remoteJoin, sftpCall, sftpCode } from './remote.js';
 
 export interface StageOptions {
@@ -185,11 +185,10 @@ export async function stageImage(opts: StageOptions): Promise<StageResult> {
     throw error instanceof SftpError || error instanceof HostKeyError ? error : remoteError(error, `staging ${opts.image} in ${opts.stagingDir}`);
   } finally {
     progress?.stop();
-    if (lock && !conn.isOpen()) {
-      // The connection died: reconnect once so the staging lock does not linger until it goes stale.
-      conn = await connectSftp(opts.target, { ...connectOpts, retries: 1 }).catch(() => conn);
-    }
-    if (conn.isOpen()) await lock?.release().catch(() => undefined);
+    // Reconnecting if needed, so the staging lock does not linger until it goes stale.
+    await releaseLocks([lock], () => conn, async () => {
+      conn = await connectSftp(opts.target, { ...connectOpts, retries: 1 });
+    });
     await conn.end().catch(() => undefined);
   }
 }

@@ -176,6 +176,44 @@ describe('a dropped connection during staging', () => {
     expect(outcomes.filter((o) => o.startsWith('checking the directory')).length).toBeGreaterThan(0);
   }, 120_000);
 
+  test('a connection dropped while promoting is survived: the image, the alias and retention end as if uncut', async () => {
+    const file = files[0];
+    const outcomes: string[] = [];
+    // From the end of authentication through the locks, the rename, the alias swap and retention.
+    for (let cut = 1500; cut <= 4500; cut += 150) {
+      const staging = userDir(`promote/${cut}/staging`);
+      const live = userDir(`promote/${cut}/live`);
+      // An older version to fall to retention, and the staged new one.
+      writeFileSync(`${live}/tool-1.0.sif`, 'old');
+      chownSync(`${live}/tool-1.0.sif`, sshd.uid, sshd.gid);
+      const staged = await stageImage({ target: target(sshd.port), image: file.path, stagingDir: staging, remoteName: 'tool-2.0.sif', reporter: new CaptureReporter() });
+      proxy.plan([cut]);
+      const reporter = new CaptureReporter();
+      const promoted = await promoteImage({
+        target: target(proxy.port),
+        stagedPath: staged.stagedPath,
+        stagedSha256: staged.sha256,
+        remoteDir: live,
+        remoteName: 'tool-2.0.sif',
+        alias: 'tool.sif',
+        keep: 1,
+        lockTimeoutMs: 30_000,
+        protectedPaths: [],
+        reporter,
+        connect: { retryDelayMs: 20, retries: 3 },
+      });
+      expect(promoted).toMatchObject({ remotePath: `${live}/tool-2.0.sif`, deleted: [`${live}/tool-1.0.sif`] });
+      expect(sha256File(`${live}/tool-2.0.sif`)).toBe(file.sha);
+      expect(readFileSync(`${live}/tool.sif`).equals(readFileSync(file.path))).toBe(true);
+      // No lock, lock draft, alias draft or staged file left anywhere.
+      expect(readdirSync(live).sort()).toEqual(['tool-2.0.sif', 'tool.sif']);
+      expect(readdirSync(staging)).toEqual([]);
+      outcomes.push(reporter.text().match(/connection lost while promoting \((.*)\); reconnecting/)?.[1] ?? 'no reconnect');
+    }
+    // Most cuts fell inside the promotion itself, not only during connecting.
+    expect(outcomes.filter((o) => o !== 'no reconnect').length).toBeGreaterThan(5);
+  }, 180_000);
+
   test('when the link keeps dropping, the run fails cleanly and the live file is untouched', async () => {
     const staging = userDir('flaky/staging');
     const live = userDir('flaky/live');
