@@ -1,6 +1,6 @@
 // Stage and promote against a real OpenSSH sshd on loopback, logged in as an ordinary (non-root) account.
 import { afterAll, beforeAll, describe, expect, test } from '@jest/globals';
-import { execFileSync } from 'node:child_process';
+import { execFileSync, spawn, spawnSync } from 'node:child_process';
 import { chmodSync, chownSync, existsSync, mkdirSync, readdirSync, readFileSync, readlinkSync, statSync, symlinkSync, utimesSync, writeFileSync } from 'node:fs';
 import path from 'node:path';
 import { promoteImage } from '../../src/publish/promote.js';
@@ -274,4 +274,47 @@ describe('retention', () => {
     expect(readdirSync(live).sort()).toEqual(['gromacs-2018.2.sif', 'pytorch-24.01.sif', 'pytorch-24.09.sif', 'pytorch-24.11.sif', 'pytorch.sif']);
     expect(statSync(`${live}/pytorch.sif`).size).toBe(24 * MiB);
   }, 60_000);
+});
+
+describe('cancellation', () => {
+  test('a cancelled upload (SIGTERM, as a cancelled workflow sends) stops, releases the lock, and the next run resumes', async () => {
+    const staging = userDir(sshd, 'cancel/staging');
+    const live = userDir(sshd, 'cancel/live');
+    const big = path.join(local.dir, 'big.sif');
+    const bigSha = randomFile(big, 512 * MiB);
+    const keyFile = path.join(local.dir, 'cancel-key');
+    writeFileSync(keyFile, sshd.privateKey, { mode: 0o600 });
+    const cliArgs = [
+      path.resolve('dist/cli.js'), 'stage', '--image', big, '--sftp-host', sshd.host, '--sftp-port', String(sshd.port), '--sftp-username', sshd.user,
+      '--sftp-private-key-file', keyFile, '--sftp-known-hosts', sshd.knownHostsLine, '--staging-dir', staging, '--remote-dir', live, '--remote-name', 'big-1.0.sif',
+    ];
+    const child = spawn(process.execPath, cliArgs, { stdio: ['ignore', 'pipe', 'pipe'] });
+    let out = '';
+    const exited = new Promise<number | null>((resolve) => child.once('exit', (code) => resolve(code)));
+    child.stdout!.on('data', (d) => (out += d));
+    child.stderr!.on('data', (d) => (out += d));
+    // Cancel once a good part of the image is on the server.
+    const partial = `${staging}/.big-1.0.sif.partial`;
+    while (!(existsSync(partial) && statSync(partial).size > 64 * MiB)) {
+      if (child.exitCode !== null) throw new Error(`the upload ended before it could be cancelled:\n${out}`);
+      await new Promise((r) => setTimeout(r, 20));
+    }
+    child.kill('SIGTERM');
+    const code = await exited;
+
+    expect(code).toBe(1);
+    expect(out).toMatch(/^error: .*cancelled/m);
+    expect(out).not.toMatch(/^\s+at /m);
+    // Nothing live, no lock; the partial stays for the next run.
+    expect(readdirSync(live)).toEqual([]);
+    expect(readdirSync(staging)).toEqual(['.big-1.0.sif.partial']);
+    const kept = statSync(partial).size;
+    expect(kept).toBeLessThan(512 * MiB);
+
+    const again = spawnSync(process.execPath, cliArgs, { encoding: 'utf8' });
+    expect(again.status).toBe(0);
+    expect(again.stdout + again.stderr).toMatch(new RegExp(`resuming ${partial} from [\\d.]+ MiB`));
+    expect(sha256File(`${staging}/big-1.0.sif`)).toBe(bigSha);
+    expect(readdirSync(staging)).toEqual(['big-1.0.sif']);
+  }, 120_000);
 });
