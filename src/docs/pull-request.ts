@@ -230,11 +230,16 @@ async function readFile(ctx: Context, ref: string, missing: string): Promise<{ t
   const response = await ask(ctx, `reading ${spec.path}`, () => octokit.rest.repos.getContent({ owner, repo, path: spec.path, ref }), { 404: missing });
   const data = response.data;
   if (Array.isArray(data) || data.type !== 'file') throw new PullRequestError(`Docs file "${spec.path}" in ${where} is not a file (it is a ${Array.isArray(data) ? 'directory' : data.type}). Check docs-file.`);
-  if (!('content' in data) || data.encoding !== 'base64') {
-    throw new PullRequestError(`Docs file "${spec.path}" in ${where} is too large to edit through the API (${data.size} bytes).`);
+  let base64: string;
+  if ('content' in data && data.encoding === 'base64') base64 = data.content;
+  else {
+    // Over 1 MB the contents API leaves the content out; the git blobs API serves files up to 100 MB.
+    const blob = await ask(ctx, `reading ${spec.path} (${data.size} bytes) as a git blob`, () => octokit.rest.git.getBlob({ owner, repo, file_sha: data.sha }));
+    if (blob.data.encoding !== 'base64') throw new PullRequestError(`Docs file "${spec.path}" in ${where} is too large to edit through the API (${data.size} bytes).`);
+    base64 = blob.data.content;
   }
   try {
-    return { text: new TextDecoder('utf-8', { fatal: true }).decode(Buffer.from(data.content, 'base64')) };
+    return { text: new TextDecoder('utf-8', { fatal: true }).decode(Buffer.from(base64, 'base64')) };
   } catch {
     throw new PullRequestError(`Docs file "${spec.path}" in ${where} is not UTF-8 text.`);
   }

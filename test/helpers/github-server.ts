@@ -681,6 +681,16 @@ export async function startGitHubServer(): Promise<GitHubServer> {
       return commit ? { status: 200, body: commitJson(repo, commit) } : notFound();
     },
 
+    'git/get-blob': ({ params, token }) => {
+      const repo = repoFor(params, token, 'read');
+      const sha = params.file_sha!;
+      const reachable = [...repo.commits.values()].some((c) => [...c.files.values()].includes(sha));
+      const blob = reachable ? blobs.get(sha) : undefined;
+      if (!blob) return notFound();
+      const url = `${api()}/repos/${repo.owner}/${repo.name}/git/blobs/${sha}`;
+      return { status: 200, body: { sha, node_id: nodeId('Blob', sha), size: blob.length, url, content: wrapBase64(blob), encoding: 'base64' } };
+    },
+
     'repos/get-content': ({ params, query, token }) => {
       const repo = repoFor(params, token, 'read');
       const ref = query.get('ref') ?? repo.defaultBranch;
@@ -688,7 +698,12 @@ export async function startGitHubServer(): Promise<GitHubServer> {
       if (!commit) return fail(404, `No commit found for the ref ${ref}`);
       const file = params.path!.replace(/^\/+|\/+$/g, '');
       const sha = commit.files.get(file);
-      if (sha) return { status: 200, body: { ...contentJson(repo, ref, file, sha), content: wrapBase64(blobs.get(sha)!), encoding: 'base64' } };
+      if (sha) {
+        // As GitHub does: files over 1 MB come without content (encoding "none"); the git blobs API has them.
+        const blob = blobs.get(sha)!;
+        if (blob.length > 1024 * 1024) return { status: 200, body: { ...contentJson(repo, ref, file, sha), content: '', encoding: 'none' } };
+        return { status: 200, body: { ...contentJson(repo, ref, file, sha), content: wrapBase64(blob), encoding: 'base64' } };
+      }
       const prefix = `${file}/`;
       const children = new Map<string, string | undefined>();
       for (const [p, s] of commit.files) {

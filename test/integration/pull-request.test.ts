@@ -199,6 +199,20 @@ describe('openOrUpdatePullRequest', () => {
     expect(server.pulls(REPO).map((p) => p.state)).toEqual(['closed', 'open']);
   });
 
+  test('a docs file over 1 MB, which the contents API returns without content, is read as a git blob', async () => {
+    const big = TABLE + '\n' + 'A paragraph of the image catalogue, repeated to make the page large.\n'.repeat(20_000);
+    expect(Buffer.byteLength(big)).toBeGreaterThan(1024 * 1024);
+    server.commit(REPO, 'main', { [FILE]: big }, 'a long page');
+
+    const first = await openOrUpdatePullRequest(spec());
+    const again = await openOrUpdatePullRequest(spec());
+
+    expect(first.operation).toBe('created');
+    expect(again).toMatchObject({ operation: 'unchanged', number: first.number });
+    expect(server.file(REPO, 'build-image/cuda', FILE)).toBe(big.replace('cuda-12.4', 'cuda-12.6'));
+    expect(server.exchanges.filter((e) => e.operationId === 'git/get-blob').length).toBeGreaterThan(0);
+  });
+
   test('a docs file with a non-ASCII path, on a branch with slashes, against a base that is not the default', async () => {
     const file = 'docs/软件/镜像.md';
     server.commit(REPO, 'main', { [file]: TABLE }, 'Chinese path');
