@@ -1,7 +1,8 @@
 #!/usr/bin/env bash
-# `npm run demo`: the build stage on embedded local services. Starts a real OCI registry on loopback, pushes a
+# `npm run demo`: the pipeline on embedded local services. Starts a real OCI registry on loopback, pushes a
 # tiny busybox image to it, then builds twice with the CLI (from the registry image and from
-# examples/pi.def), prints both summaries and runs the result. Leaves nothing running.
+# examples/pi.def), prints both summaries and runs the result; then runs the whole pipeline twice
+# (scripts/demo-pipeline.mjs: sshd, smoke test, promotion, docs pull request). Leaves nothing running.
 set -euo pipefail
 cd "$(dirname "$0")/.."
 root=$PWD
@@ -72,3 +73,8 @@ apptainer run "${userns[@]}" pi.sif 2>/dev/null
 echo
 echo "== build-image inspect pi.sif (labels)"
 $cli inspect pi.sif | node -e 'let s="";process.stdin.on("data",d=>s+=d).on("end",()=>console.log(JSON.parse(s).labels))'
+
+echo
+echo "== the whole pipeline: build-image all, staged to a loopback sshd, docs PR on a local GitHub API"
+cd "$root"
+node scripts/demo-pipeline.mjs

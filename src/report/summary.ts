@@ -6,6 +6,8 @@ export interface Summary {
   facts: { label: string; value: string; code?: boolean }[];
   /** Optional table, e.g. lint findings. */
   table?: { caption: string; header: string[]; rows: string[][] };
+  /** Charts as Markdown (mermaid blocks): shown in the job summary and PR bodies, left out of plain text. */
+  charts?: string[];
   notes?: string[];
 }
 
@@ -24,6 +26,7 @@ export function renderMarkdown(summary: Summary): string {
     out.push('', `**${t.caption}**`, '', `| ${t.header.map(escapeCell).join(' | ')} |`, `|${t.header.map(() => '---').join('|')}|`);
     for (const row of t.rows) out.push(`| ${row.map(escapeCell).join(' | ')} |`);
   }
+  for (const chart of summary.charts ?? []) out.push('', chart);
   for (const note of summary.notes ?? []) out.push('', note);
   return out.join('\n') + '\n';
 }
@@ -34,8 +37,13 @@ export function renderText(summary: Summary): string {
   for (const f of summary.facts) out.push(`${f.label.padEnd(width)}  ${f.value}`);
   if (summary.table && summary.table.rows.length > 0) {
     const t = summary.table;
-    out.push('', `${t.caption}:`);
-    for (const row of t.rows) out.push(`  ${row.join('  ')}`);
+    // Columns padded to their widest cell: figures (cells that start with a number, or "-") aligned right, text left.
+    const lines = [t.header, ...t.rows];
+    const widths = t.header.map((_, i) => Math.max(...lines.map((row) => (row[i] ?? '').length)));
+    const numeric = t.header.map((_, i) => t.rows.every((row) => /^([-+]?\d|-$)/.test(row[i] ?? '-')));
+    const line = (row: string[]) => row.map((cell, i) => (numeric[i] ? cell.padStart(widths[i]) : cell.padEnd(widths[i]))).join('  ').trimEnd();
+    out.push('', `${t.caption}:`, `  ${line(t.header)}`, `  ${widths.map((w) => '-'.repeat(w)).join('  ')}`);
+    for (const row of t.rows) out.push(`  ${line(row)}`);
   }
   for (const note of summary.notes ?? []) out.push('', note);
   return out.join('\n') + '\n';

@@ -111,7 +111,6 @@ export function smokeSummary(input: SmokeReportInput): Summary {
   if (input.candidate.cuda_visible_devices) facts.push({ label: 'CUDA_VISIBLE_DEVICES', value: input.candidate.cuda_visible_devices, code: true });
   const notes: string[] = [];
   const chart = mermaidChart(input);
-  if (chart) notes.push(chart);
   const regressions = input.comparison?.regressions ?? [];
   if (input.comparison) {
     notes.push(
@@ -124,6 +123,7 @@ export function smokeSummary(input: SmokeReportInput): Summary {
     title: 'build-image: smoke test',
     facts,
     table: { caption: 'Benchmark', header: ['Metric', 'Baseline', 'New image', 'Ratio'], rows: metricRows(input) },
+    charts: chart ? [chart] : [],
     notes,
   };
 }

@@ -20,8 +20,35 @@ describe('summaries', () => {
 
   test('text for the terminal aligns the values', () => {
     expect(renderText(summary)).toBe(
-      'build-image: build\n==================\nImage  /tmp/a|b.sif\nSize   1.0 MiB (1085440 bytes)\n\nLint findings:\n  7  pipe | inside\n',
+      'build-image: build\n==================\nImage  /tmp/a|b.sif\nSize   1.0 MiB (1085440 bytes)\n\nLint findings:\n  Line  Message\n  ----  -------------\n     7  pipe | inside\n',
     );
+  });
+
+  test('text tables have a header, figures aligned right, and charts only in Markdown', () => {
+    const bench: Summary = {
+      title: 'smoke',
+      facts: [],
+      table: { caption: 'Benchmark', header: ['Metric', 'Baseline', 'New image', 'Ratio'], rows: [['bf16 GEMM', '785 TFLOP/s', '790 TFLOP/s', '1.01×'], ['import torch (lower is better)', '5.38 s', '8.65 s', '1.61×'], ['H2D', '-', '55.4 GB/s', '-']] },
+      charts: ['```mermaid\nxychart-beta\n```'],
+      notes: ['Passed.'],
+    };
+    expect(renderText(bench)).toBe(
+      [
+        'smoke',
+        '=====',
+        '',
+        'Benchmark:',
+        '  Metric                             Baseline    New image  Ratio',
+        '  ------------------------------  -----------  -----------  -----',
+        '  bf16 GEMM                       785 TFLOP/s  790 TFLOP/s  1.01×',
+        '  import torch (lower is better)       5.38 s       8.65 s  1.61×',
+        '  H2D                                       -    55.4 GB/s      -',
+        '',
+        'Passed.',
+        '',
+      ].join('\n'),
+    );
+    expect(renderMarkdown(bench)).toContain('\n\n```mermaid\nxychart-beta\n```\n\nPassed.\n');
   });
 
   test('sizes and durations read naturally', () => {
