@@ -14,7 +14,8 @@ if [[ $(id -u) -eq 0 ]]; then bash scripts/provision.sh; fi
 work=$(mktemp -d /tmp/build-image-demo.XXXXXX)
 port=$(python3 -c 'import socket; s=socket.socket(); s.bind(("127.0.0.1",0)); print(s.getsockname()[1])')
 cleanup() {
-  [[ -n ${registry_pid:-} ]] && kill "$registry_pid" 2>/dev/null && wait "$registry_pid" 2>/dev/null
+  # The registry ends by our SIGTERM: its status (143) is not the demo's.
+  if [[ -n ${registry_pid:-} ]]; then kill "$registry_pid" 2>/dev/null || true; wait "$registry_pid" 2>/dev/null || true; fi
   rm -rf "$work"
 }
 trap cleanup EXIT
