@@ -166,7 +166,7 @@ function baselineImage(config: Config, reporter: Reporter): string | undefined {
   const { remoteDir, remoteName } = config.remote;
   const live = remoteDir && remoteName ? path.join(remoteDir, remoteName) : undefined;
   if (live && existsSync(live)) return live;
-  reporter.info(`no baseline: ${live ? `${live} is not on this machine` : 'set baseline, or remote-dir and name'}; the new image is measured alone`);
+  reporter.info(`no baseline: ${live ? `nothing published at ${live} yet, or not visible from this machine` : 'set baseline, or remote-dir and name'}; the new image is measured alone`);
   return undefined;
 }
 

@@ -43,7 +43,10 @@ export function createGitHubClient({ token, apiUrl, log, writeIntervalMs }: Clie
       debug: () => {},
       info: () => {},
       warn: (message: string) => log(redact(`GitHub client warning: ${message}`, token)),
-      error: (message: string) => log(redact(`GitHub client error: ${message}`, token)),
+      // A 404 on a read is how "does this branch or file exist?" is answered; the caller says what it means.
+      error: (message: string) => {
+        if (!/^(GET|HEAD) \S+ - 404\b/.test(message)) log(redact(`GitHub client error: ${message}`, token));
+      },
     },
     throttle: {
       onRateLimit: wait('rate limit'),

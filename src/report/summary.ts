@@ -40,7 +40,7 @@ export function renderText(summary: Summary): string {
     // Columns padded to their widest cell: figures (cells that start with a number, or "-") aligned right, text left.
     const lines = [t.header, ...t.rows];
     const widths = t.header.map((_, i) => Math.max(...lines.map((row) => (row[i] ?? '').length)));
-    const numeric = t.header.map((_, i) => t.rows.every((row) => /^([-+]?\d|-$)/.test(row[i] ?? '-')));
+    const numeric = t.header.map((_, i) => t.rows.every((row) => /^([-+]?\d|[-—]$)/.test(row[i] ?? '-')));
     const line = (row: string[]) => row.map((cell, i) => (numeric[i] ? cell.padStart(widths[i]) : cell.padEnd(widths[i]))).join('  ').trimEnd();
     out.push('', `${t.caption}:`, `  ${line(t.header)}`, `  ${widths.map((w) => '-'.repeat(w)).join('  ')}`);
     for (const row of t.rows) out.push(`  ${line(row)}`);

@@ -28,7 +28,7 @@ describe('summaries', () => {
     const bench: Summary = {
       title: 'smoke',
       facts: [],
-      table: { caption: 'Benchmark', header: ['Metric', 'Baseline', 'New image', 'Ratio'], rows: [['bf16 GEMM', '785 TFLOP/s', '790 TFLOP/s', '1.01×'], ['import torch (lower is better)', '5.38 s', '8.65 s', '1.61×'], ['H2D', '-', '55.4 GB/s', '-']] },
+      table: { caption: 'Benchmark', header: ['Metric', 'Baseline', 'New image', 'Ratio'], rows: [['bf16 GEMM', '785 TFLOP/s', '790 TFLOP/s', '1.01×'], ['import torch (lower is better)', '5.38 s', '8.65 s', '1.61×'], ['H2D', '—', '55.4 GB/s', '—']] },
       charts: ['```mermaid\nxychart-beta\n```'],
       notes: ['Passed.'],
     };
@@ -42,7 +42,7 @@ describe('summaries', () => {
         '  ------------------------------  -----------  -----------  -----',
         '  bf16 GEMM                       785 TFLOP/s  790 TFLOP/s  1.01×',
         '  import torch (lower is better)       5.38 s       8.65 s  1.61×',
-        '  H2D                                       -    55.4 GB/s      -',
+        '  H2D                                       —    55.4 GB/s      —',
         '',
         'Passed.',
         '',
