@@ -42,6 +42,17 @@ for f in /etc/subuid /etc/subgid; do
   grep -q '^root:' "$f" || echo 'root:100000:65536' >>"$f"
 done
 
+# put MODE FILE < CONTENT: replaces FILE only when the content differs, and by rename, so a shell already running
+# the old script (provisioning may run while tests use apptainer, e.g. from `npm run demo`) keeps reading it whole.
+put() {
+  local tmp
+  tmp=$(mktemp "$2.XXXXXX")
+  cat >"$tmp"
+  if cmp -s "$tmp" "$2"; then rm -f "$tmp"; return 0; fi
+  chmod "$1" "$tmp"
+  mv -f "$tmp" "$2"
+}
+
 apptainer_works() { apptainer --version >/dev/null 2>&1; }
 
 install_from_distribution() {
@@ -92,12 +103,11 @@ PIN
   for f in /etc/subuid /etc/subgid; do
     grep -q '^root:' "$APPTAINER_ROOT$f" 2>/dev/null || echo 'root:100000:65536' >>"$APPTAINER_ROOT$f"
   done
-  cp /etc/hosts "$APPTAINER_ROOT/etc/hosts"
-  install -m 0755 "$(dirname "$0")/apptainer-shim.sh" "$SHIM_DIR/build-image-apptainer-shim"
+  put 0644 "$APPTAINER_ROOT/etc/hosts" </etc/hosts
+  put 0755 "$SHIM_DIR/build-image-apptainer-shim" <"$(dirname "$0")/apptainer-shim.sh"
   for name in apptainer singularity; do
     printf '#!/bin/sh\nexport BUILD_IMAGE_APPTAINER_ROOT=%s\nexec %s/build-image-apptainer-shim %s "$@"\n' \
-      "$APPTAINER_ROOT" "$SHIM_DIR" "$name" >"$SHIM_DIR/$name"
-    chmod 0755 "$SHIM_DIR/$name"
+      "$APPTAINER_ROOT" "$SHIM_DIR" "$name" | put 0755 "$SHIM_DIR/$name"
   done
   log "apptainer shim installed at $SHIM_DIR/apptainer (runs inside $APPTAINER_ROOT)"
 }
