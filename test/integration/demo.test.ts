@@ -10,7 +10,7 @@ test('npm run demo builds twice, runs the whole pipeline twice and exits 0', () 
   expect(out.match(/^build-image: build$/gm)?.length).toBe(4);
   // Two pipeline runs; the second compares against the image the first published.
   expect(out).toMatch(/== build-image all \(run 2 of 2: the published image is now the baseline\)/);
-  expect(out).toMatch(/^Passed: no GEMM or transfer figure fell more than 50 % below the baseline\.$/m);
+  expect(out).toMatch(/^Passed: no GEMM or transfer figure fell more than 90 % below the baseline\.$/m);
   expect(out).toMatch(/^ {3}pytorch-latest\.sif -> pytorch-2\.6-cpu\.sif/m);
   expect(out).toMatch(/^== docs pull requests on SJTU-HPC\/docs\.hpc\.sjtu\.edu\.cn: 1$/m);
   expect(out).toMatch(/^ {3}\+ PyTorch +\/.*\/pytorch-2\.6-cpu\.sif$/m);
