@@ -9,7 +9,7 @@ import type { Config, SftpConfig } from './config/config.js';
 import type { Reporter } from './report/reporter.js';
 import { build, type BuildResult } from './build/build.js';
 import { contextFromEnv, LABELS } from './build/provenance.js';
-import { sha256File } from './build/source.js';
+import { sha256File } from './util/hash.js';
 import { readSifFile } from './image/sif.js';
 
 export type Step = 'build' | 'stage' | 'smoke' | 'promote' | 'docs';

@@ -15,7 +15,8 @@ import { parseDefinition } from './definition.js';
 import { formatFinding, lintDefinition, type Finding } from './lint.js';
 import { buildKey, contextFromEnv, LABELS, provenanceLabels, type BuildContext, type KeyInputs } from './provenance.js';
 import { augmentDefinition, pinReference, recipeForSource, stageBases, substitute } from './recipe.js';
-import { parseImageRef, resolveDigest, resolveManifestDigest, sha256File, type ResolveOptions } from './source.js';
+import { sha256File } from '../util/hash.js';
+import { parseImageRef, resolveDigest, resolveManifestDigest, type ResolveOptions } from './source.js';
 
 export interface BuildResult {
   image: string;

@@ -1,8 +1,8 @@
 // What an image is built from: a registry reference, an archive or a local SIF. Parsing is pure; resolving a
 // source to a content digest (for provenance and the build key) talks to the registry or reads the file.
-import { createHash } from 'node:crypto';
-import { createReadStream, existsSync, statSync } from 'node:fs';
+import { existsSync, statSync } from 'node:fs';
 import path from 'node:path';
+import { sha256File } from '../util/hash.js';
 
 export type Source =
   | { kind: 'docker'; uri: string; ref: ImageRef }
@@ -94,11 +94,6 @@ function requireFile(abs: string, shown: string): void {
   if (!statSync(abs).isFile()) throw new Error(`not a file: ${shown}`);
 }
 
-export async function sha256File(file: string): Promise<string> {
-  const hash = createHash('sha256');
-  for await (const chunk of createReadStream(file, { highWaterMark: 1 << 20 })) hash.update(chunk as Buffer);
-  return hash.digest('hex');
-}
 
 export interface RegistryAuth {
   username: string;

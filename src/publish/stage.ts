@@ -1,11 +1,12 @@
 // Stage: uploads the image next to (never onto) the live path. Many SFTP writes in flight, the sha256 computed
 // from the same reads, resume from what the server holds after a dropped connection, then verification and an
 // atomic rename of `.NAME.partial` to `NAME` in the staging dir.
-import { createHash, randomBytes, type Hash } from 'node:crypto';
-import { open, stat, type FileHandle } from 'node:fs/promises';
+import { createHash, randomBytes } from 'node:crypto';
+import { open, stat } from 'node:fs/promises';
 import type { Stats as SftpStats } from 'ssh2';
 import type { Reporter } from '../report/reporter.js';
 import { formatBytes, formatDuration, type Summary } from '../report/summary.js';
+import { sha256File } from '../util/hash.js';
 import { shellQuote } from '../util/shell.js';
 import { connectSftp, HostKeyError, isNetworkError, SftpError, type ConnectOptions, type SftpConnection, type SftpTarget } from './connect.js';
 import { acquireLock, releaseLocks, type RemoteLock } from './lock.js';
@@ -241,27 +242,6 @@ export async function remoteSha256(conn: SftpConnection, path: string, size: num
   }
 }
 
-async function localSha256(file: string): Promise<string> {
-  const hash = createHash('sha256');
-  const fh = await open(file, 'r');
-  try {
-    await hashRange(fh, hash, 0, (await fh.stat()).size);
-  } finally {
-    await fh.close();
-  }
-  return hash.digest('hex');
-}
-
-async function hashRange(fh: FileHandle, hash: Hash, from: number, to: number): Promise<void> {
-  const buf = Buffer.allocUnsafe(4 * MiB);
-  for (let pos = from; pos < to; ) {
-    const { bytesRead } = await fh.read(buf, 0, Math.min(buf.length, to - pos), pos);
-    if (bytesRead === 0) throw new SftpError('the image changed size while it was being read');
-    hash.update(buf.subarray(0, bytesRead));
-    pos += bytesRead;
-  }
-}
-
 async function findIdentical(conn: SftpConnection, image: string, size: number, candidates: string[], reporter: Reporter): Promise<{ path: string; sha256: string; tool?: HashTool } | undefined> {
   const sameSize: string[] = [];
   for (const path of candidates) {
@@ -269,7 +249,7 @@ async function findIdentical(conn: SftpConnection, image: string, size: number, 
     if (st?.isFile() && st.size === size) sameSize.push(path);
   }
   if (sameSize.length === 0) return undefined;
-  const localHash = localSha256(image);
+  const localHash = sha256File(image);
   for (const path of sameSize) {
     const remote = await remoteSha256(conn, path, size);
     if (!remote.sha256) {
