@@ -115,25 +115,31 @@ interface SimpleRaw {
   columns: [number, number][];
 }
 
+/**
+ * Finds the one head/body separator line (`pattern`) of a table block, as both docutils parsers do, and turns its
+ * `=` into `-` in place so the rest of the parse sees an ordinary border.
+ */
+function findHeadSeparator(block: Cols[], pattern: RegExp): number | undefined {
+  let headSep: number | undefined;
+  for (let i = 0; i < block.length; i++) {
+    if (!pattern.test(str(block[i]))) continue;
+    if (headSep) throw new TableMarkupError(`Multiple head/body row separators (table lines ${headSep + 1} and ${i + 1}); only one allowed.`, i);
+    headSep = i;
+    block[i] = block[i].map((c) => (c === '=' ? '-' : c));
+  }
+  if (headSep === 0 || headSep === block.length - 1) {
+    throw new TableMarkupError('The head/body row separator may not be the first or last line of the table.');
+  }
+  return headSep;
+}
+
 /** Port of docutils' SimpleTableParser on display columns. */
 export function parseSimpleBlock(input: Cols[]): { head: SimpleRaw[]; body: SimpleRaw[]; columns: [number, number][]; headSep?: number } {
   const block = input.map((l) => [...l]);
   const dashes = (l: Cols): Cols => l.map((c) => (c === '=' ? '-' : c));
   block[0] = dashes(block[0]);
   block[block.length - 1] = dashes(block[block.length - 1]);
-  let headSep: number | undefined;
-  for (let i = 0; i < block.length; i++) {
-    if (SIMPLE_HEAD_SEP.test(str(block[i]))) {
-      if (headSep) {
-        throw new TableMarkupError(`Multiple head/body row separators (table lines ${headSep + 1} and ${i + 1}); only one allowed.`, i);
-      }
-      headSep = i;
-      block[i] = dashes(block[i]);
-    }
-  }
-  if (headSep === 0 || headSep === block.length - 1) {
-    throw new TableMarkupError('The head/body row separator may not be the first or last line of the table.');
-  }
+  const headSep = findHeadSeparator(block, SIMPLE_HEAD_SEP);
 
   let columns: [number, number][] = [];
   const parseColumns = (line: Cols, offset: number): [number, number][] => {
@@ -247,19 +253,7 @@ export function parseGridBlock(input: Cols[]): { rows: (Cell | null)[][]; rowsep
   const block = input.map((l) => [...l]);
   const bottom = block.length - 1;
   const right = block[0].length - 1;
-  let headSep: number | undefined;
-  for (let i = 0; i < block.length; i++) {
-    if (GRID_HEAD_SEP.test(str(block[i]))) {
-      if (headSep) {
-        throw new TableMarkupError(`Multiple head/body row separators (table lines ${headSep + 1} and ${i + 1}); only one allowed.`, i);
-      }
-      headSep = i;
-      block[i] = block[i].map((c) => (c === '=' ? '-' : c));
-    }
-  }
-  if (headSep === 0 || headSep === block.length - 1) {
-    throw new TableMarkupError('The head/body row separator may not be the first or last line of the table.');
-  }
+  const headSep = findHeadSeparator(block, GRID_HEAD_SEP);
   const at = (i: number, j: number): string | undefined => block[i][j];
   const done: number[] = new Array<number>(block[0].length).fill(-1);
   const rowseps = new Set<number>([0]);
