@@ -49,57 +49,66 @@ export async function acquireLock(conn: () => SftpConnection, path: string, opts
   for (;;) {
     if (opts.signal?.aborted) throw new SftpError(`cancelled while waiting for the lock ${path}`);
     const sftp = conn().sftp;
-    // Written whole under a name of its own, then renamed into place: the lock never exists half-written (a cut
-    // connection cannot leave an empty lock that others wait out), and SFTP's plain rename refuses to replace an
-    // existing file (OpenSSH's server links the new name, which fails when it exists), so of several contenders
-    // exactly one succeeds.
-    const temp = `${path}.${token}.new`;
-    try {
-      const handle = await sftpCall<Buffer>((cb) => sftp.open(temp, 'w', { mode: 0o644 }, cb));
-      const data = Buffer.from(content);
-      await sftpCall((cb) => sftp.write(handle, data, 0, data.length, 0, cb));
-      await sftpCall((cb) => sftp.close(handle, cb));
-    } catch (error) {
-      if (isNetworkError(error)) throw error;
-      throw remoteError(error, `creating the lock file ${path}`);
-    }
-    try {
-      await sftpCall((cb) => sftp.rename(temp, path, cb));
-      break;
-    } catch (error) {
-      if (isNetworkError(error)) throw error;
-      await sftpCall((cb) => sftp.unlink(temp, cb)).catch(() => undefined);
-      const existing = await sftpCall<{ mtime: number }>((cb) => sftp.stat(path, cb)).catch(() => undefined);
-      if (!existing) {
-        // Released between our rename and our stat: try again; a rename that fails with no lock in the way is an error.
-        if (++vanished < 5) continue;
+    const stat = () =>
+      sftpCall<{ mtime: number }>((cb) => sftp.stat(path, cb)).catch((error) => {
+        if (isNetworkError(error)) throw error;
+        return undefined;
+      });
+    let existing = await stat();
+    if (!existing) {
+      // Written whole under a name of its own, then renamed into place: the lock never exists half-written (a cut
+      // connection cannot leave an empty lock that others wait out), and SFTP's plain rename refuses to replace an
+      // existing file (OpenSSH's server links the new name, which fails when it exists), so of several contenders
+      // exactly one succeeds.
+      const temp = `${path}.${token}.new`;
+      try {
+        const handle = await sftpCall<Buffer>((cb) => sftp.open(temp, 'w', { mode: 0o644 }, cb));
+        const data = Buffer.from(content);
+        await sftpCall((cb) => sftp.write(handle, data, 0, data.length, 0, cb));
+        await sftpCall((cb) => sftp.close(handle, cb));
+      } catch (error) {
+        if (isNetworkError(error)) throw error;
         throw remoteError(error, `creating the lock file ${path}`);
       }
-      const held = await readText(conn(), path).catch(() => '');
-      if (held.includes(`token: ${token}\n`)) break; // ours: an earlier attempt's rename went through, its answer was lost
-      const age = Date.now() - existing.mtime * 1000;
-      if (age > opts.timeoutMs) {
-        // Move the stale lock aside under a unique name: only one contender's rename can succeed.
-        const aside = `${path}.stale-${token}`;
-        const moved = await sftpCall((cb) => sftp.rename(path, aside, cb)).then(() => true, () => false);
-        if (!moved) continue;
-        const movedContent = await readText(conn(), aside).catch(() => '');
-        if (movedContent === held) {
-          await sftpCall((cb) => sftp.unlink(aside, cb)).catch(() => undefined);
-          tookOverFrom = describeHolder(held);
-          opts.reporter.warning(`took over a stale lock ${path} (held by ${tookOverFrom}; not refreshed for ${Math.round(age / 1000)} s, timeout ${Math.round(opts.timeoutMs / 1000)} s)`);
-        } else {
-          // A fresh lock was created between our read and our rename: put it back (plain rename refuses to overwrite).
-          await sftpCall((cb) => sftp.rename(aside, path, cb)).catch(() => undefined);
+      try {
+        await sftpCall((cb) => sftp.rename(temp, path, cb));
+        break;
+      } catch (error) {
+        if (isNetworkError(error)) throw error;
+        await sftpCall((cb) => sftp.unlink(temp, cb)).catch(() => undefined);
+        existing = await stat();
+        if (!existing) {
+          // Released between our rename and our stat: try again; a rename that fails with no lock in the way is an error.
+          if (++vanished < 5) continue;
+          throw remoteError(error, `creating the lock file ${path}`);
         }
-        continue;
       }
-      if (!announced) {
-        opts.reporter.info(`waiting for the lock ${path}, held by ${describeHolder(held)} (stale after ${Math.round(opts.timeoutMs / 1000)} s without refresh)`);
-        announced = true;
-      }
-      await new Promise((r) => setTimeout(r, pollMs));
     }
+    // Held: by us (an earlier attempt's rename went through, its answer was lost), by a live holder, or stale.
+    const held = await readText(conn(), path).catch(() => '');
+    if (held.includes(`token: ${token}\n`)) break;
+    const age = Date.now() - existing.mtime * 1000;
+    if (age > opts.timeoutMs) {
+      // Move the stale lock aside under a unique name: only one contender's rename can succeed.
+      const aside = `${path}.stale-${token}`;
+      const moved = await sftpCall((cb) => sftp.rename(path, aside, cb)).then(() => true, () => false);
+      if (!moved) continue;
+      const movedContent = await readText(conn(), aside).catch(() => '');
+      if (movedContent === held) {
+        await sftpCall((cb) => sftp.unlink(aside, cb)).catch(() => undefined);
+        tookOverFrom = describeHolder(held);
+        opts.reporter.warning(`took over a stale lock ${path} (held by ${tookOverFrom}; not refreshed for ${Math.round(age / 1000)} s, timeout ${Math.round(opts.timeoutMs / 1000)} s)`);
+      } else {
+        // A fresh lock was created between our read and our rename: put it back (plain rename refuses to overwrite).
+        await sftpCall((cb) => sftp.rename(aside, path, cb)).catch(() => undefined);
+      }
+      continue;
+    }
+    if (!announced) {
+      opts.reporter.info(`waiting for the lock ${path}, held by ${describeHolder(held)} (stale after ${Math.round(opts.timeoutMs / 1000)} s without refresh)`);
+      announced = true;
+    }
+    await new Promise((r) => setTimeout(r, pollMs));
   }
   const heartbeatMs = opts.heartbeatMs ?? Math.min(60_000, Math.max(50, opts.timeoutMs / 4));
   const heartbeat = setInterval(() => {
