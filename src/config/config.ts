@@ -7,6 +7,7 @@ import { inputSpec, type InputSpec, type StageName } from './schema.js';
 import { parseSource, type Source } from '../build/source.js';
 import type { SftpTarget } from '../publish/connect.js';
 import type { SmokeOptions } from '../smoke/smoke.js';
+import { isPlainFileName } from '../util/paths.js';
 
 /** Reads one input's raw value; undefined or '' means "not given". */
 export type InputReader = (name: string) => string | undefined;
@@ -316,7 +317,7 @@ function readRemote(r: Reader, name: string | undefined, need: { sftpRequired: b
   if (!remoteDir) r.problem('remote-dir', 'required with `sftp-host`: the directory of the published images');
   else if (!remoteDir.startsWith('/')) r.problem('remote-dir', `must be an absolute path; got ${quote(remoteDir)}`);
   if (!remoteName) r.problem('remote-name', 'required with `sftp-host` when `name` is not set');
-  else if (remoteName.includes('/') || remoteName.startsWith('.')) r.problem('remote-name', `must be a plain file name; got ${quote(remoteName)}`);
+  else if (!isPlainFileName(remoteName)) r.problem('remote-name', `must be a plain file name; got ${quote(remoteName)}`);
   if (stagingDir && !stagingDir.startsWith('/')) r.problem('staging-dir', `must be an absolute path; got ${quote(stagingDir)}`);
   return {
     sftp: username && privateKey ? { host, port, username, privateKey, passphrase, knownHosts, fingerprint } : undefined,
@@ -355,7 +356,7 @@ function readSmoke(r: Reader): SmokeConfig {
 
 function readPublish(r: Reader): PublishConfig {
   const alias = r.string('alias');
-  if (alias && (alias.includes('/') || alias.startsWith('.'))) r.problem('alias', `must be a plain file name; got ${quote(alias)}`);
+  if (alias && !isPlainFileName(alias)) r.problem('alias', `must be a plain file name; got ${quote(alias)}`);
   const sha = r.string('staged-sha256')?.toLowerCase().replace(/^sha256:/, '');
   if (sha !== undefined && !/^[0-9a-f]{64}$/.test(sha)) r.problem('staged-sha256', `must be 64 hexadecimal digits (optionally prefixed "sha256:"); got ${quote(sha)}`);
   return { alias, stagedSha256: sha, keep: r.integer('keep'), lockTimeoutMs: r.duration('lock-timeout') };

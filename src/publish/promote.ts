@@ -7,6 +7,7 @@ import { connectSftp, isNetworkError, SftpError, type ConnectOptions, type SftpC
 import { acquireLock, releaseLocks, type RemoteLock } from './lock.js';
 import { remoteError, remoteJoin, sftpCall } from './remote.js';
 import { remoteSha256, STAGING_LOCK_TIMEOUT_MS, stagingLockPath } from './stage.js';
+import { isPlainFileName } from '../util/paths.js';
 
 export interface PromoteOptions {
   target: SftpTarget;
@@ -81,10 +82,10 @@ export function planRetention(files: RetentionFile[], opts: { family: string; ke
 
 export async function promoteImage(opts: PromoteOptions): Promise<PromoteResult> {
   const { reporter } = opts;
-  if (!/^[^/\0]+$/.test(opts.remoteName) || opts.remoteName.startsWith('.')) {
+  if (!isPlainFileName(opts.remoteName)) {
     throw new SftpError(`remote-name "${opts.remoteName}" must be a plain file name (no "/", not starting with ".")`, 'config');
   }
-  if (opts.alias !== undefined && (!/^[^/\0]+$/.test(opts.alias) || opts.alias === opts.remoteName)) {
+  if (opts.alias !== undefined && (!isPlainFileName(opts.alias) || opts.alias === opts.remoteName)) {
     throw new SftpError(`alias "${opts.alias}" must be a plain file name different from remote-name`, 'config');
   }
   const remotePath = remoteJoin(opts.remoteDir, opts.remoteName);

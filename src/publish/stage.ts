@@ -7,6 +7,7 @@ import type { Stats as SftpStats } from 'ssh2';
 import type { Reporter } from '../report/reporter.js';
 import { formatBytes, formatDuration, type Summary } from '../report/summary.js';
 import { sha256File } from '../util/hash.js';
+import { isPlainFileName } from '../util/paths.js';
 import { shellQuote } from '../util/shell.js';
 import { connectSftp, HostKeyError, isNetworkError, SftpError, type ConnectOptions, type SftpConnection, type SftpTarget } from './connect.js';
 import { acquireLock, releaseLocks, type RemoteLock } from './lock.js';
@@ -103,7 +104,7 @@ export function describeVerification(result: Pick<StageResult, 'verification' | 
 
 export async function stageImage(opts: StageOptions): Promise<StageResult> {
   const { reporter } = opts;
-  if (!/^[^/\0]+$/.test(opts.remoteName) || opts.remoteName.startsWith('.')) {
+  if (!isPlainFileName(opts.remoteName)) {
     throw new SftpError(`remote-name "${opts.remoteName}" must be a plain file name (no "/", not starting with ".")`, 'config');
   }
   const local = await stat(opts.image).catch(() => undefined);
@@ -120,10 +121,9 @@ export async function stageImage(opts: StageOptions): Promise<StageResult> {
   let lock: RemoteLock | undefined;
   // One token for every attempt at the lock, so a lock created by an attempt whose answer was lost is ours.
   const lockToken = randomBytes(12).toString('hex');
-  let progress: Progress | undefined;
+  const progress = new Progress(reporter, size, opts.progressIntervalMs ?? 5000);
   try {
     let checked = false;
-    progress = new Progress(reporter, size, opts.progressIntervalMs ?? 5000);
     const resumedFrom: number[] = [];
     let sha256 = '';
     let verified: Pick<StageResult, 'verification' | 'hashTool'> = { verification: 'size' };
@@ -156,9 +156,9 @@ export async function stageImage(opts: StageOptions): Promise<StageResult> {
           resumedFrom.push(from);
           reporter.info(`resuming ${partial} from ${formatBytes(from)} already on the server`);
         }
-        const sent = await upload(conn, { ...opts, segmentBytes: Math.floor((opts.verifySegmentBytes ?? 64 * MiB) / MiB) * MiB, partial, size, from, progress: progress! });
+        const sent = await upload(conn, { ...opts, segmentBytes: Math.floor((opts.verifySegmentBytes ?? 64 * MiB) / MiB) * MiB, partial, size, from, progress });
         sha256 = sent.sha256;
-        progress!.stop();
+        progress.stop();
         // Verified before the rename, so the staged name only ever holds a checked file.
         verified = await verify(conn, partial, size, sha256, reporter, sent.segments);
         await sftpCall((cb) => conn.sftp.ext_openssh_rename(partial, staged, cb)).catch((error) => {
@@ -185,7 +185,7 @@ export async function stageImage(opts: StageOptions): Promise<StageResult> {
   } catch (error) {
     throw error instanceof SftpError || error instanceof HostKeyError ? error : remoteError(error, `staging ${opts.image} in ${opts.stagingDir}`);
   } finally {
-    progress?.stop();
+    progress.stop();
     // Reconnecting if needed, so the staging lock does not linger until it goes stale.
     await releaseLocks([lock], () => conn, async () => {
       conn = await connectSftp(opts.target, { ...connectOpts, retries: 1 });
