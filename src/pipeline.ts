@@ -128,7 +128,7 @@ export async function runPipeline(
 
   if (steps.includes('docs') && docsTable && result.promoted) {
     const table = docsTable;
-    result.docs = await reporter.group('Docs pull request', () => openDocsPullRequest(config, table, result, reporter));
+    result.docs = await reporter.group('Docs pull request', () => openDocsPullRequest(config, table, result, reporter, runUrl));
     reporter.setOutput('pr-url', result.docs.url ?? '');
     reporter.setOutput('pr-number', result.docs.number ? String(result.docs.number) : '');
     reporter.setOutput('pr-operation', result.docs.operation);
@@ -218,7 +218,7 @@ async function readDocsTable(config: Config, reporter: Reporter): Promise<DocsTa
   return { listed, row, oldPath: editTable(text, row).oldValue };
 }
 
-async function openDocsPullRequest(config: Config, table: DocsTable, result: PipelineResult, reporter: Reporter) {
+async function openDocsPullRequest(config: Config, table: DocsTable, result: PipelineResult, reporter: Reporter, runUrl?: string) {
   const { openOrUpdatePullRequest } = await import('./docs/pull-request.js');
   const { editTable } = await import('./docs/table.js');
   const { prBody } = await import('./docs/pr-body.js');
@@ -243,7 +243,7 @@ async function openDocsPullRequest(config: Config, table: DocsTable, result: Pip
       newPath: remotePath,
       ...(await imageProvenance(config, result)),
       smokeMarkdown: result.smoke?.markdown,
-      runUrl: contextFromEnv(process.env).runUrl,
+      runUrl,
     }),
     edit: (content: string) => editTable(content, table.row).text,
     log: (line: string) => reporter.info(line),
