@@ -10,7 +10,7 @@ const outdir = at > 0 ? process.argv[at + 1] : 'dist';
 
 await rm(outdir, { recursive: true, force: true });
 await build({
-  entryPoints: { index: 'src/index.ts', cli: 'src/cli.ts' },
+  entryPoints: { index: 'src/index.ts', cli: 'src/cli.ts', post: 'src/post.ts' },
   outdir,
   bundle: true,
   splitting: true,

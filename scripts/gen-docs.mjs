@@ -22,7 +22,7 @@ export function actionYaml({ INPUTS, OUTPUTS }) {
     branding: { icon: 'package', color: 'blue' },
     inputs,
     outputs,
-    runs: { using: 'node24', main: 'dist/index.js' },
+    runs: { using: 'node24', main: 'dist/index.js', post: 'dist/post.js', 'post-if': 'always()' },
   };
   return '# Generated from src/config/schema.ts by scripts/gen-docs.mjs; edit the schema, not this file.\n' + stringify(doc, { lineWidth: 0 });
 }

@@ -2,13 +2,17 @@
 // Entry point of the command line (dist/cli.js): `build-image <command> [--input value ...]`.
 import { readFileSync } from 'node:fs';
 import { commandHelp, envName, generalHelp, parseCommandLine, UsageError } from './cli/args.js';
-import { loadConfig, secretValues } from './config/config.js';
+import { loadConfig, secretValues, type Config } from './config/config.js';
 import { INPUTS, type StageName } from './config/schema.js';
 import { describeError } from './errors.js';
 import { ConsoleReporter } from './report/console.js';
+import { guarded } from './util/phase.js';
+import { heldResources } from './util/resources.js';
 
 export async function main(argv: readonly string[]): Promise<number> {
   const reporter = new ConsoleReporter();
+  let config: Config | undefined;
+  let signal: AbortSignal | undefined;
   try {
     const parsed = parseCommandLine(argv);
     if (!parsed.command) {
@@ -61,21 +65,30 @@ export async function main(argv: readonly string[]): Promise<number> {
       }
       default: {
         const stageOnly = command.name === 'stage';
-        const config = loadConfig(read, stageOnly ? { stage: 'build', parts: ['stage'] } : { stage: command.name as StageName });
+        config = loadConfig(read, stageOnly ? { stage: 'build', parts: ['stage'] } : { stage: command.name as StageName });
         if (parsed.printConfig) {
           process.stdout.write(reporter.masked(JSON.stringify(config, null, 2)) + '\n');
           return 0;
         }
         // Loaded only when a stage runs, so --help and --print-config start fast.
         const { cancellationSignal, runPipeline } = await import('./pipeline.js');
-        await runPipeline(config, reporter, cancellationSignal(), stageOnly ? ['stage'] : undefined);
+        signal = cancellationSignal(reporter);
+        const loaded = config;
+        const cancel = signal;
+        await guarded(() => runPipeline(loaded, reporter, cancel, stageOnly ? ['stage'] : undefined));
         return 0;
       }
     }
   } catch (error) {
+    const cancelled = signal?.aborted ? (signal.reason as { exitCode?: number; message?: string }) : undefined;
     const message = describeError(error, (name) => `--${name}`);
-    reporter.error(message);
-    return 1;
+    reporter.error(cancelled && !/cancel/i.test(message) ? `${message} (${cancelled.message})` : message);
+    // Whatever a stage could not give back itself (a drained event loop, a bug) is given back here.
+    if (heldResources().length > 0) {
+      const { releaseHeld } = await import('./cleanup.js');
+      await releaseHeld(config, reporter);
+    }
+    return cancelled?.exitCode ?? 1;
   }
 }
 

@@ -16,6 +16,9 @@ const EXPECTED = new Set([
   'TableError',
   'TableMarkupError',
   'UsageError',
+  'CancelledError',
+  'StalledError',
+  'UnhandledError',
 ]);
 
 export function isExpected(error: unknown): error is Error {

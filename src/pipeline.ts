@@ -67,6 +67,9 @@ export async function runPipeline(
         reporter,
         signal,
         runUrl,
+        verify: config.publish.verify,
+        lockStaleMs: config.publish.lockStaleMs,
+        lockTimeoutMs: config.publish.lockTimeoutMs,
       }),
     );
     reporter.setOutput('staged-path', result.staged.stagedPath);
@@ -103,27 +106,37 @@ export async function runPipeline(
     docsTable = await reporter.group('Read docs table', () => readDocsTable(config, reporter));
   }
 
-  if (steps.includes('promote') && !config.dryRun) {
-    const { promoteImage } = await import('./publish/promote.js');
+  if (steps.includes('promote')) {
+    const { promoteImage, promoteSummary } = await import('./publish/promote.js');
     const r = config.remote;
     const stagedPath = result.staged?.stagedPath ?? path.posix.join(r.stagingDir!, r.remoteName!);
-    result.promoted = await reporter.group('Promote', () =>
+    const promoted = await reporter.group(config.dryRun ? 'Promote (dry run)' : 'Promote', () =>
       promoteImage({
         target: target(r.sftp),
         stagedPath,
         stagedSha256: result.staged?.sha256 ?? config.publish.stagedSha256,
+        stagedSize: result.build?.size,
         remoteDir: r.remoteDir!,
         remoteName: r.remoteName!,
         alias: config.publish.alias,
         keep: config.publish.keep,
+        verify: config.publish.verify,
+        lockStaleMs: config.publish.lockStaleMs,
         lockTimeoutMs: config.publish.lockTimeoutMs,
         protectedPaths: docsTable?.listed ?? [],
         runUrl,
         reporter,
+        signal,
+        dryRun: config.dryRun,
       }),
     );
-    reporter.setOutput('remote-path', result.promoted.remotePath);
-    reporter.setOutput('deleted', result.promoted.deleted.join('\n'));
+    await reporter.summary(promoteSummary(promoted));
+    if (!config.dryRun) {
+      result.promoted = promoted;
+      reporter.setOutput('remote-path', promoted.remotePath);
+      reporter.setOutput('publish-operation', promoted.operation);
+      reporter.setOutput('deleted', promoted.deleted.join('\n'));
+    }
   }
 
   if (steps.includes('docs') && docsTable && result.promoted) {
@@ -271,13 +284,27 @@ async function imageProvenance(config: Config, result: PipelineResult) {
 }
 
 /** Aborts on SIGINT/SIGTERM (a cancelled workflow), so stages can stop their children and clean up. */
-export function cancellationSignal(): AbortSignal {
+export function cancellationSignal(reporter?: Reporter): AbortSignal {
   const controller = new AbortController();
   const onSignal = (name: NodeJS.Signals): void => {
-    if (controller.signal.aborted) process.exit(130);
-    controller.abort(new Error(`received ${name}`));
+    if (controller.signal.aborted) {
+      // A second signal must not skip the cleanup the first one started (locks, jobs, partial files).
+      reporter?.warning(`received ${name} again: still cleaning up (send SIGKILL to stop at once, leaving locks to go stale)`);
+      return;
+    }
+    controller.abort(new CancelledError(name));
   };
-  process.once('SIGINT', onSignal);
-  process.once('SIGTERM', onSignal);
+  process.on('SIGINT', onSignal);
+  process.on('SIGTERM', onSignal);
   return controller.signal;
+}
+
+/** The run was cancelled by a signal; the exit status follows the shell's 128 + signal number. */
+export class CancelledError extends Error {
+  readonly exitCode: number;
+  constructor(readonly signalName: NodeJS.Signals) {
+    super(`cancelled (${signalName})`);
+    this.name = 'CancelledError';
+    this.exitCode = signalName === 'SIGINT' ? 130 : 143;
+  }
 }

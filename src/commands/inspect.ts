@@ -1,12 +1,13 @@
 // `build-image inspect FILE`: what the SIF reader sees, as JSON.
-import { access } from 'node:fs/promises';
+import { stat } from 'node:fs/promises';
 import { ConfigError } from '../config/config.js';
 import { readSifFile } from '../image/sif.js';
 
 export async function inspectFile(file: string, out: NodeJS.WritableStream): Promise<number> {
-  await access(file).catch((error: NodeJS.ErrnoException) => {
+  const st = await stat(file).catch((error: NodeJS.ErrnoException) => {
     throw new ConfigError([{ input: 'FILE', message: `cannot read ${file}: ${error.code}` }]);
   });
+  if (!st.isFile()) throw new ConfigError([{ input: 'FILE', message: `${file} is not a file (a SIF image is expected)` }]);
   const info = await readSifFile(file);
   out.write(JSON.stringify(info, null, 2) + '\n');
   return 0;

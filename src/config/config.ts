@@ -7,7 +7,6 @@ import { inputSpec, type InputSpec, type StageName } from './schema.js';
 import { parseSource, type Source } from '../build/source.js';
 import type { SftpTarget } from '../publish/connect.js';
 import type { SmokeOptions } from '../smoke/smoke.js';
-import { isPlainFileName } from '../util/paths.js';
 
 /** Reads one input's raw value; undefined or '' means "not given". */
 export type InputReader = (name: string) => string | undefined;
@@ -81,7 +80,10 @@ export interface PublishConfig {
   alias?: string;
   /** What the staged file must hash to; the pipeline fills it from its own stage. */
   stagedSha256?: string;
+  /** 0: retention off. */
   keep: number;
+  verify: 'sha256' | 'size';
+  lockStaleMs: number;
   lockTimeoutMs: number;
 }
 
@@ -132,6 +134,12 @@ class Reader {
 
   string(name: string): string | undefined {
     return this.raw(name)?.trim();
+  }
+
+  /** The value exactly as given (a name where a stray newline or space must be refused, not trimmed away). */
+  rawString(name: string): string | undefined {
+    const value = this.read(name);
+    return value === undefined || value === '' ? undefined : value;
   }
 
   enum<T extends string>(name: string): T {
@@ -227,6 +235,42 @@ function quote(value: string): string {
 
 const NAME_PATTERN = /^[A-Za-z0-9][A-Za-z0-9._-]*$/;
 
+/** Why a value cannot name a file on the cluster, or undefined when it can. */
+export function fileNameProblem(value: string): string | undefined {
+  if (/[\x00-\x1f\x7f]/.test(value)) return `must be a plain file name without newlines or control characters; got ${JSON.stringify(value)}`;
+  if (value.includes('/')) return `must be a plain file name, without "/"; got ${quote(value)}`;
+  if (value === '.' || value === '..' || value.startsWith('.')) return `must be a plain file name not starting with "."; got ${quote(value)}`;
+  if (value.trim() !== value) return `must not start or end with a space; got ${quote(value)}`;
+  return undefined;
+}
+
+function isHttpUrl(text: string): boolean {
+  try {
+    return /^https?:$/.test(new URL(text).protocol);
+  } catch {
+    return false;
+  }
+}
+
+// Slurm's own grammar (sbatch(1): --mem, --time).
+const SLURM_MEM = /^\d+[KMGT]?$/;
+const SLURM_TIME = /^(?:\d+|\d+:\d{1,2}|\d+:\d{1,2}:\d{1,2}|\d+-\d{1,2}|\d+-\d{1,2}:\d{1,2}|\d+-\d{1,2}:\d{1,2}:\d{1,2}|UNLIMITED|unlimited|infinite)$/;
+
+/** The kind of quote left open in a shell-like word list (shell-quote silently closes it), or undefined. */
+export function unterminatedQuote(text: string): 'single' | 'double' | undefined {
+  let open: "'" | '"' | undefined;
+  for (let i = 0; i < text.length; i++) {
+    const c = text[i];
+    if (open === "'") {
+      if (c === "'") open = undefined;
+    } else if (c === '\\') i++;
+    else if (open === '"') {
+      if (c === '"') open = undefined;
+    } else if (c === "'" || c === '"') open = c;
+  }
+  return open === "'" ? 'single' : open === '"' ? 'double' : undefined;
+}
+
 export function parseDuration(text: string): number | undefined {
   if (/^\d+$/.test(text)) return Number(text) * 1000;
   const m = /^(?:(\d+)h)?(?:(\d+)m)?(?:(\d+)s)?$/.exec(text);
@@ -252,9 +296,10 @@ export function loadConfig(
   const r = new Reader(read);
   const stage = options.stage ?? r.enum<StageName>('stage');
   const parts = new Set(options.parts ?? PARTS[stage]);
-  const name = r.string('name');
-  if (name !== undefined && !NAME_PATTERN.test(name)) {
-    r.problem('name', `must be letters, digits, '.', '_' or '-' (starting with a letter or digit); got ${quote(name)}`);
+  const nameText = r.rawString('name');
+  const name = nameText !== undefined && NAME_PATTERN.test(nameText) ? nameText : undefined;
+  if (nameText !== undefined && !name) {
+    r.problem('name', `must be letters, digits, '.', '_' or '-' (starting with a letter or digit); got ${JSON.stringify(nameText)}`);
   }
   const dryRun = r.boolean('dry-run');
   const imageText = r.string('image');
@@ -262,12 +307,12 @@ export function loadConfig(
 
   const quiet = new Reader(read); // reads parts that this stage does not use, without reporting problems
   const build = readBuild(parts.has('build') ? r : quiet, cwd, name, dryRun, parts.has('build'));
-  const remote = readRemote(r, name, {
+  const remote = readRemote(r, name, nameText !== undefined, {
     sftpRequired: parts.has('publish') || (parts.has('stage') && !parts.has('build')),
     check: parts.has('stage') || parts.has('publish'),
   });
   const smoke = readSmoke(parts.has('smoke') ? r : quiet);
-  const publish = readPublish(parts.has('publish') ? r : quiet);
+  const publish = readPublish(parts.has('publish') ? r : quiet, remote.remoteName);
   const docs = readDocs(parts.has('docs') ? r : quiet);
   if (parts.has('docs') && docs.repo) {
     if (!/^[\w.-]+\/[\w.-]+$/.test(docs.repo)) r.problem('docs-repo', `must be OWNER/REPO; got ${quote(docs.repo)}`);
@@ -282,7 +327,7 @@ export function loadConfig(
   return { stage, name, dryRun, image, build, remote, smoke, publish, docs };
 }
 
-function readRemote(r: Reader, name: string | undefined, need: { sftpRequired: boolean; check: boolean }): RemoteConfig {
+function readRemote(r: Reader, name: string | undefined, nameGiven: boolean, need: { sftpRequired: boolean; check: boolean }): RemoteConfig {
   const host = r.string('sftp-host');
   const remoteDir = r.string('remote-dir');
   const remoteName = r.string('remote-name') ?? (name ? `${name}.sif` : undefined);
@@ -316,8 +361,11 @@ function readRemote(r: Reader, name: string | undefined, need: { sftpRequired: b
   }
   if (!remoteDir) r.problem('remote-dir', 'required with `sftp-host`: the directory of the published images');
   else if (!remoteDir.startsWith('/')) r.problem('remote-dir', `must be an absolute path; got ${quote(remoteDir)}`);
-  if (!remoteName) r.problem('remote-name', 'required with `sftp-host` when `name` is not set');
-  else if (!isPlainFileName(remoteName)) r.problem('remote-name', `must be a plain file name; got ${quote(remoteName)}`);
+  if (!remoteName) {
+    // An invalid `name` was reported already; the remote name it would have given is not a second problem.
+    if (!nameGiven) r.problem('remote-name', 'required with `sftp-host` when `name` is not set');
+  }
+  else if (r.rawString('remote-name') !== undefined && fileNameProblem(remoteName)) r.problem('remote-name', fileNameProblem(remoteName)!);
   if (stagingDir && !stagingDir.startsWith('/')) r.problem('staging-dir', `must be an absolute path; got ${quote(stagingDir)}`);
   return {
     sftp: username && privateKey ? { host, port, username, privateKey, passphrase, knownHosts, fingerprint } : undefined,
@@ -330,11 +378,26 @@ function readRemote(r: Reader, name: string | undefined, need: { sftpRequired: b
 function readSmoke(r: Reader): SmokeConfig {
   const slurmArgsText = r.string('slurm-args') ?? '';
   const slurmArgs: string[] = [];
-  for (const token of shellParse(slurmArgsText)) {
+  const unterminated = unterminatedQuote(slurmArgsText);
+  if (unterminated) r.problem('slurm-args', `has an unterminated ${unterminated} quote; got ${quote(slurmArgsText)}`);
+  for (const token of unterminated ? [] : shellParse(slurmArgsText)) {
     if (typeof token === 'string') slurmArgs.push(token);
     else r.problem('slurm-args', `only plain arguments are accepted (no shell operators); got ${quote(slurmArgsText)}`);
   }
   const baseline = r.string('baseline');
+  const mem = r.rawString('mem');
+  if (mem !== undefined && !SLURM_MEM.test(mem)) r.problem('mem', `must be a Slurm memory size: a whole number with an optional K, M, G or T suffix, such as 64G; got ${JSON.stringify(mem)}`);
+  for (const field of ['partition', 'account', 'qos'] as const) {
+    const value = r.rawString(field);
+    const pattern = field === 'partition' ? /^[A-Za-z0-9_.-]+(,[A-Za-z0-9_.-]+)*$/ : /^[A-Za-z0-9_.-]+$/;
+    if (value !== undefined && !pattern.test(value)) {
+      r.problem(field, `must be a Slurm ${field} name: letters, digits, '_', '.', '-'${field === 'partition' ? " (several separated by ',')" : ''}, no spaces or newlines; got ${JSON.stringify(value)}`);
+    }
+  }
+  const timeLimit = r.rawString('time-limit');
+  if (timeLimit !== undefined && !SLURM_TIME.test(timeLimit)) {
+    r.problem('time-limit', `must be a Slurm time: MM, MM:SS, HH:MM:SS, D-HH, D-HH:MM or D-HH:MM:SS, such as 00:15:00; got ${JSON.stringify(timeLimit)}`);
+  }
   return {
     launcher: r.enum('launcher'),
     preset: r.enum('preset'),
@@ -342,8 +405,8 @@ function readSmoke(r: Reader): SmokeConfig {
     partition: r.string('partition') ?? 'dgx2',
     gpus: r.integer('gpus'),
     cpusPerTask: r.integer('cpus-per-task'),
-    mem: r.string('mem'),
-    timeLimit: r.string('time-limit') ?? '00:15:00',
+    mem: mem !== undefined && SLURM_MEM.test(mem) ? mem : undefined,
+    timeLimit: timeLimit !== undefined && SLURM_TIME.test(timeLimit) ? timeLimit : '00:15:00',
     account: r.string('account'),
     qos: r.string('qos'),
     slurmArgs,
@@ -354,18 +417,31 @@ function readSmoke(r: Reader): SmokeConfig {
   };
 }
 
-function readPublish(r: Reader): PublishConfig {
-  const alias = r.string('alias');
-  if (alias && !isPlainFileName(alias)) r.problem('alias', `must be a plain file name; got ${quote(alias)}`);
+function readPublish(r: Reader, remoteName: string | undefined): PublishConfig {
+  const alias = r.rawString('alias');
+  if (alias !== undefined) {
+    const problem = fileNameProblem(alias);
+    if (problem) r.problem('alias', problem);
+    else if (alias === remoteName) r.problem('alias', `must differ from remote-name (${quote(alias)}): the alias is a symlink beside the image`);
+  }
   const sha = r.string('staged-sha256')?.toLowerCase().replace(/^sha256:/, '');
   if (sha !== undefined && !/^[0-9a-f]{64}$/.test(sha)) r.problem('staged-sha256', `must be 64 hexadecimal digits (optionally prefixed "sha256:"); got ${quote(sha)}`);
-  return { alias, stagedSha256: sha, keep: r.integer('keep'), lockTimeoutMs: r.duration('lock-timeout') };
+  return {
+    alias,
+    stagedSha256: sha,
+    keep: r.integer('keep'),
+    verify: r.enum('verify'),
+    lockStaleMs: r.duration('lock-stale'),
+    lockTimeoutMs: r.duration('lock-timeout'),
+  };
 }
 
 function readDocs(r: Reader): DocsConfig {
+  const apiUrl = (r.string('github-api-url') ?? 'https://api.github.com').replace(/\/+$/, '');
+  if (!isHttpUrl(apiUrl)) r.problem('github-api-url', `must be an http or https URL, such as https://github.example.com/api/v3; got ${quote(apiUrl)}`);
   return {
     token: r.raw('github-token'),
-    apiUrl: (r.string('github-api-url') ?? 'https://api.github.com').replace(/\/+$/, ''),
+    apiUrl,
     repo: r.string('docs-repo'),
     file: r.string('docs-file'),
     base: r.string('docs-base'),

@@ -360,15 +360,31 @@ export const INPUTS: readonly InputSpec[] = [
   },
   {
     name: 'keep',
-    description: 'How many versions of the image family to keep in `remote-dir`; files the docs table lists are never deleted.',
+    description:
+      'How many versions of the image family to keep in `remote-dir`; `0` turns retention off. Only files this tool published (its record beside them, or its labels in them) are ever deleted, never a file the docs table lists.',
     phases: ['publish'],
-    kind: { type: 'integer', min: 1, max: 1000 },
+    kind: { type: 'integer', min: 0, max: 1000 },
     default: '3',
   },
   {
+    name: 'verify',
+    description:
+      'How the server checks an image before it goes live: `sha256` (the server hashes it; a run fails where the account cannot run commands) or `size` (accept a size check on accounts limited to SFTP).',
+    phases: ['stage', 'publish'],
+    kind: { type: 'enum', values: ['sha256', 'size'] },
+    default: 'sha256',
+  },
+  {
+    name: 'lock-stale',
+    description: 'A publisher refreshes its remote lock while it works; a lock not refreshed for this long belongs to a run that died and is taken over.',
+    phases: ['stage', 'publish'],
+    kind: { type: 'duration' },
+    default: '2m',
+  },
+  {
     name: 'lock-timeout',
-    description: 'Age after which another publisher\'s lock on the image counts as stale and is taken over.',
-    phases: ['publish'],
+    description: 'The longest to wait for another publisher of the same image that is still working (its lock is being refreshed).',
+    phases: ['stage', 'publish'],
     kind: { type: 'duration' },
     default: '30m',
   },
@@ -479,6 +495,7 @@ export const OUTPUTS: readonly OutputSpec[] = [
   { name: 'upload-skipped', phase: 'stage', description: '`true` when the remote already had a file with the same sha256.' },
   { name: 'smoke-json', phase: 'smoke', description: 'Smoke test and benchmark results as JSON (new image, baseline, ratios).' },
   { name: 'remote-path', phase: 'publish', description: 'Live remote path of the published image.' },
+  { name: 'publish-operation', phase: 'publish', description: '`promoted`, or `already-promoted` when a re-run found the image live already (it then finished the alias and retention).' },
   { name: 'deleted', phase: 'publish', description: 'Remote files removed by retention, newline-separated.' },
   { name: 'pr-url', phase: 'docs', description: 'URL of the docs pull request.' },
   { name: 'pr-number', phase: 'docs', description: 'Number of the docs pull request.' },

@@ -61,6 +61,8 @@ export interface SftpConnection {
   end(): Promise<void>;
 }
 
+const EMITTER_METHODS = new Set<string | symbol>(['on', 'once', 'off', 'addListener', 'removeListener', 'prependListener', 'prependOnceListener', 'emit', 'removeAllListeners']);
+
 const NETWORK_CODES = new Set(['ECONNREFUSED', 'ECONNRESET', 'ETIMEDOUT', 'EHOSTUNREACH', 'ENETUNREACH', 'EPIPE', 'ECONNABORTED', 'EAI_AGAIN']);
 
 /** Whether an error is a transient network failure (worth reconnecting), as opposed to auth, host key, or server refusal. */
@@ -119,7 +121,7 @@ function toUserError(error: unknown, target: SftpTarget): Error {
     return new SftpError(`authentication failed for ${where}: the server did not accept sftp-private-key (check that its public key is in the account's authorized_keys)`, 'auth');
   }
   if (/privateKey|passphrase|Encrypted private|Unsupported key format|Cannot parse/i.test(msg)) {
-    return new SftpError(`sftp-private-key could not be used: ${scrub(msg, target)} (check the key format and sftp-key-passphrase)`, 'config');
+    return new SftpError(`sftp-private-key could not be used: ${scrub(msg, target)} (check the key format and sftp-passphrase)`, 'config');
   }
   return new SftpError(`cannot connect to ${where}: ${scrub(describe(error), target)}`, isNetworkError(error) ? 'network' : 'remote');
 }
@@ -171,17 +173,35 @@ function connectOnce(target: SftpTarget, opts: ConnectOptions): Promise<SftpConn
         open = false;
         markClosed();
       });
-      // ssh2 leaves a request made after the channel closed pending forever; fail such calls at once instead.
+      // ssh2 leaves a request pending forever when the channel closes under it (and methods such as readdir make
+      // further requests of their own): every call's callback is tracked and failed when the connection closes.
+      const pending = new Set<(error: Error) => void>();
+      const failPending = () => {
+        for (const fail of [...pending]) fail(new SftpError('the connection closed', 'network'));
+      };
+      raw.on('close', failPending);
+      ssh.on('close', failPending);
       const sftp = new Proxy(raw, {
         get(target, prop, receiver) {
           const value = Reflect.get(target, prop, receiver) as unknown;
-          if (typeof value !== 'function') return value;
+          if (typeof value !== 'function' || EMITTER_METHODS.has(prop)) return value;
           return (...args: unknown[]) => {
             const cb = args[args.length - 1];
-            if (!open && typeof cb === 'function') {
-              process.nextTick(cb as (e: Error) => void, new SftpError('the connection closed', 'network'));
+            if (typeof cb !== 'function') return (value as (...a: unknown[]) => unknown).apply(target, args);
+            let settled = false;
+            const once = (...result: unknown[]) => {
+              if (settled) return;
+              settled = true;
+              pending.delete(fail);
+              (cb as (...a: unknown[]) => void)(...result);
+            };
+            const fail = (error: Error) => once(error);
+            if (!open) {
+              process.nextTick(fail, new SftpError('the connection closed', 'network'));
               return undefined;
             }
+            pending.add(fail);
+            args[args.length - 1] = once;
             return (value as (...a: unknown[]) => unknown).apply(target, args);
           };
         },

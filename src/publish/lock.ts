@@ -1,17 +1,25 @@
-// An exclusive lock file on the SFTP server, so two publishers of the same image cannot interleave. Created with
-// an exclusive open (O_CREAT|O_EXCL on the server); a lock whose mtime is older than the timeout is stale and
-// taken over; the holder refreshes the mtime while it works, so a long upload does not look stale.
+// An exclusive lock file on the SFTP server, so two publishers of the same image cannot interleave. The lock is
+// written whole under a draft name and renamed into place (SFTP's plain rename refuses to replace a file, so of
+// several contenders exactly one wins). The holder refreshes its mtime (a heartbeat); a lock not refreshed for
+// `staleMs` belongs to a run that died and is taken over, so a killed publisher blocks the next one for minutes.
 import { randomBytes } from 'node:crypto';
+import type { FileEntryWithStats } from 'ssh2';
 import type { Reporter } from '../report/reporter.js';
+import { hold } from '../util/resources.js';
 import { isNetworkError, SftpError, type SftpConnection } from './connect.js';
 import { remoteError, sftpCall } from './remote.js';
+
+/** A holder refreshes its lock every 30 s, so one untouched for 2 minutes belongs to a run that died. */
+export const DEFAULT_LOCK_STALE_MS = 120_000;
 
 export interface LockOptions {
   owner?: string;
   runUrl?: string;
   /** A lock not refreshed for this long is stale and taken over. */
-  timeoutMs: number;
-  /** How often the holder refreshes the lock's mtime. Default: a quarter of the timeout, at most 60 s. */
+  staleMs: number;
+  /** The longest this run waits for a live holder. Default: no limit. */
+  waitTimeoutMs?: number;
+  /** How often the holder refreshes the lock's mtime. Default: a quarter of `staleMs`, at most 60 s. */
   heartbeatMs?: number;
   pollMs?: number;
   reporter: Reporter;
@@ -25,13 +33,14 @@ export interface LockOptions {
 
 export interface RemoteLock {
   path: string;
+  token: string;
   /** Set when a stale lock was taken over: who held it. */
   tookOverFrom?: string;
   waitedMs: number;
   release(): Promise<void>;
 }
 
-function describeHolder(content: string): string {
+export function describeHolder(content: string): string {
   const field = (name: string) => new RegExp(`^${name}: (.*)$`, 'm').exec(content)?.[1];
   const parts = [field('owner') ?? 'unknown owner', field('run') && `run ${field('run')}`, field('time') && `since ${field('time')}`];
   return parts.filter(Boolean).join(', ');
@@ -40,8 +49,24 @@ function describeHolder(content: string): string {
 /** Takes the lock at `path`, waiting while another live holder has it. `conn` may change between calls (reconnects). */
 export async function acquireLock(conn: () => SftpConnection, path: string, opts: LockOptions): Promise<RemoteLock> {
   const token = opts.token ?? randomBytes(12).toString('hex');
+  try {
+    return await takeLock(conn, path, { ...opts, token });
+  } catch (error) {
+    if (isNetworkError(error)) throw new SftpError(`connection lost while taking the lock ${path} (${(error as Error).message})`, 'network');
+    // A refusal (permission, full disk) or a timeout: our draft must not outlive this attempt.
+    if (conn().isOpen()) await sftpCall((cb) => conn().sftp.unlink(draftPath(path, token), cb)).catch(() => undefined);
+    throw error;
+  }
+}
+
+function draftPath(path: string, token: string): string {
+  return `${path}.${token}.new`;
+}
+
+async function takeLock(conn: () => SftpConnection, path: string, opts: LockOptions & { token: string }): Promise<RemoteLock> {
+  const { token } = opts;
   const content = [`owner: ${opts.owner ?? 'build-image'}`, `run: ${opts.runUrl ?? '-'}`, `time: ${new Date().toISOString()}`, `token: ${token}`, ''].join('\n');
-  const pollMs = opts.pollMs ?? Math.max(100, Math.min(2000, opts.timeoutMs / 10));
+  const pollMs = opts.pollMs ?? Math.max(100, Math.min(2000, opts.staleMs / 10));
   const started = Date.now();
   let announced = false;
   let tookOverFrom: string | undefined;
@@ -56,11 +81,7 @@ export async function acquireLock(conn: () => SftpConnection, path: string, opts
       });
     let existing = await stat();
     if (!existing) {
-      // Written whole under a name of its own, then renamed into place: the lock never exists half-written (a cut
-      // connection cannot leave an empty lock that others wait out), and SFTP's plain rename refuses to replace an
-      // existing file (OpenSSH's server links the new name, which fails when it exists), so of several contenders
-      // exactly one succeeds.
-      const temp = `${path}.${token}.new`;
+      const temp = draftPath(path, token);
       try {
         const handle = await sftpCall<Buffer>((cb) => sftp.open(temp, 'w', { mode: 0o644 }, cb));
         const data = Buffer.from(content);
@@ -85,36 +106,54 @@ export async function acquireLock(conn: () => SftpConnection, path: string, opts
       }
     }
     // Held: by us (an earlier attempt's rename went through, its answer was lost), by a live holder, or stale.
-    const held = await readText(conn(), path).catch(() => '');
+    const held = await readText(conn(), path).catch((error) => {
+      if (isNetworkError(error)) throw error;
+      return '';
+    });
     if (held.includes(`token: ${token}\n`)) break;
     const age = Date.now() - existing.mtime * 1000;
-    if (age > opts.timeoutMs) {
+    if (age > opts.staleMs) {
       // Move the stale lock aside under a unique name: only one contender's rename can succeed.
       const aside = `${path}.stale-${token}`;
-      const moved = await sftpCall((cb) => sftp.rename(path, aside, cb)).then(() => true, () => false);
+      const moved = await sftpCall((cb) => sftp.rename(path, aside, cb)).then(
+        () => true,
+        (error) => {
+          if (isNetworkError(error)) throw error;
+          return false;
+        },
+      );
       if (!moved) continue;
       const movedContent = await readText(conn(), aside).catch(() => '');
       if (movedContent === held) {
         await sftpCall((cb) => sftp.unlink(aside, cb)).catch(() => undefined);
         tookOverFrom = describeHolder(held);
-        opts.reporter.warning(`took over a stale lock ${path} (held by ${tookOverFrom}; not refreshed for ${Math.round(age / 1000)} s, timeout ${Math.round(opts.timeoutMs / 1000)} s)`);
+        opts.reporter.warning(`took over a stale lock ${path} (held by ${tookOverFrom}; not refreshed for ${Math.round(age / 1000)} s, stale after ${Math.round(opts.staleMs / 1000)} s)`);
       } else {
         // A fresh lock was created between our read and our rename: put it back (plain rename refuses to overwrite).
         await sftpCall((cb) => sftp.rename(aside, path, cb)).catch(() => undefined);
       }
       continue;
     }
+    const waited = Date.now() - started;
+    if (opts.waitTimeoutMs !== undefined && waited > opts.waitTimeoutMs) {
+      throw new SftpError(
+        `gave up waiting for the lock ${path} after ${Math.round(waited / 1000)} s (lock-timeout): it is held by ${describeHolder(held)} and refreshed, so that run is still working`,
+      );
+    }
     if (!announced) {
-      opts.reporter.info(`waiting for the lock ${path}, held by ${describeHolder(held)} (stale after ${Math.round(opts.timeoutMs / 1000)} s without refresh)`);
+      opts.reporter.info(`waiting for the lock ${path}, held by ${describeHolder(held)} (taken over if not refreshed for ${Math.round(opts.staleMs / 1000)} s)`);
       announced = true;
     }
     await new Promise((r) => setTimeout(r, pollMs));
   }
-  const heartbeatMs = opts.heartbeatMs ?? Math.min(60_000, Math.max(50, opts.timeoutMs / 4));
+  const release = hold({ kind: 'remote-lock', path, token });
+  await sweepDrafts(conn(), path, token, opts.staleMs);
+  const heartbeatMs = opts.heartbeatMs ?? Math.min(60_000, Math.max(50, opts.staleMs / 4));
   const heartbeat = setInterval(() => {
     const now = Math.floor(Date.now() / 1000);
     try {
-      conn().sftp.utimes(path, now, now, () => undefined);
+      const c = conn();
+      if (c.isOpen()) c.sftp.utimes(path, now, now, () => undefined);
     } catch {
       // The connection is being replaced; the next beat refreshes it.
     }
@@ -122,27 +161,58 @@ export async function acquireLock(conn: () => SftpConnection, path: string, opts
   heartbeat.unref();
   return {
     path,
+    token,
     tookOverFrom,
     waitedMs: Date.now() - started,
     async release() {
       clearInterval(heartbeat);
-      const c = conn();
-      // A dropped connection is thrown, so the caller can reconnect and release again; a lock already gone is fine.
-      const current = await readText(c, path).catch((error) => {
-        if (isNetworkError(error)) throw error;
-        return undefined;
-      });
-      if (current === undefined) return;
-      if (!current.includes(`token: ${token}`)) {
-        opts.reporter.warning(`the lock ${path} was taken over by ${describeHolder(current)} while this run held it; leaving it in place`);
-        return;
-      }
-      await sftpCall((cb) => c.sftp.unlink(path, cb)).catch((error) => {
-        if (isNetworkError(error)) throw error;
-        opts.reporter.warning(`could not remove the lock ${path}: ${remoteError(error, 'removing it').message}`);
-      });
+      await releaseLockFile(conn(), path, token, opts.reporter);
+      release();
     },
   };
+}
+
+/** Removes the lock if it is still the holder's (by token); a dropped connection is thrown so the caller can retry. */
+export async function releaseLockFile(conn: SftpConnection, path: string, token: string, reporter: Reporter): Promise<void> {
+  const current = await readText(conn, path).catch((error) => {
+    if (isNetworkError(error)) throw error;
+    return undefined;
+  });
+  if (current === undefined) return;
+  if (!current.includes(`token: ${token}`)) {
+    reporter.warning(`the lock ${path} was taken over by ${describeHolder(current)} while this run held it; leaving it in place`);
+    return;
+  }
+  await sftpCall((cb) => conn.sftp.unlink(path, cb)).catch((error) => {
+    if (isNetworkError(error)) throw error;
+    reporter.warning(`could not remove the lock ${path}: ${remoteError(error, 'removing it').message}`);
+  });
+}
+
+/**
+ * Drafts (`LOCK.TOKEN.new`) and stale locks moved aside (`LOCK.stale-TOKEN`) are left behind when a connection
+ * drops between two of their steps. This run's own are removed at once, other runs' once they are stale.
+ */
+async function sweepDrafts(conn: SftpConnection, path: string, token: string, staleMs: number): Promise<void> {
+  const slash = path.lastIndexOf('/');
+  const dir = path.slice(0, slash) || '/';
+  const base = path.slice(slash + 1);
+  const listing = await sftpCall<FileEntryWithStats[]>((cb) => conn.sftp.readdir(dir, cb)).catch((error) => {
+    if (isNetworkError(error)) throw error;
+    return [] as FileEntryWithStats[];
+  });
+  const now = Date.now();
+  for (const entry of listing) {
+    const name = entry.filename;
+    const draft = name.startsWith(`${base}.`) && (name.endsWith('.new') || name.slice(base.length).startsWith('.stale-'));
+    if (!draft || !entry.attrs.isFile()) continue;
+    const ours = name.includes(token);
+    if (ours || now - entry.attrs.mtime * 1000 > staleMs) {
+      await sftpCall((cb) => conn.sftp.unlink(`${dir}/${name}`, cb)).catch((error) => {
+        if (isNetworkError(error)) throw error;
+      });
+    }
+  }
 }
 
 /**
@@ -151,7 +221,7 @@ export async function acquireLock(conn: () => SftpConnection, path: string, opts
  */
 export async function releaseLocks(locks: (RemoteLock | undefined)[], conn: () => SftpConnection, reconnect: () => Promise<void>): Promise<void> {
   const pending = locks.filter((l): l is RemoteLock => l !== undefined);
-  for (let attempt = 0; pending.length > 0 && attempt < 2; attempt++) {
+  for (let attempt = 0; pending.length > 0 && attempt < 3; attempt++) {
     try {
       if (!conn().isOpen()) await reconnect();
       while (pending.length > 0) {

@@ -1,13 +1,20 @@
 // Promote: under an exclusive lock, move the staged image onto the live path in one atomic rename, swap the alias
-// symlink atomically, and delete old versions of the same image family beyond `keep`.
+// symlink atomically, and delete old versions of the same image family beyond `keep`. Fails closed (a staged file
+// whose sha256 the server did not confirm never goes live) and converges (a re-run after any interruption finishes
+// the job: an image already live with the expected sha256 is "already promoted", then the alias and retention).
 import { randomBytes } from 'node:crypto';
-import type { FileEntryWithStats, Stats as SftpStats } from 'ssh2';
+import type { Stats as SftpStats } from 'ssh2';
 import type { Reporter } from '../report/reporter.js';
-import { connectSftp, isNetworkError, SftpError, type ConnectOptions, type SftpConnection, type SftpTarget } from './connect.js';
-import { acquireLock, releaseLocks, type RemoteLock } from './lock.js';
-import { remoteError, remoteJoin, sftpCall } from './remote.js';
-import { remoteSha256, STAGING_LOCK_TIMEOUT_MS, stagingLockPath } from './stage.js';
+import { formatBytes, type Summary } from '../report/summary.js';
 import { isPlainFileName } from '../util/paths.js';
+import { connectSftp, isNetworkError, SftpError, type ConnectOptions, type SftpConnection, type SftpTarget } from './connect.js';
+import { acquireLock, DEFAULT_LOCK_STALE_MS, releaseLocks, type RemoteLock } from './lock.js';
+import { remoteError, remoteJoin, sftpCall } from './remote.js';
+import { cannotHashMessage, remoteSha256, type VerifyMode } from './remote-hash.js';
+import { applyRetention, imageFamily, readManifest, sweepLeftovers, updateManifest, type RetentionOutcome } from './retention.js';
+import { stagingLockPath } from './stage.js';
+
+export { imageFamily, isFamilyMember, planRetention, type RetentionFile, type RetentionPlan } from './retention.js';
 
 export interface PromoteOptions {
   target: SftpTarget;
@@ -17,118 +24,110 @@ export interface PromoteOptions {
    * and promote; with this set, promotion checks under the staging lock and refuses a file that is not this one.
    */
   stagedSha256?: string;
+  /** The staged file's size, when known: the only check where `verify: size` is chosen and the server cannot hash. */
+  stagedSize?: number;
   remoteDir: string;
   remoteName: string;
   alias?: string;
+  /** Versions of the family to keep; 0 turns retention off. */
   keep: number;
+  /** A lock not refreshed for this long is taken over. Default 2 min. */
+  lockStaleMs?: number;
+  /** The longest to wait for a live holder of the lock. */
   lockTimeoutMs: number;
+  /** `sha256` (default) or `size`: what is accepted where the server cannot hash. */
+  verify?: VerifyMode;
   /** Absolute remote paths never deleted (e.g. every image the docs table lists). */
   protectedPaths: string[];
   owner?: string;
   runUrl?: string;
   reporter: Reporter;
   connect?: ConnectOptions;
+  signal?: AbortSignal;
+  /** Say what would be promoted and deleted; change nothing. */
+  dryRun?: boolean;
   /** Reconnects after a dropped connection before giving up. Default 5. */
   maxResumes?: number;
 }
 
 export interface PromoteResult {
   remotePath: string;
+  /** `promoted`: this run renamed the staged file; `already-promoted`: the live file was already the image. */
+  operation: 'promoted' | 'already-promoted' | 'dry-run';
   deleted: string[];
-  /** Set when a stale lock was taken over. */
+  retention?: RetentionOutcome;
+  /** Set when a stale lock was taken over: who held it. */
   tookOverLockFrom?: string;
 }
 
-/**
- * An image's family: its name without the version, i.e. everything before the first `-` or `_` that is followed by
- * a digit, with the extension dropped. `pytorch-24.10.sif`, `pytorch-24.11-py3.sif` → `pytorch`;
- * `gromacs-2018.2.simg` → `gromacs`; `cuda_12.4.sif` → `cuda`; a name without a version is its own family.
- */
-export function imageFamily(name: string): string {
-  const m = /^(.+?)[-_]v?\d/.exec(name);
-  return m ? m[1] : name.replace(/\.(sif|simg|sqsh|img)$/i, '');
-}
-
-/** The image files of a directory listing that belong to a family (same family, an image extension). */
-export function isFamilyMember(name: string, family: string): boolean {
-  return !name.startsWith('.') && /\.(sif|simg|sqsh|img)$/i.test(name) && imageFamily(name) === family;
-}
-
-export interface RetentionFile {
-  name: string;
-  mtime: number;
-}
-
-export interface RetentionPlan {
-  keep: string[];
-  delete: string[];
-}
-
-/**
- * Chooses what to delete: of the family's files, the newest `keep` (by mtime, then name) stay; so do the live file,
- * the alias target and every protected name, whether or not they count among the newest. `keep` < 1 keeps everything.
- */
-export function planRetention(files: RetentionFile[], opts: { family: string; keep: number; live: string; protected: string[] }): RetentionPlan {
-  const members = files.filter((f) => isFamilyMember(f.name, opts.family));
-  if (opts.keep < 1) return { keep: members.map((f) => f.name), delete: [] };
-  const sorted = [...members].sort((a, b) => b.mtime - a.mtime || b.name.localeCompare(a.name, 'en', { numeric: true }));
-  const newest = new Set(sorted.slice(0, opts.keep).map((f) => f.name));
-  const never = new Set([opts.live, ...opts.protected]);
-  const keep: string[] = [];
-  const del: string[] = [];
-  for (const f of sorted) (newest.has(f.name) || never.has(f.name) ? keep : del).push(f.name);
-  return { keep, delete: del };
+/** What earlier attempts achieved: after a dropped connection the promotion continues where it stopped. */
+interface Progress {
+  operation?: 'promoted' | 'already-promoted';
+  /** The sha256 the live file is known to have (checked on the server). */
+  liveSha256?: string;
+  liveSize?: number;
+  /** The size the staged file had when the rename was sent; set once it was. */
+  renameSent?: number;
+  recorded: boolean;
+  aliasDone: boolean;
+  retention?: RetentionOutcome;
 }
 
 export async function promoteImage(opts: PromoteOptions): Promise<PromoteResult> {
   const { reporter } = opts;
-  if (!isPlainFileName(opts.remoteName)) {
-    throw new SftpError(`remote-name "${opts.remoteName}" must be a plain file name (no "/", not starting with ".")`, 'config');
-  }
+  if (!isPlainFileName(opts.remoteName)) throw new SftpError(`remote-name "${opts.remoteName}" must be a plain file name (no "/", not starting with ".")`, 'config');
   if (opts.alias !== undefined && (!isPlainFileName(opts.alias) || opts.alias === opts.remoteName)) {
     throw new SftpError(`alias "${opts.alias}" must be a plain file name different from remote-name`, 'config');
   }
   const remotePath = remoteJoin(opts.remoteDir, opts.remoteName);
-  const connectOpts: ConnectOptions = { ...opts.connect, reporter };
+  const connectOpts: ConnectOptions = { ...opts.connect, reporter, signal: opts.signal };
   let conn = await connectSftp(opts.target, connectOpts);
+  if (opts.dryRun) return dryRun(conn, opts, remotePath);
   // One token for every attempt, so locks created by an attempt whose answer was lost are recognised as ours.
   const token = randomBytes(12).toString('hex');
-  const lockOptions = { owner: opts.owner, runUrl: opts.runUrl, reporter, token };
+  const lockOptions = { owner: opts.owner, runUrl: opts.runUrl, reporter, token, signal: opts.signal, staleMs: opts.lockStaleMs ?? DEFAULT_LOCK_STALE_MS };
   let lock: RemoteLock | undefined;
   let stagingLock: RemoteLock | undefined;
-  // What earlier attempts achieved: after a dropped connection the promotion continues where it stopped, and
-  // every step is safe to repeat.
-  const move: MoveState = { done: opts.stagedPath === remotePath, checked: !opts.stagedSha256 };
-  let aliasDone = !opts.alias;
+  const state: Progress = { recorded: false, aliasDone: !opts.alias };
   const deleted = new Set<string>();
   const maxResumes = opts.maxResumes ?? 5;
   try {
     for (let attempt = 0; ; attempt++) {
       try {
+        if (opts.signal?.aborted) throw new SftpError('promotion cancelled; nothing more was changed');
         if (!conn.isOpen()) conn = await connectSftp(opts.target, connectOpts);
-        lock ??= await acquireLock(() => conn, remoteJoin(opts.remoteDir, `.${opts.remoteName}.lock`), { ...lockOptions, timeoutMs: opts.lockTimeoutMs });
-        if (!move.done) {
+        lock ??= await acquireLock(() => conn, remoteJoin(opts.remoteDir, `.${opts.remoteName}.lock`), { ...lockOptions, waitTimeoutMs: opts.lockTimeoutMs });
+        if (!state.operation) {
           // Held until the rename, so no stager can replace the file between the check and the move.
-          if (opts.stagedSha256) stagingLock ??= await acquireLock(() => conn, stagingLockPath(opts.stagedPath), { ...lockOptions, timeoutMs: STAGING_LOCK_TIMEOUT_MS });
-          await moveStaged(conn, opts, remotePath, move);
-        } else if (opts.stagedPath === remotePath && attempt === 0) {
-          reporter.info(`${remotePath} is already live and identical; nothing to move`);
+          if (opts.stagedSha256 && opts.stagedPath !== remotePath) {
+            stagingLock ??= await acquireLock(() => conn, stagingLockPath(opts.stagedPath), { ...lockOptions, waitTimeoutMs: opts.lockTimeoutMs });
+          }
+          await settleLiveFile(conn, opts, remotePath, state);
         }
         if (stagingLock) {
           await stagingLock.release();
           stagingLock = undefined;
         }
-        if (!aliasDone) {
-          await swapAlias(conn, opts, token);
-          aliasDone = true;
+        if (!state.recorded) {
+          await recordPublication(conn, opts, state, token);
+          state.recorded = true;
         }
-        await retain(conn, opts, deleted);
+        if (!state.aliasDone) {
+          await swapAlias(conn, opts, token);
+          state.aliasDone = true;
+        }
+        if (!state.retention) await sweepLeftovers(conn, opts.remoteDir, token, lockOptions.staleMs);
+        state.retention ??= await applyRetention(
+          conn,
+          { remoteDir: opts.remoteDir, remoteName: opts.remoteName, family: imageFamily(opts.remoteName), keep: opts.keep, alias: opts.alias, protectedPaths: opts.protectedPaths, reporter, token },
+          deleted,
+        );
         const tookOverLockFrom = lock.tookOverFrom;
         await lock.release();
         lock = undefined;
-        return { remotePath, deleted: [...deleted], tookOverLockFrom };
+        return { remotePath, operation: state.operation!, deleted: [...deleted], retention: state.retention, tookOverLockFrom };
       } catch (error) {
-        if (!isNetworkError(error) || attempt >= maxResumes) {
+        if (!isNetworkError(error) || attempt >= maxResumes || opts.signal?.aborted) {
           throw error instanceof SftpError ? error : remoteError(error, `promoting ${opts.stagedPath} to ${remotePath}`);
         }
         reporter.warning(`connection lost while promoting (${(error as Error).message}); reconnecting to continue (${attempt + 1}/${maxResumes})`);
@@ -138,57 +137,120 @@ export async function promoteImage(opts: PromoteOptions): Promise<PromoteResult>
   } finally {
     // Also after a failure: locks left behind would block the next publisher until they go stale.
     await releaseLocks([stagingLock, lock], () => conn, async () => {
-      conn = await connectSftp(opts.target, { ...connectOpts, retries: 1 });
+      conn = await connectSftp(opts.target, { ...connectOpts, signal: undefined, retries: 1 });
     });
     await conn.end().catch(() => undefined);
   }
 }
 
-interface MoveState {
-  /** The staged file is at the live path. */
-  done: boolean;
-  /** Its sha256 was checked (or there was nothing to check against). */
-  checked: boolean;
-  /** The size the staged file had when the rename was sent; set once it was. */
-  sentSize?: number;
-}
-
-/** Renames the staged file onto the live path; recognises a rename that went through before the connection dropped. */
-async function moveStaged(conn: SftpConnection, opts: PromoteOptions, remotePath: string, state: MoveState): Promise<void> {
-  const { reporter } = opts;
-  const sftp = conn.sftp;
-  const staged = await sftpCall<SftpStats>((cb) => sftp.stat(opts.stagedPath, cb)).catch((error) => {
+async function statOrUndefined(conn: SftpConnection, path: string): Promise<SftpStats | undefined> {
+  return sftpCall<SftpStats>((cb) => conn.sftp.stat(path, cb)).catch((error) => {
     if (isNetworkError(error)) throw error;
     return undefined;
   });
-  if (!staged?.isFile()) {
-    if (state.sentSize !== undefined) {
-      // Our locks kept everyone else away, so a staged file gone and a live file of its size mean our rename happened.
-      const live = await sftpCall<SftpStats>((cb) => sftp.stat(remotePath, cb));
-      if (live.isFile() && live.size === state.sentSize) {
-        reporter.info(`promoted ${opts.stagedPath} to ${remotePath} (atomic rename; it completed before the connection dropped)`);
-        state.done = true;
-        return;
-      }
+}
+
+/**
+ * Puts the image at the live path, or recognises that it is there already: the staged file is checked and renamed;
+ * with no staged file, a live file with the expected sha256 (or the one this run's lost rename put there) means
+ * the promotion already happened.
+ */
+async function settleLiveFile(conn: SftpConnection, opts: PromoteOptions, remotePath: string, state: Progress): Promise<void> {
+  const { reporter } = opts;
+  const staged = opts.stagedPath === remotePath ? undefined : await statOrUndefined(conn, opts.stagedPath);
+  if (staged?.isFile()) {
+    if (opts.stagedSha256) await checkFile(conn, opts, opts.stagedPath, staged.size, 'the staged image');
+    else reporter.info(`no staged-sha256 given: promoting ${opts.stagedPath} as the stage step verified it`);
+    state.renameSent = staged.size;
+    await sftpCall((cb) => conn.sftp.ext_openssh_rename(opts.stagedPath, remotePath, cb)).catch((error) => {
+      throw isNetworkError(error) ? error : remoteError(error, `moving ${opts.stagedPath} to ${remotePath} (posix-rename@openssh.com; the staging and remote dirs must be on the same file system)`);
+    });
+    reporter.info(`promoted ${opts.stagedPath} to ${remotePath} (atomic rename)`);
+    state.operation = 'promoted';
+    state.liveSha256 = opts.stagedSha256;
+    state.liveSize = staged.size;
+    return;
+  }
+  const live = await statOrUndefined(conn, remotePath);
+  if (!live?.isFile()) {
+    throw new SftpError(`nothing to promote: the staged image ${opts.stagedPath} is missing and nothing is live at ${remotePath}; run the stage step first`);
+  }
+  if (opts.stagedSha256) {
+    const outcome = await checkFile(conn, opts, remotePath, live.size, 'the live image', true);
+    if (outcome === 'different') {
+      throw new SftpError(
+        `the staged image ${opts.stagedPath} is missing and ${remotePath} holds a different image: stage this image again (the stage step uploads it, since the live file differs), then publish`,
+      );
     }
-    throw new SftpError(`the staged image ${opts.stagedPath} is missing (was it promoted by another run, or never staged?); run the stage step again`);
+  } else if (state.renameSent !== undefined && live.size === state.renameSent) {
+    // Our locks kept everyone else away, so a staged file gone and a live file of its size mean our rename happened.
+  } else {
+    reporter.info(`no staged-sha256 given, so the live file's content was not compared; pass the stage's sha256 output to confirm it`);
   }
-  if (!state.checked) {
-    await checkStaged(conn, opts.stagedPath, staged.size, opts.stagedSha256!, reporter);
-    state.checked = true;
+  state.operation = state.renameSent !== undefined ? 'promoted' : 'already-promoted';
+  state.liveSha256 = opts.stagedSha256;
+  state.liveSize = live.size;
+  reporter.info(
+    state.operation === 'promoted'
+      ? `promoted ${opts.stagedPath} to ${remotePath} (atomic rename; it completed before the connection dropped)`
+      : `already promoted: ${remotePath} already holds the image${opts.stagedSha256 ? ` (sha256 ${opts.stagedSha256})` : ''}; finishing the alias and retention`,
+  );
+}
+
+/**
+ * Checks a remote file against `stagedSha256` with the server's own hash. A transport failure is thrown as a network
+ * error (the caller reconnects and asks again); a server that cannot hash is accepted only under `verify: size`.
+ * With `soft`, a mismatch is returned instead of thrown.
+ */
+async function checkFile(conn: SftpConnection, opts: PromoteOptions, path: string, size: number, what: string, soft = false): Promise<'same' | 'different'> {
+  const expected = opts.stagedSha256!;
+  const remote = await remoteSha256(conn, path, size);
+  if ('refused' in remote) {
+    if ((opts.verify ?? 'sha256') !== 'size') throw new SftpError(cannotHashMessage(path, remote.refused), 'config');
+    if (opts.stagedSize !== undefined && opts.stagedSize !== size) {
+      if (soft) return 'different';
+      throw new SftpError(`${what} ${path} holds ${size} bytes, not the ${opts.stagedSize} staged: another run staged over it; nothing was promoted, run the stage step again`);
+    }
+    opts.reporter.info(`cannot hash ${path} on the server (${remote.refused}); accepted by ${opts.stagedSize !== undefined ? 'its size' : 'its presence'}, as verify: size allows`);
+    return 'same';
   }
-  state.sentSize = staged.size;
-  await sftpCall((cb) => sftp.ext_openssh_rename(opts.stagedPath, remotePath, cb)).catch((error) => {
-    throw isNetworkError(error) ? error : remoteError(error, `moving ${opts.stagedPath} to ${remotePath} (posix-rename@openssh.com; the staging and remote dirs must be on the same file system)`);
-  });
-  reporter.info(`promoted ${opts.stagedPath} to ${remotePath} (atomic rename)`);
-  state.done = true;
+  if (remote.sha256 !== expected) {
+    if (soft) return 'different';
+    throw new SftpError(`${what} ${path} has sha256 ${remote.sha256}, not ${expected}: another run staged over it; nothing was promoted, run the stage step again`);
+  }
+  opts.reporter.info(`${path} has sha256 ${expected} (${remote.tool})`);
+  return 'same';
+}
+
+/** Records in the directory's manifest that this tool published the live file (what retention trusts later). */
+async function recordPublication(conn: SftpConnection, opts: PromoteOptions, state: Progress, token: string): Promise<void> {
+  const name = opts.remoteName;
+  // Without a confirmed sha256, an image found live is not claimed as ours unless it already was.
+  if (state.operation === 'already-promoted' && !state.liveSha256 && !(await readManifest(conn, opts.remoteDir)).images[name]) return;
+  const record = { family: imageFamily(name), sha256: state.liveSha256, size: state.liveSize ?? 0, published: new Date().toISOString(), run: opts.runUrl };
+  await updateManifest(
+    conn,
+    opts.remoteDir,
+    token,
+    (images) => {
+      images[name] = record;
+    },
+    (images) => images[name]?.published === record.published,
+  );
 }
 
 /** Points the alias at the new image: a symlink made under a name of this run's, renamed over the alias atomically. */
 async function swapAlias(conn: SftpConnection, opts: PromoteOptions, token: string): Promise<void> {
   const sftp = conn.sftp;
   const aliasPath = remoteJoin(opts.remoteDir, opts.alias!);
+  const current = await sftpCall<string>((cb) => sftp.readlink(aliasPath, cb)).catch((error) => {
+    if (isNetworkError(error)) throw error;
+    return undefined;
+  });
+  if (current === opts.remoteName) {
+    opts.reporter.info(`alias ${aliasPath} -> ${opts.remoteName} (already)`);
+    return;
+  }
   const temp = remoteJoin(opts.remoteDir, `.${opts.alias}.${token}.tmp`);
   // Left by an attempt cut short: the same name, so it is replaced rather than left behind.
   await sftpCall((cb) => sftp.unlink(temp, cb)).catch((error) => {
@@ -206,60 +268,40 @@ async function swapAlias(conn: SftpConnection, opts: PromoteOptions, token: stri
   opts.reporter.info(`alias ${aliasPath} -> ${opts.remoteName}`);
 }
 
-/** Deletes the family's versions beyond `keep`, never the live file, a link's target or a protected path. */
-async function retain(conn: SftpConnection, opts: PromoteOptions, deleted: Set<string>): Promise<void> {
-  const { reporter } = opts;
-  const sftp = conn.sftp;
-  const listing = await sftpCall<FileEntryWithStats[]>((cb) => sftp.readdir(opts.remoteDir, cb)).catch((error) => {
-    throw isNetworkError(error) ? error : remoteError(error, `listing ${opts.remoteDir} for retention`);
-  });
-  // Symlinks (aliases) are never retention candidates; a link's target is protected below.
-  const files = listing.filter((e) => e.attrs.isFile()).map((e) => ({ name: e.filename, mtime: e.attrs.mtime }));
-  const protectedNames = opts.protectedPaths.filter((p) => dirOf(p) === normDir(opts.remoteDir)).map((p) => p.slice(p.lastIndexOf('/') + 1));
-  for (const link of listing.filter((e) => e.attrs.isSymbolicLink())) {
-    const target = await sftpCall<string>((cb) => sftp.readlink(remoteJoin(opts.remoteDir, link.filename), cb)).catch((error) => {
-      if (isNetworkError(error)) throw error;
-      return undefined;
-    });
-    if (target && (!target.includes('/') || dirOf(target) === normDir(opts.remoteDir))) protectedNames.push(target.slice(target.lastIndexOf('/') + 1));
-  }
-  if (opts.alias) protectedNames.push(opts.remoteName);
-  const family = imageFamily(opts.remoteName);
-  const plan = planRetention(files, { family, keep: opts.keep, live: opts.remoteName, protected: protectedNames });
-  for (const name of plan.delete) {
-    const path = remoteJoin(opts.remoteDir, name);
-    try {
-      await sftpCall((cb) => sftp.unlink(path, cb));
-      deleted.add(path);
-    } catch (error) {
-      if (isNetworkError(error)) throw error;
-      reporter.warning(`retention: could not delete ${path}: ${remoteError(error, 'deleting').message}`);
-    }
-  }
-  reporter.info(
-    `retention (family "${family}", keep ${opts.keep}): kept ${plan.keep.length ? plan.keep.join(', ') : 'nothing else'}; ${deleted.size ? `deleted ${[...deleted].join(', ')}` : 'deleted nothing'}`,
-  );
-}
-
-/** Refuses a staged file whose server-side sha256 is not the expected one; says so when the server cannot hash. */
-async function checkStaged(conn: SftpConnection, path: string, size: number, expected: string, reporter: Reporter): Promise<void> {
-  const remote = await remoteSha256(conn, path, size);
-  if (!remote.sha256) {
-    reporter.info(`cannot hash ${path} on the server (${remote.reason}); promoting it without checking its sha256`);
-    return;
-  }
-  if (remote.sha256 !== expected) {
-    throw new SftpError(
-      `the staged image ${path} has sha256 ${remote.sha256}, not ${expected}: another run staged over it; nothing was promoted, run the stage step again`,
+/** Reads what a promotion would do, under no lock, and changes nothing. */
+async function dryRun(conn: SftpConnection, opts: PromoteOptions, remotePath: string): Promise<PromoteResult> {
+  try {
+    const staged = opts.stagedPath === remotePath ? undefined : await statOrUndefined(conn, opts.stagedPath);
+    opts.reporter.info(
+      staged?.isFile()
+        ? `dry run: would promote ${opts.stagedPath} (${formatBytes(staged.size)}) to ${remotePath}${opts.alias ? ` and point ${opts.alias} at it` : ''}`
+        : `dry run: nothing staged at ${opts.stagedPath}; a publish would finish an earlier promotion only if ${remotePath} holds the image`,
     );
+    const deleted = new Set<string>();
+    const retention = await applyRetention(
+      conn,
+      { remoteDir: opts.remoteDir, remoteName: opts.remoteName, family: imageFamily(opts.remoteName), keep: opts.keep, alias: opts.alias, protectedPaths: opts.protectedPaths, reporter: opts.reporter, dryRun: true, token: 'dry-run' },
+      deleted,
+    );
+    return { remotePath, operation: 'dry-run', deleted: [...deleted], retention };
+  } finally {
+    await conn.end().catch(() => undefined);
   }
-  reporter.info(`${path} still has sha256 ${expected} (${remote.tool})`);
 }
 
-function normDir(dir: string): string {
-  return dir.replace(/\/+$/, '') || '/';
-}
-
-function dirOf(path: string): string {
-  return normDir(path.slice(0, path.lastIndexOf('/') + 1));
+/** The promotion's facts for the job summary: what went live, what retention kept and deleted. */
+export function promoteSummary(result: PromoteResult): Summary {
+  const r = result.retention;
+  const verb = result.operation === 'dry-run' ? 'Would delete' : 'Deleted';
+  return {
+    title: 'Publish',
+    facts: [
+      { label: 'Live', value: result.remotePath, code: true },
+      { label: 'Operation', value: result.operation === 'already-promoted' ? 'already promoted (finished alias and retention)' : result.operation },
+      { label: 'Kept', value: r && r.kept.length ? r.kept.join(', ') : r ? 'retention off' : '-' },
+      { label: verb, value: result.deleted.length ? result.deleted.join(', ') : 'nothing' },
+      ...(r?.notOurs.length ? [{ label: 'Left alone', value: `${r.notOurs.join(', ')} (not published by build-image)` }] : []),
+      ...(result.tookOverLockFrom ? [{ label: 'Took over lock', value: result.tookOverLockFrom }] : []),
+    ],
+  };
 }

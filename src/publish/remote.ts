@@ -28,7 +28,8 @@ export function sftpCode(error: unknown): number | undefined {
 
 /** An SFTP failure as an SftpError naming what was being done; network failures keep kind 'network'. */
 export function remoteError(error: unknown, doing: string): SftpError {
-  if (error instanceof SftpError) return error;
+  // A dropped connection says what was under way; other errors of ours already do.
+  if (error instanceof SftpError) return error.kind === 'network' && !error.message.includes(' failed: ') ? new SftpError(`${doing} failed: ${error.message}`, 'network') : error;
   const code = sftpCode(error);
   const message = String((error as { message?: unknown })?.message ?? error);
   if (code !== undefined && STATUS[code]) {

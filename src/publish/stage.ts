@@ -10,8 +10,11 @@ import { sha256File } from '../util/hash.js';
 import { isPlainFileName } from '../util/paths.js';
 import { shellQuote } from '../util/shell.js';
 import { connectSftp, HostKeyError, isNetworkError, SftpError, type ConnectOptions, type SftpConnection, type SftpTarget } from './connect.js';
-import { acquireLock, releaseLocks, type RemoteLock } from './lock.js';
+import { acquireLock, DEFAULT_LOCK_STALE_MS, releaseLocks, type RemoteLock } from './lock.js';
 import { remoteError, remoteJoin, sftpCall, sftpCode } from './remote.js';
+import { cannotHashMessage, execHash, HASH_STDIN, hashTimeoutMs, remoteSha256, viaSh, type HashTool, type VerifyMode } from './remote-hash.js';
+
+export type { HashTool } from './remote-hash.js';
 
 export interface StageOptions {
   target: SftpTarget;
@@ -43,7 +46,11 @@ export interface StageOptions {
   segmentMaxRate?: number;
   /** Reconnects after a dropped connection before giving up. Default 5. */
   maxResumes?: number;
+  /** `sha256` (default): the server must hash the upload; `size`: a size check is accepted where it cannot. */
+  verify?: VerifyMode;
   /** The staging lock is stale after this long without refresh. Default 2 min. */
+  lockStaleMs?: number;
+  /** The longest to wait for another stager of the same name. Default: no limit. */
   lockTimeoutMs?: number;
   owner?: string;
   runUrl?: string;
@@ -69,33 +76,10 @@ export interface StageResult {
 
 const MiB = 1024 * 1024;
 
-export type HashTool = 'openssl' | 'sha256sum';
-
-/** A stager refreshes its lock every 30 s, so one untouched for 2 minutes belongs to a run that died. */
-export const STAGING_LOCK_TIMEOUT_MS = 120_000;
-
 /** The lock that serialises stagers of one staged path (and a promotion checking that path). */
 export function stagingLockPath(staged: string): string {
   const slash = staged.lastIndexOf('/');
   return `${staged.slice(0, slash + 1)}.${staged.slice(slash + 1)}.partial.lock`;
-}
-
-/**
- * Prints the sha256 of its standard input: OpenSSL where the server has it, because it uses the CPU's SHA
- * extensions and is several times faster than coreutils' `sha256sum` (measured here: 0.7 s against 4.4 s for
- * 512 MiB), `sha256sum` otherwise.
- */
-const HASH_STDIN = 'if command -v openssl >/dev/null 2>&1; then openssl dgst -sha256 -r; else sha256sum; fi';
-
-/** A command for the account's login shell, whatever it is: the POSIX `script` under `sh -c`. */
-function viaSh(script: string): string {
-  return `sh -c ${shellQuote(script)}`;
-}
-
-/** Reads `<hex> *stdin` (openssl -r) or `<hex>  -` (sha256sum). */
-function parseRemoteHash(stdout: string): { sha256: string; tool: HashTool } | undefined {
-  const m = /^([0-9a-f]{64}) (\*stdin| -)/.exec(stdout);
-  return m ? { sha256: m[1], tool: m[2] === '*stdin' ? 'openssl' : 'sha256sum' } : undefined;
 }
 
 export function describeVerification(result: Pick<StageResult, 'verification' | 'hashTool'>): string {
@@ -135,7 +119,8 @@ export async function stageImage(opts: StageOptions): Promise<StageResult> {
         if (!lock) {
           await ensureDir(conn, opts.stagingDir);
           lock = await acquireLock(() => conn, stagingLockPath(staged), {
-            timeoutMs: opts.lockTimeoutMs ?? STAGING_LOCK_TIMEOUT_MS,
+            staleMs: opts.lockStaleMs ?? DEFAULT_LOCK_STALE_MS,
+            waitTimeoutMs: opts.lockTimeoutMs,
             owner: opts.owner,
             runUrl: opts.runUrl,
             reporter,
@@ -160,7 +145,7 @@ export async function stageImage(opts: StageOptions): Promise<StageResult> {
         sha256 = sent.sha256;
         progress.stop();
         // Verified before the rename, so the staged name only ever holds a checked file.
-        verified = await verify(conn, partial, size, sha256, reporter, sent.segments);
+        verified = await verify(conn, partial, size, sha256, reporter, opts.verify ?? 'sha256', sent.segments);
         await sftpCall((cb) => conn.sftp.ext_openssh_rename(partial, staged, cb)).catch((error) => {
           throw isNetworkError(error) ? error : remoteError(error, `renaming ${partial} to ${staged} (posix-rename@openssh.com)`);
         });
@@ -226,22 +211,6 @@ export async function ensureDir(conn: SftpConnection, dir: string): Promise<void
   });
 }
 
-/** Remote sha256 over an SSH exec channel; undefined (with the reason) when the account cannot run it. */
-export async function remoteSha256(conn: SftpConnection, path: string, size: number): Promise<{ sha256?: string; tool?: HashTool; reason?: string }> {
-  try {
-    const timeoutMs = 60_000 + (size / (20 * MiB)) * 1000;
-    const res = await conn.exec(viaSh(`${HASH_STDIN} <${shellQuote(path)}`), timeoutMs);
-    const hashed = parseRemoteHash(res.stdout);
-    if (res.code === 0 && hashed) return hashed;
-    const said = (res.stderr.trim() || res.stdout.trim()).split('\n')[0];
-    if (!said) return { reason: `hashing printed nothing (exit status ${res.code ?? 'none'}); the account is probably limited to SFTP` };
-    return { reason: `hashing exited with ${res.code ?? 'no status'}: ${said.slice(0, 200)}` };
-  } catch (error) {
-    if (isNetworkError(error) && !conn.isOpen()) throw error;
-    return { reason: `the account cannot run commands (${(error as Error).message})` };
-  }
-}
-
 async function findIdentical(conn: SftpConnection, image: string, size: number, candidates: string[], reporter: Reporter): Promise<{ path: string; sha256: string; tool?: HashTool } | undefined> {
   const sameSize: string[] = [];
   for (const path of candidates) {
@@ -252,8 +221,8 @@ async function findIdentical(conn: SftpConnection, image: string, size: number, 
   const localHash = sha256File(image);
   for (const path of sameSize) {
     const remote = await remoteSha256(conn, path, size);
-    if (!remote.sha256) {
-      reporter.info(`${path} has the same size, but its sha256 cannot be computed remotely (${remote.reason}); uploading anyway`);
+    if ('refused' in remote) {
+      reporter.info(`${path} has the same size, but its sha256 cannot be computed remotely (${remote.refused}); uploading anyway`);
       return undefined;
     }
     if (remote.sha256 === (await localHash)) return { path, sha256: remote.sha256, tool: remote.tool };
@@ -431,6 +400,7 @@ async function verify(
   size: number,
   sha256: string,
   reporter: Reporter,
+  mode: VerifyMode,
   segments?: SegmentVerifier,
 ): Promise<Pick<StageResult, 'verification' | 'hashTool'>> {
   if (segments) {
@@ -444,7 +414,7 @@ async function verify(
     else if (outcome.reason) reporter.info(`segment verification inconclusive (${outcome.reason}); hashing the whole file on the server`);
   }
   const remote = await remoteSha256(conn, partial, size);
-  if (remote.sha256) {
+  if ('sha256' in remote) {
     if (remote.sha256 !== sha256) {
       await sftpCall((cb) => conn.sftp.unlink(partial, cb)).catch(() => undefined);
       throw new SftpError(`verification failed: the server's sha256 of ${partial} is ${remote.sha256}, the image's is ${sha256}; the partial file was removed, run again`);
@@ -455,7 +425,8 @@ async function verify(
     throw remoteError(error, `checking ${partial}`);
   });
   if (st.size !== size) throw new SftpError(`verification failed: ${partial} holds ${st.size} bytes, the image has ${size}`);
-  reporter.info(`remote hashing is not available (${remote.reason}); verified by size only (${size} bytes)`);
+  if (mode !== 'size') throw new SftpError(cannotHashMessage(partial, remote.refused), 'config');
+  reporter.info(`remote hashing is not available (${remote.refused}); verified by size only (${size} bytes), as verify: size allows`);
   return { verification: 'size' };
 }
 
@@ -584,9 +555,8 @@ class SegmentVerifier {
       if (this.abandoned) return 'abandoned';
       await this.acked(end);
       if (this.abandoned) return 'abandoned';
-      const res = await this.conn.exec(command, 60_000 + ((end - start) / (20 * MiB)) * 1000);
-      const hashed = parseRemoteHash(res.stdout);
-      if (!hashed) return `segment ${start}-${end}: ${(res.stderr || res.stdout).trim().split('\n')[0] || `exit ${res.code}`}`;
+      const hashed = await execHash(this.conn, command, hashTimeoutMs(end - start));
+      if ('refused' in hashed) return `segment ${start}-${end}: ${hashed.refused}`;
       this.tool = hashed.tool;
       return hashed.sha256 === local ? undefined : `segment ${start}-${end} differs`;
     }).catch((error: unknown) => `segment ${start}-${end}: ${(error as Error).message}`);

@@ -1,6 +1,7 @@
 // The action's reporter: @actions/core groups, annotations on files and lines, step outputs, masking and the
 // job summary.
 import * as core from '@actions/core';
+import { setPhase } from '../util/phase.js';
 import { Masker, type Location, type Reporter } from './reporter.js';
 import { renderMarkdown, type Summary } from './summary.js';
 
@@ -22,6 +23,7 @@ export class ActionsReporter implements Reporter {
   }
 
   group<T>(name: string, fn: () => Promise<T>): Promise<T> {
+    setPhase(name);
     return core.group(name, fn);
   }
 

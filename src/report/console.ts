@@ -1,5 +1,6 @@
 // The command line's reporter: progress on stderr, the summary as text on stdout, `file:line: message` for
 // findings, secrets masked.
+import { setPhase } from '../util/phase.js';
 import { Masker, type Location, type Reporter } from './reporter.js';
 import { renderText, type Summary } from './summary.js';
 
@@ -31,6 +32,7 @@ export class ConsoleReporter implements Reporter {
   }
 
   async group<T>(name: string, fn: () => Promise<T>): Promise<T> {
+    setPhase(name);
     this.write(this.err, `▸ ${name}`);
     this.depth++;
     try {

@@ -2,6 +2,7 @@
 // follows to the end), does the same on the baseline image, compares the figures and reports them.
 import { randomBytes } from 'node:crypto';
 import { existsSync } from 'node:fs';
+import { hold } from '../util/resources.js';
 import { copyFile, mkdir, mkdtemp, open, rm, writeFile } from 'node:fs/promises';
 import path from 'node:path';
 import { fileURLToPath } from 'node:url';
@@ -139,6 +140,7 @@ export async function smokeTest(opts: SmokeOptions): Promise<SmokeResult> {
   const workDir = opts.workDir ?? (opts.dryRun ? path.resolve('.build-image-smoke-DRYRUN') : await mkdtemp(path.resolve('.build-image-smoke-')));
   const payloadHost = path.join(workDir, 'pytorch_smoke.py');
   const ctx: Context = { opts, builder, userns, workDir, payloadHost, env, signal: opts.signal };
+  const unholdDir = ownWorkDir && !opts.dryRun ? hold({ kind: 'temp-dir', path: workDir }) : undefined;
   try {
     if (!opts.dryRun) {
       await mkdir(workDir, { recursive: true });
@@ -155,6 +157,7 @@ export async function smokeTest(opts: SmokeOptions): Promise<SmokeResult> {
     return await finish(opts, candidate, baseline);
   } finally {
     if (ownWorkDir && !opts.dryRun) await rm(workDir, { recursive: true, force: true });
+    unholdDir?.();
   }
 }
 
@@ -385,6 +388,8 @@ async function runSbatch(ctx: Context, exec: string[]): Promise<PayloadReport> {
   if (submitted.code !== 0) throw new SmokeError(`sbatch refused the job (exit ${submitted.code}): ${submitted.tail.join('\n')}`);
   const id = parseSbatchOutput(submitted.stdout);
   reporter.info(`submitted job ${id} (${res.jobName}) to partition ${res.partition}`);
+  // Until it ends, a killed step's post: step (or the CLI's exit path) cancels it.
+  const unholdJob = hold({ kind: 'slurm-job', id });
   const out = new Follower(path.join(ctx.workDir, `${id}.out`), (l) => reporter.info(l));
   const err = new Follower(path.join(ctx.workDir, `${id}.err`), (l) => reporter.info(l));
   const d = deadline(ctx);
@@ -427,6 +432,7 @@ async function runSbatch(ctx: Context, exec: string[]): Promise<PayloadReport> {
     );
   } finally {
     d.clear();
+    unholdJob();
   }
 }
 

@@ -3,7 +3,7 @@ import { afterAll, beforeAll, describe, expect, test } from '@jest/globals';
 import { execFileSync, spawn, spawnSync } from 'node:child_process';
 import { chmodSync, chownSync, existsSync, mkdirSync, readdirSync, readFileSync, readlinkSync, statSync, symlinkSync, utimesSync, writeFileSync } from 'node:fs';
 import path from 'node:path';
-import { promoteImage } from '../../src/publish/promote.js';
+import { promoteImage, promoteSummary } from '../../src/publish/promote.js';
 import { stageImage, stageSummary } from '../../src/publish/stage.js';
 import { renderText } from '../../src/report/summary.js';
 import type { SftpTarget } from '../../src/publish/connect.js';
@@ -72,7 +72,9 @@ describe('stage then promote', () => {
     expect(promoted.remotePath).toBe(`${live}/pytorch-24.11.sif`);
     expect(sha256File(promoted.remotePath)).toBe(imageSha);
     expect(readdirSync(staging)).toEqual([]);
-    expect(readdirSync(live).sort()).toEqual(['pytorch-24.11.sif', 'pytorch-latest.sif']);
+    expect(readdirSync(live).sort()).toEqual(['.build-image.json', 'pytorch-24.11.sif', 'pytorch-latest.sif']);
+    // The manifest records what this tool published, for retention to trust later.
+    expect(JSON.parse(readFileSync(`${live}/.build-image.json`, 'utf8')).images['pytorch-24.11.sif']).toMatchObject({ family: 'pytorch', size: 24 * MiB });
     expect(readlinkSync(`${live}/pytorch-latest.sif`)).toBe('pytorch-24.11.sif');
     const log = reporter.text();
     expect(log).toMatch(/staged .* sent in [\d.]+ s \([\d.]+ MiB\/s\).*verified by remote sha256 \(openssl\)/);
@@ -122,13 +124,19 @@ describe('stage then promote', () => {
     expect(sha256File(staged.stagedPath)).toBe(imageSha);
   }, 60_000);
 
-  test('an account without exec verifies by size and says so', async () => {
+  test('an account without exec fails closed by default, and verifies by size only with verify: size', async () => {
     const staging = userDir(sftpOnly, 'staging');
+    const refused = await errorOf(stageImage({ target: target(sftpOnly), image, stagingDir: staging, remoteName: 'pytorch-24.11.sif', reporter: new CaptureReporter() }));
+    expect(refused.message).toBe(
+      `cannot check ${staging}/.pytorch-24.11.sif.partial on the server: hashing exited with 1: This service allows sftp connections only.. ` +
+        'A server-side sha256 is required before anything goes live; if this account can only use SFTP, set verify: size to accept a size check instead',
+    );
+    expect(readdirSync(staging).filter((n) => !n.startsWith('.'))).toEqual([]);
     const reporter = new CaptureReporter();
-    const staged = await stageImage({ target: target(sftpOnly), image, stagingDir: staging, remoteName: 'pytorch-24.11.sif', reporter });
+    const staged = await stageImage({ target: target(sftpOnly), image, stagingDir: staging, remoteName: 'pytorch-24.11.sif', reporter, verify: 'size' });
     expect(staged.verification).toBe('size');
     expect(sha256File(staged.stagedPath)).toBe(imageSha);
-    expect(reporter.text()).toContain('remote hashing is not available (hashing exited with 1: This service allows sftp connections only.); verified by size only (25165824 bytes)');
+    expect(reporter.text()).toContain('remote hashing is not available (hashing exited with 1: This service allows sftp connections only.); verified by size only (25165824 bytes), as verify: size allows');
     expect(reporter.text()).toMatch(/staged .*; verified by size only$/m);
   }, 60_000);
 
@@ -198,9 +206,8 @@ describe('the remote lock', () => {
     for (const r of results) if (r.status === 'rejected') expect((r.reason as Error).message).toMatch(/staged image .* (is missing|another run staged over it)/);
     // Whoever succeeded promoted its own image: the live file is the one the last successful publisher staged.
     expect(done.map((d) => d.sha256)).toContain(sha256File(`${live}/tool-1.0.sif`));
-    expect(readdirSync(live)).toEqual(['tool-1.0.sif']);
+    expect(readdirSync(live).sort()).toEqual(['.build-image.json', 'tool-1.0.sif']);
     expect(readdirSync(staging).filter((n) => n.includes('lock') || n.includes('partial'))).toEqual([]);
-    expect(readdirSync(live).filter((n) => n.startsWith('.'))).toEqual([]);
   }, 60_000);
 
   test('a staged file another run replaced after this run staged it is not promoted', async () => {
@@ -227,7 +234,7 @@ describe('the remote lock', () => {
     // The run that staged it promotes it.
     await promote(otherSha);
     expect(sha256File(`${live}/tool-1.0.sif`)).toBe(otherSha);
-    expect(reporter.text()).toContain(`${mine.stagedPath} still has sha256 ${otherSha} (openssl)`);
+    expect(reporter.text()).toContain(`${mine.stagedPath} has sha256 ${otherSha} (openssl)`);
   }, 60_000);
 
   test('a stale lock is taken over, with a warning naming its holder', async () => {
@@ -247,32 +254,72 @@ describe('the remote lock', () => {
   }, 60_000);
 });
 
+/** A copy of a SIF fixture whose labels carry this tool's build key (patched in place, same length). */
+function labelledSif(file: string): void {
+  const data = readFileSync('test/fixtures/sif/busybox-gzip.sif');
+  const from = Buffer.from('"org.label-schema.usage.singularity.deffile.bootstrap":"scratch"');
+  const to = Buffer.from('"io.github.sjtu-hpc.build-image.build-key":"sha256:0123456789ab"');
+  expect(to.length).toBe(from.length);
+  const at = data.indexOf(from);
+  expect(at).toBeGreaterThan(0);
+  to.copy(data, at);
+  writeFileSync(file, data);
+}
+
 describe('retention', () => {
-  test('keeps the newest versions of the family, the alias target and protected files', async () => {
+  test('deletes only old versions this tool published (manifest or labels), never a hand-uploaded file, the alias target or protected files', async () => {
     const staging = userDir(sshd, 'g/staging');
     const live = userDir(sshd, 'g/live');
-    const names = ['pytorch-24.01.sif', 'pytorch-24.04.sif', 'pytorch-24.07.sif', 'pytorch-24.09.sif', 'gromacs-2018.2.sif'];
+    const names = ['pytorch-24.01.sif', 'pytorch-24.04.sif', 'pytorch-24.07.sif', 'pytorch-24.08.sif', 'pytorch-24.09.sif', 'gromacs-2018.2.sif'];
     names.forEach((n, i) => {
-      writeFileSync(`${live}/${n}`, n);
+      if (n === 'pytorch-24.09.sif') labelledSif(`${live}/${n}`);
+      else writeFileSync(`${live}/${n}`, n);
       const when = new Date(Date.now() - (10 - i) * 3600_000);
       utimesSync(`${live}/${n}`, when, when);
     });
+    // 24.01, 24.04 and 24.07 were published by this tool; 24.08 was uploaded by hand; 24.09 carries our labels.
+    const record = { family: 'pytorch', size: 17, published: '2026-01-01T00:00:00Z' };
+    writeFileSync(`${live}/.build-image.json`, JSON.stringify({ tool: 'build-image', images: { 'pytorch-24.01.sif': record, 'pytorch-24.04.sif': record, 'pytorch-24.07.sif': record } }));
     const reporter = new CaptureReporter();
     const staged = await stageImage({ target: target(sshd), image, stagingDir: staging, remoteName: 'pytorch-24.11.sif', reporter });
-    const promoted = await promoteImage({
-      target: target(sshd),
-      stagedPath: staged.stagedPath,
-      remoteDir: live,
-      remoteName: 'pytorch-24.11.sif',
-      alias: 'pytorch.sif',
-      keep: 2,
-      lockTimeoutMs: 60_000,
-      protectedPaths: [`${live}/pytorch-24.01.sif`],
-      reporter,
-    });
+    const promote = (keep: number, dryRun = false) =>
+      promoteImage({
+        target: target(sshd),
+        stagedPath: staged.stagedPath,
+        stagedSha256: staged.sha256,
+        remoteDir: live,
+        remoteName: 'pytorch-24.11.sif',
+        alias: 'pytorch.sif',
+        keep,
+        lockTimeoutMs: 60_000,
+        protectedPaths: [`${live}/pytorch-24.01.sif`],
+        reporter,
+        dryRun,
+      });
+    // A dry run lists what would go, and changes nothing.
+    const planned = await promote(1, true);
+    expect(planned.operation).toBe('dry-run');
+    expect(planned.deleted.sort()).toEqual([`${live}/pytorch-24.04.sif`, `${live}/pytorch-24.07.sif`, `${live}/pytorch-24.09.sif`]);
+    expect(readdirSync(live)).toContain('pytorch-24.04.sif');
+    expect(readdirSync(staging)).toEqual(['pytorch-24.11.sif']);
+
+    // keep: 0 turns retention off: the image goes live, nothing is deleted.
+    const off = await promote(0);
+    expect(off.deleted).toEqual([]);
+    expect(readdirSync(live).filter((n) => n.endsWith('.sif')).sort()).toEqual([...names, 'pytorch-24.11.sif', 'pytorch.sif'].sort());
+
+    // A re-run (nothing staged now) is "already promoted" and applies keep: 2.
+    const promoted = await promote(2);
+    expect(promoted.operation).toBe('already-promoted');
     expect(promoted.deleted.sort()).toEqual([`${live}/pytorch-24.04.sif`, `${live}/pytorch-24.07.sif`]);
-    expect(readdirSync(live).sort()).toEqual(['gromacs-2018.2.sif', 'pytorch-24.01.sif', 'pytorch-24.09.sif', 'pytorch-24.11.sif', 'pytorch.sif']);
+    expect(readdirSync(live).sort()).toEqual(['.build-image.json', 'gromacs-2018.2.sif', 'pytorch-24.01.sif', 'pytorch-24.08.sif', 'pytorch-24.09.sif', 'pytorch-24.11.sif', 'pytorch.sif']);
     expect(statSync(`${live}/pytorch.sif`).size).toBe(24 * MiB);
+    expect(reporter.text()).toContain('left alone (not published by build-image: no record, no labels): pytorch-24.08.sif');
+    const summary = renderText(promoteSummary(promoted));
+    expect(summary).toMatch(/Deleted +.*pytorch-24.04.sif/);
+    expect(summary).toMatch(/Left alone +pytorch-24.08.sif \(not published by build-image\)/);
+    const manifest = JSON.parse(readFileSync(`${live}/.build-image.json`, 'utf8')).images;
+    expect(Object.keys(manifest).sort()).toEqual(['pytorch-24.01.sif', 'pytorch-24.11.sif']);
   }, 60_000);
 });
 
@@ -302,7 +349,8 @@ describe('cancellation', () => {
     child.kill('SIGTERM');
     const code = await exited;
 
-    expect(code).toBe(1);
+    // 128 + 15, as a shell reports a process ended by SIGTERM.
+    expect(code).toBe(143);
     expect(out).toMatch(/^error: .*cancelled/m);
     expect(out).not.toMatch(/^\s+at /m);
     // Nothing live, no lock; the partial stays for the next run.

@@ -155,7 +155,7 @@ describe('a dropped connection during staging', () => {
     expect(outcomes.filter((o) => !o.includes(': ok'))).toEqual([]);
     expect(resumedRuns).toBeGreaterThanOrEqual(15);
     expect(readdirSync(staging)).toEqual([]);
-    expect(readdirSync(live)).toEqual(['fault-1.0.sif']);
+    expect(readdirSync(live).sort()).toEqual(['.build-image.json', 'fault-1.0.sif']);
   }, 150_000);
 
   test('a connection dropped while preparing (directory, lock, comparison with the server) is survived too', async () => {
@@ -183,9 +183,11 @@ describe('a dropped connection during staging', () => {
     for (let cut = 1500; cut <= 4500; cut += 150) {
       const staging = userDir(`promote/${cut}/staging`);
       const live = userDir(`promote/${cut}/live`);
-      // An older version to fall to retention, and the staged new one.
+      // An older version this tool published, to fall to retention, and the staged new one.
       writeFileSync(`${live}/tool-1.0.sif`, 'old');
       chownSync(`${live}/tool-1.0.sif`, sshd.uid, sshd.gid);
+      writeFileSync(`${live}/.build-image.json`, JSON.stringify({ tool: 'build-image', images: { 'tool-1.0.sif': { family: 'tool', size: 3, published: '2026-01-01T00:00:00Z' } } }));
+      chownSync(`${live}/.build-image.json`, sshd.uid, sshd.gid);
       const staged = await stageImage({ target: target(sshd.port), image: file.path, stagingDir: staging, remoteName: 'tool-2.0.sif', reporter: new CaptureReporter() });
       proxy.plan([cut]);
       const reporter = new CaptureReporter();
@@ -205,8 +207,9 @@ describe('a dropped connection during staging', () => {
       expect(promoted).toMatchObject({ remotePath: `${live}/tool-2.0.sif`, deleted: [`${live}/tool-1.0.sif`] });
       expect(sha256File(`${live}/tool-2.0.sif`)).toBe(file.sha);
       expect(readFileSync(`${live}/tool.sif`).equals(readFileSync(file.path))).toBe(true);
-      // No lock, lock draft, alias draft or staged file left anywhere.
-      expect(readdirSync(live).sort()).toEqual(['tool-2.0.sif', 'tool.sif']);
+      // No lock, lock draft, alias draft, manifest draft or staged file left anywhere.
+      expect(readdirSync(live).sort()).toEqual(['.build-image.json', 'tool-2.0.sif', 'tool.sif']);
+      expect(Object.keys(JSON.parse(readFileSync(`${live}/.build-image.json`, 'utf8')).images)).toEqual(['tool-2.0.sif']);
       expect(readdirSync(staging)).toEqual([]);
       outcomes.push(reporter.text().match(/connection lost while promoting \((.*)\); reconnecting/)?.[1] ?? 'no reconnect');
     }

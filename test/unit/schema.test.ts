@@ -21,8 +21,8 @@ describe('one schema for action.yml, the CLI and the README', () => {
     for (const o of OUTPUTS) expect(action.outputs[o.name].description).toBe(o.description);
   });
 
-  test('the action runs on node24 from the bundle', () => {
-    expect(action.runs).toEqual({ using: 'node24', main: 'dist/index.js' });
+  test('the action runs on node24 from the bundle, with a post step that always runs', () => {
+    expect(action.runs).toEqual({ using: 'node24', main: 'dist/index.js', post: 'dist/post.js', 'post-if': 'always()' });
   });
 
   test('every input and output name is kebab-case and every one is described', () => {

@@ -1,3 +1,0 @@
-import { createRequire as __cr } from 'node:module'; import { fileURLToPath as __fup } from 'node:url'; import { dirname as __dn } from 'node:path'; const require = __cr(import.meta.url); const __filename = __fup(import.meta.url); const __dirname = __dn(__filename);
-import{a as t}from"./chunk-LLBAZDBW.js";import{c as o}from"./chunk-4AW6F4VO.js";import"./chunk-KKHMBTLX.js";import"./chunk-AMIOOB5D.js";import"./chunk-I4UFC5DM.js";import"./chunk-N2DSM7RF.js";import{access as a}from"node:fs/promises";async function p(r,n){await a(r).catch(i=>{throw new o([{input:"FILE",message:`cannot read ${r}: ${i.code}`}])});let e=await t(r);return n.write(JSON.stringify(e,null,2)+`
-`),0}export{p as inspectFile};

@@ -1,0 +1,67 @@
+// What this run holds outside its own memory: remote locks, Slurm jobs, temporary directories. Stages register a
+// resource when they take it and drop it when they give it back, so that whatever is left when the run is cut
+// short (a signal, a drained event loop, a killed step) can be given back by the CLI's exit path or the action's
+// `post:` step, which reads this list from the state the main step saved.
+
+export type Resource =
+  | { kind: 'remote-lock'; path: string; token: string }
+  | { kind: 'slurm-job'; id: string }
+  | { kind: 'temp-dir'; path: string };
+
+/** The action's state key under which the main step lists what it holds, for the post step. */
+export const RESOURCES_STATE = 'resources';
+
+type Listener = (held: Resource[]) => void;
+
+const held = new Map<string, Resource>();
+const listeners = new Set<Listener>();
+
+function keyOf(r: Resource): string {
+  return r.kind === 'slurm-job' ? `slurm-job:${r.id}` : `${r.kind}:${r.path}`;
+}
+
+function changed(): void {
+  const list = heldResources();
+  for (const listener of listeners) listener(list);
+}
+
+/** Records a resource as held; the returned function records it as given back. */
+export function hold(resource: Resource): () => void {
+  const key = keyOf(resource);
+  held.set(key, resource);
+  changed();
+  return () => {
+    if (held.get(key) === resource) {
+      held.delete(key);
+      changed();
+    }
+  };
+}
+
+export function heldResources(): Resource[] {
+  return [...held.values()];
+}
+
+/** Called with the whole list after every change (the action saves it as state for its post step). */
+export function onResourcesChange(listener: Listener): () => void {
+  listeners.add(listener);
+  return () => listeners.delete(listener);
+}
+
+/** Parses a saved list, ignoring anything malformed (state is written by this tool, but read defensively). */
+export function parseResources(text: string | undefined): Resource[] {
+  if (!text) return [];
+  try {
+    const value = JSON.parse(text) as unknown;
+    if (!Array.isArray(value)) return [];
+    return value.filter((r): r is Resource => {
+      const o = r as Record<string, unknown>;
+      if (o?.kind === 'remote-lock') return typeof o.path === 'string' && typeof o.token === 'string';
+      if (o?.kind === 'slurm-job') return typeof o.id === 'string' && /^\d+(_\d+)?$/.test(o.id);
+      if (o?.kind === 'temp-dir') return typeof o.path === 'string' && o.path.startsWith('/');
+      return false;
+    });
+  } catch {
+    return [];
+  }
+}
