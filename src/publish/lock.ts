@@ -137,7 +137,7 @@ async function takeLock(conn: () => SftpConnection, path: string, opts: LockOpti
     const waited = Date.now() - started;
     if (opts.waitTimeoutMs !== undefined && waited > opts.waitTimeoutMs) {
       throw new SftpError(
-        `gave up waiting for the lock ${path} after ${Math.round(waited / 1000)} s (lock-timeout): it is held by ${describeHolder(held)} and refreshed, so that run is still working`,
+        `gave up waiting for the lock ${path} after ${Math.round(waited / 1000)} s (lock-timeout): it is held by ${describeHolder(held)}, refreshed within the last ${Math.round(opts.staleMs / 1000)} s (lock-stale), so that run still seems to be working`,
       );
     }
     if (!announced) {
@@ -173,13 +173,14 @@ async function takeLock(conn: () => SftpConnection, path: string, opts: LockOpti
 }
 
 /** Removes the lock if it is still the holder's (by token); a dropped connection is thrown so the caller can retry. */
-export async function releaseLockFile(conn: SftpConnection, path: string, token: string, reporter: Reporter): Promise<void> {
+export async function releaseLockFile(conn: SftpConnection, path: string, token: string, reporter: Reporter, quietIfOthers = false): Promise<void> {
   const current = await readText(conn, path).catch((error) => {
     if (isNetworkError(error)) throw error;
     return undefined;
   });
   if (current === undefined) return;
   if (!current.includes(`token: ${token}`)) {
+    if (quietIfOthers) return;
     reporter.warning(`the lock ${path} was taken over by ${describeHolder(current)} while this run held it; leaving it in place`);
     return;
   }
@@ -228,6 +229,37 @@ export async function releaseLocks(locks: (RemoteLock | undefined)[], conn: () =
         await pending[0].release();
         pending.shift();
       }
+    } catch {
+      await conn().end().catch(() => undefined);
+    }
+  }
+}
+
+/** The names an attempt with `token` may leave beside the lock `path` when its connection drops. */
+export function lockDrafts(path: string, token: string): string[] {
+  return [draftPath(path, token), `${path}.stale-${token}`];
+}
+
+/**
+ * Removes what an interrupted attempt of this run may have left, over a new connection if needed: drafts, and locks
+ * whose creation went through although the answer was lost (only while they still carry this run's token).
+ */
+export async function removeDrafts(
+  paths: string[],
+  conn: () => SftpConnection,
+  reconnect: () => Promise<void>,
+  own?: { locks: string[]; token: string; reporter: Reporter },
+): Promise<void> {
+  for (let attempt = 0; attempt < 2; attempt++) {
+    try {
+      if (!conn().isOpen()) await reconnect();
+      for (const lock of own?.locks ?? []) await releaseLockFile(conn(), lock, own!.token, own!.reporter, true);
+      for (const p of paths) {
+        await sftpCall((cb) => conn().sftp.unlink(p, cb)).catch((error) => {
+          if (isNetworkError(error)) throw error;
+        });
+      }
+      return;
     } catch {
       await conn().end().catch(() => undefined);
     }

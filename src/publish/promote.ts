@@ -8,10 +8,10 @@ import type { Reporter } from '../report/reporter.js';
 import { formatBytes, type Summary } from '../report/summary.js';
 import { isPlainFileName } from '../util/paths.js';
 import { connectSftp, isNetworkError, SftpError, type ConnectOptions, type SftpConnection, type SftpTarget } from './connect.js';
-import { acquireLock, DEFAULT_LOCK_STALE_MS, releaseLocks, type RemoteLock } from './lock.js';
+import { acquireLock, DEFAULT_LOCK_STALE_MS, lockDrafts, releaseLocks, removeDrafts, type RemoteLock } from './lock.js';
 import { remoteError, remoteJoin, sftpCall } from './remote.js';
 import { cannotHashMessage, remoteSha256, type VerifyMode } from './remote-hash.js';
-import { applyRetention, imageFamily, readManifest, sweepLeftovers, updateManifest, type RetentionOutcome } from './retention.js';
+import { applyRetention, imageFamily, MANIFEST_NAME, readManifest, sweepLeftovers, updateManifest, type RetentionOutcome } from './retention.js';
 import { stagingLockPath } from './stage.js';
 
 export { imageFamily, isFamilyMember, planRetention, type RetentionFile, type RetentionPlan } from './retention.js';
@@ -91,12 +91,14 @@ export async function promoteImage(opts: PromoteOptions): Promise<PromoteResult>
   const state: Progress = { recorded: false, aliasDone: !opts.alias };
   const deleted = new Set<string>();
   const maxResumes = opts.maxResumes ?? 5;
+  const liveLockPath = remoteJoin(opts.remoteDir, `.${opts.remoteName}.lock`);
+  let finished = false;
   try {
     for (let attempt = 0; ; attempt++) {
       try {
         if (opts.signal?.aborted) throw new SftpError('promotion cancelled; nothing more was changed');
         if (!conn.isOpen()) conn = await connectSftp(opts.target, connectOpts);
-        lock ??= await acquireLock(() => conn, remoteJoin(opts.remoteDir, `.${opts.remoteName}.lock`), { ...lockOptions, waitTimeoutMs: opts.lockTimeoutMs });
+        lock ??= await acquireLock(() => conn, liveLockPath, { ...lockOptions, waitTimeoutMs: opts.lockTimeoutMs });
         if (!state.operation) {
           // Held until the rename, so no stager can replace the file between the check and the move.
           if (opts.stagedSha256 && opts.stagedPath !== remotePath) {
@@ -125,6 +127,7 @@ export async function promoteImage(opts: PromoteOptions): Promise<PromoteResult>
         const tookOverLockFrom = lock.tookOverFrom;
         await lock.release();
         lock = undefined;
+        finished = true;
         return { remotePath, operation: state.operation!, deleted: [...deleted], retention: state.retention, tookOverLockFrom };
       } catch (error) {
         if (!isNetworkError(error) || attempt >= maxResumes || opts.signal?.aborted) {
@@ -136,9 +139,21 @@ export async function promoteImage(opts: PromoteOptions): Promise<PromoteResult>
     }
   } finally {
     // Also after a failure: locks left behind would block the next publisher until they go stale.
-    await releaseLocks([stagingLock, lock], () => conn, async () => {
+    const reconnect = async () => {
       conn = await connectSftp(opts.target, { ...connectOpts, signal: undefined, retries: 1 });
-    });
+    };
+    await releaseLocks([stagingLock, lock], () => conn, reconnect);
+    if (!finished) {
+      // Drafts an interrupted step may have left: lock drafts, stale locks moved aside, manifest and alias drafts.
+      const drafts = [
+        ...lockDrafts(liveLockPath, token),
+        ...lockDrafts(stagingLockPath(opts.stagedPath), token),
+        `${remoteJoin(opts.remoteDir, MANIFEST_NAME)}.${token}.new`,
+        ...(opts.alias ? [remoteJoin(opts.remoteDir, `.${opts.alias}.${token}.tmp`)] : []),
+      ];
+      const unheld = [...(lock ? [] : [liveLockPath]), ...(stagingLock || !opts.stagedSha256 ? [] : [stagingLockPath(opts.stagedPath)])];
+      await removeDrafts(drafts, () => conn, reconnect, { locks: unheld, token, reporter });
+    }
     await conn.end().catch(() => undefined);
   }
 }

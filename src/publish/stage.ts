@@ -10,7 +10,7 @@ import { sha256File } from '../util/hash.js';
 import { isPlainFileName } from '../util/paths.js';
 import { shellQuote } from '../util/shell.js';
 import { connectSftp, HostKeyError, isNetworkError, SftpError, type ConnectOptions, type SftpConnection, type SftpTarget } from './connect.js';
-import { acquireLock, DEFAULT_LOCK_STALE_MS, releaseLocks, type RemoteLock } from './lock.js';
+import { acquireLock, DEFAULT_LOCK_STALE_MS, lockDrafts, releaseLocks, removeDrafts, type RemoteLock } from './lock.js';
 import { remoteError, remoteJoin, sftpCall, sftpCode } from './remote.js';
 import { cannotHashMessage, execHash, HASH_STDIN, hashTimeoutMs, remoteSha256, viaSh, type HashTool, type VerifyMode } from './remote-hash.js';
 
@@ -171,10 +171,13 @@ export async function stageImage(opts: StageOptions): Promise<StageResult> {
     throw error instanceof SftpError || error instanceof HostKeyError ? error : remoteError(error, `staging ${opts.image} in ${opts.stagingDir}`);
   } finally {
     progress.stop();
-    // Reconnecting if needed, so the staging lock does not linger until it goes stale.
-    await releaseLocks([lock], () => conn, async () => {
-      conn = await connectSftp(opts.target, { ...connectOpts, retries: 1 });
-    });
+    // Reconnecting if needed, so the staging lock (or a draft of it) does not linger until it goes stale.
+    const reconnect = async () => {
+      conn = await connectSftp(opts.target, { ...connectOpts, signal: undefined, retries: 1 });
+    };
+    const held = lock;
+    await releaseLocks([lock], () => conn, reconnect);
+    if (!held) await removeDrafts(lockDrafts(stagingLockPath(staged), lockToken), () => conn, reconnect, { locks: [stagingLockPath(staged)], token: lockToken, reporter });
     await conn.end().catch(() => undefined);
   }
 }

@@ -1,47 +1,70 @@
-// A TCP proxy between the client and sshd that cuts a connection (both directions, abruptly) once the client has
-// sent a chosen number of bytes through it: a dropped link at a reproducible point of the SSH stream.
+// A TCP proxy between the client and sshd that injects faults at reproducible points of the SSH stream: a cut
+// (both sockets destroyed, abruptly) or a stall (nothing more forwarded, the sockets kept open) once a chosen
+// number of bytes has passed in one direction: `up` (client to server) or `down` (server to client).
 import net from 'node:net';
+
+export interface Fault {
+  dir: 'up' | 'down';
+  at: number;
+  kind?: 'cut' | 'stall';
+}
 
 export interface CutProxy {
   port: number;
   /** Client-to-server bytes of each connection so far, in connection order. */
   readonly sent: number[];
-  /** Sets the cut points of the next connections: the first one made gets cuts[0], and so on; later ones run uncut. */
+  /** Server-to-client bytes of each connection so far. */
+  readonly received: number[];
+  /** Sets the cut points (client-to-server bytes) of the next connections: the first one made gets cuts[0], and so on. */
   plan(cuts: number[]): void;
+  /** Sets the faults of the next connections, one each, in order; later connections run clean. */
+  planFaults(faults: Fault[]): void;
+  /** Resolves when a planned stall has begun (the connection then hangs until the client gives up). */
+  stalled(): Promise<void>;
   stop(): Promise<void>;
 }
 
 export async function startCutProxy(targetPort: number): Promise<CutProxy> {
-  let cuts: number[] = [];
+  let faults: Fault[] = [];
   const sent: number[] = [];
+  const received: number[] = [];
   const sockets = new Set<net.Socket>();
+  let stallWaiters: (() => void)[] = [];
   const server = net.createServer((client) => {
     const index = sent.length;
     sent.push(0);
-    const budget = cuts.shift();
+    received.push(0);
+    const fault = faults.shift();
     const upstream = net.connect(targetPort, '127.0.0.1');
     sockets.add(client);
     sockets.add(upstream);
+    let stalled = false;
     const cut = () => {
       client.destroy();
       upstream.destroy();
     };
-    client.on('data', (data: Buffer) => {
-      if (budget !== undefined && sent[index] + data.length >= budget) {
-        const part = data.subarray(0, Math.max(0, budget - sent[index]));
-        sent[index] += part.length;
-        if (part.length) upstream.write(part);
-        cut();
-        return;
-      }
-      sent[index] += data.length;
-      if (!upstream.write(data)) client.pause();
-    });
-    upstream.on('drain', () => client.resume());
-    upstream.on('data', (data: Buffer) => {
-      if (!client.write(data)) upstream.pause();
-    });
-    client.on('drain', () => upstream.resume());
+    const forward = (dir: 'up' | 'down', from: net.Socket, to: net.Socket, counts: number[]) => {
+      from.on('data', (data: Buffer) => {
+        if (stalled) return;
+        if (fault && fault.dir === dir && counts[index] + data.length >= fault.at) {
+          const part = data.subarray(0, Math.max(0, fault.at - counts[index]));
+          counts[index] += part.length;
+          if (part.length) to.write(part);
+          if ((fault.kind ?? 'cut') === 'cut') cut();
+          else {
+            stalled = true;
+            for (const w of stallWaiters) w();
+            stallWaiters = [];
+          }
+          return;
+        }
+        counts[index] += data.length;
+        if (!to.write(data)) from.pause();
+      });
+      to.on('drain', () => from.resume());
+    };
+    forward('up', client, upstream, sent);
+    forward('down', upstream, client, received);
     for (const s of [client, upstream]) {
       s.on('error', cut);
       s.on('close', () => {
@@ -54,9 +77,14 @@ export async function startCutProxy(targetPort: number): Promise<CutProxy> {
   return {
     port: (server.address() as net.AddressInfo).port,
     sent,
+    received,
     plan(next) {
-      cuts = [...next];
+      faults = next.map((at) => ({ dir: 'up', at }));
     },
+    planFaults(next) {
+      faults = [...next];
+    },
+    stalled: () => new Promise((resolve) => stallWaiters.push(resolve)),
     async stop() {
       for (const s of sockets) s.destroy();
       await new Promise((r) => server.close(r));

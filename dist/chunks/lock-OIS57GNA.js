@@ -1,2 +1,0 @@
-import { createRequire as __cr } from 'node:module'; import { fileURLToPath as __fup } from 'node:url'; import { dirname as __dn } from 'node:path'; const require = __cr(import.meta.url); const __filename = __fup(import.meta.url); const __dirname = __dn(__filename);
-import{e as a,f as b,g as c,h as d,i as e,j as f}from"./chunk-4KO2PY74.js";import"./chunk-QIZPIPQS.js";import"./chunk-INBS24VO.js";import"./chunk-N2DSM7RF.js";export{a as DEFAULT_LOCK_STALE_MS,c as acquireLock,b as describeHolder,f as readText,d as releaseLockFile,e as releaseLocks};
