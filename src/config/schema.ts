@@ -361,7 +361,7 @@ export const INPUTS: readonly InputSpec[] = [
   {
     name: 'keep',
     description:
-      'How many versions of the image family to keep in `remote-dir`; `0` turns retention off. Only files this tool published (its record beside them, or its labels in them) are ever deleted, never a file the docs table lists.',
+      'How many versions of the image family to keep in `remote-dir`; `0` turns retention off. Only files this tool published (recorded in its manifest `remote-dir/.build-image.json`, or carrying its build-key label) are ever deleted, never a file the docs table lists.',
     phases: ['publish'],
     kind: { type: 'integer', min: 0, max: 1000 },
     default: '3',

@@ -149,6 +149,29 @@ describe('stage: all', () => {
     rmSync(staged);
   });
 
+  test('a docs token without pull-request write fails the publish before anything moves: no rename, no branch', async () => {
+    const readOnlyPulls = 'ghp_contents_only_0123456789';
+    github.addToken(readOnlyPulls, { login: 'image-bot', repos: { [DOCS]: { contents: 'write', pullRequests: 'read' } } });
+    const live = path.join(remoteDir, 'pytorch-24.10.sif');
+    const before = readFileSync(live);
+    const staged = second.outputs['staged-path'];
+    writeFileSync(staged, 'a newer image, staged and verified');
+    chownSync(staged, sshd.uid, sshd.gid);
+    const sha = execFileSync('sha256sum', [staged], { encoding: 'utf8' }).split(' ')[0];
+    const branches = github.branches(DOCS);
+    const publishInputs: Record<string, string> = { ...inputs(), stage: 'publish', 'staged-sha256': sha, 'github-token': readOnlyPulls };
+    delete publishInputs.source;
+    const run = await runBundledActionAsync(publishInputs, { cwd: work.dir, env: { GITHUB_REPOSITORY: 'sjtu-hpc/images', GITHUB_RUN_ID: '79' } });
+    expect(run.status).toBe(1);
+    expect(run.stdout).toMatch(/::error::github-token cannot open a pull request in .*; give it pull requests: write\. Nothing was published/);
+    expect(readFileSync(live).equals(before)).toBe(true);
+    expect(existsSync(staged)).toBe(true);
+    expect(github.branches(DOCS)).toEqual(branches);
+    expect(run.stdout).not.toContain(readOnlyPulls);
+    github.assertNoViolations();
+    rmSync(staged);
+  });
+
   test('no secret reaches the log, the outputs or the summary', () => {
     for (const run of [first, second]) {
       const visible = run.stdout.split('\n').filter((l) => !l.startsWith('::add-mask::')).join('\n');

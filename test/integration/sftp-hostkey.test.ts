@@ -114,7 +114,7 @@ describe('connection errors', () => {
     } catch (e) {
       message = (e as Error).message;
     }
-    expect(message).toMatch(/^sftp-private-key could not be used: .*check the key format and sftp-key-passphrase/);
+    expect(message).toMatch(/^sftp-private-key could not be used: .*check the key format and sftp-passphrase\)$/);
     for (const line of sshd.encryptedKey.split('\n').filter((l) => l.length > 20)) expect(message + reporter.text()).not.toContain(line);
     expect(message).not.toContain('not the passphrase');
   }, 30_000);
