@@ -43,7 +43,8 @@ export async function readRepositoryFile(spec: RepositoryFileSpec): Promise<stri
  * exist: 422 when permitted).
  */
 export async function checkDocsAccess(spec: Omit<RepositoryFileSpec, 'path'>): Promise<void> {
-  const client = createGitHubClient({ token: spec.token, apiUrl: spec.apiUrl, log: spec.log });
+  // The probes' 422 and 403 answers are expected; what they mean is said below, not logged as client errors.
+  const client = createGitHubClient({ token: spec.token, apiUrl: spec.apiUrl, log: (line) => !/ - (403|404|422) /.test(line) && spec.log(line) });
   const [owner, repo] = spec.repo.split('/');
   const missing = (what: string) =>
     new PullRequestError(`github-token cannot ${what} in ${spec.repo}; give it ${what.startsWith('open') ? 'pull requests' : 'contents'}: write. Nothing was published`);
