@@ -1,6 +1,7 @@
 // The build stage: lint, resolve the source, build under a temporary name, verify the SIF, then rename it into
 // place. Whatever fails, no file is left at the output path.
 import { createHash } from 'node:crypto';
+import { hold } from '../util/resources.js';
 import { mkdtemp, readFile, rename, rm, stat, writeFile } from 'node:fs/promises';
 import os from 'node:os';
 import path from 'node:path';
@@ -91,6 +92,8 @@ export async function build(config: BuildConfig, reporter: Reporter, options: Bu
 
   const plan = makePlan(config, resolved, builder, fakeroot, context);
   const workDir = await mkdtemp(path.join(os.tmpdir(), 'build-image-'));
+  // Until removed below, a killed step's post: step (or the CLI's exit path) removes it.
+  const unholdDir = hold({ kind: 'temp-dir', path: workDir });
   const recipePath = path.join(workDir, 'build.def');
   const partial = path.join(path.dirname(config.output), `.${path.basename(config.output)}.partial-${process.pid}`);
   const command = builderArgs(config, plan.buildArgs, fakeroot, recipePath, partial);
@@ -176,6 +179,7 @@ export async function build(config: BuildConfig, reporter: Reporter, options: Bu
   } finally {
     await rm(partial, { force: true });
     await rm(workDir, { recursive: true, force: true });
+    unholdDir();
   }
 }
 

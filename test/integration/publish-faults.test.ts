@@ -209,6 +209,33 @@ describe('a publisher killed with SIGKILL', () => {
     process.stdout.write(`kill -9: ${results.join('; ')}\n`);
   }, 300_000);
 
+  test('with default settings, the next publish after a kill finishes within lock-stale (2 min) plus a minute', async () => {
+    const length = await conversation(right);
+    const dirs = scenario('kill-default', right);
+    proxy.planFaults([{ dir: 'down', at: Math.floor(length.down * 0.7), kind: 'stall' }]);
+    const stalled = proxy.stalled();
+    const child = spawn(process.execPath, cliArgs(dirs, proxy.port), { stdio: 'ignore' });
+    const exited = new Promise((r) => child.once('exit', r));
+    await Promise.race([stalled, exited]);
+    child.kill('SIGKILL');
+    await exited;
+    expect(existsSync(`${dirs.live}/.tool-2.0.sif.lock`)).toBe(true);
+    const started = Date.now();
+    const again = await new Promise<{ status: number | null; err: string }>((resolve) => {
+      const next = spawn(process.execPath, cliArgs(dirs, sshd.port), { stdio: ['ignore', 'ignore', 'pipe'] });
+      let err = '';
+      next.stderr!.on('data', (d) => (err += d));
+      next.once('exit', (status) => resolve({ status, err }));
+    });
+    const seconds = (Date.now() - started) / 1000;
+    expect([again.status, again.err.match(/^error: .*/m)?.[0]]).toEqual([0, undefined]);
+    expect(again.err).toMatch(/took over a stale lock .*stale after 120 s/);
+    expect(seconds).toBeLessThan(120 + 60);
+    expect(sha256File(`${dirs.live}/tool-2.0.sif`)).toBe(right.sha);
+    expect(readdirSync(dirs.live).sort()).toEqual(['.build-image.json', 'tool-0.9.sif', 'tool-2.0.sif', 'tool.sif']);
+    process.stdout.write(`kill -9 with default lock-stale: the next publish finished in ${seconds.toFixed(1)} s\n`);
+  }, 240_000);
+
   test("the action's post step releases the lock of a main step killed while waiting, at once", async () => {
     const dirs = scenario('post', right);
     // Another run holds the staging lock and keeps it fresh: the main step takes the live lock, then waits.
