@@ -10,7 +10,9 @@ import { heldResources, onResourcesChange, RESOURCES_STATE } from './util/resour
 
 export async function run(): Promise<void> {
   const reporter = new ActionsReporter();
-  const read = (name: string): string => core.getInput(name);
+  // An input the workflow did not set is absent (the runner fills in action.yml's defaults itself); one set to ''
+  // is given as empty, so that an empty value can be refused rather than silently defaulted.
+  const read = (name: string): string | undefined => (process.env[`INPUT_${name.replace(/ /g, '_').toUpperCase()}`] === undefined ? undefined : core.getInput(name));
   // Mask before anything else is logged, including validation errors.
   for (const secret of secretValues(read, INPUTS)) reporter.setSecret(secret);
   // Saved on every change, so a step killed at any moment leaves its post step the list of what to give back.

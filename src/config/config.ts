@@ -184,14 +184,24 @@ class Reader {
     return ms;
   }
 
-  /** `10%` or `0.1`; returns a fraction. */
+  /** `10%` or `0.1`, from 0 % to 99 % as the message says; returns a fraction. Empty is refused, not defaulted. */
   percent(name: string): number {
-    const text = this.string(name) ?? '';
+    const given = this.read(name);
+    const text = given === undefined ? (inputSpec(name).default ?? '') : given.trim();
+    const fallback = Number.parseFloat(inputSpec(name).default ?? '10') / 100;
+    if (text === '') {
+      this.problem(name, 'is empty: give a percentage from 0% to 99%, such as 10%');
+      return fallback;
+    }
+    if (text.startsWith('-')) {
+      this.problem(name, `cannot be negative (it is the largest slowdown allowed, from 0% to 99%); got ${quote(text)}`);
+      return fallback;
+    }
     const m = /^(\d+(?:\.\d+)?)\s*%$/.exec(text);
-    const value = m ? Number(m[1]) / 100 : /^0?\.\d+$|^0$/.test(text) ? Number(text) : NaN;
-    if (!(value >= 0 && value < 1)) {
+    const value = m ? Number(m[1]) / 100 : /^(0?\.\d+|0)$/.test(text) ? Number(text) : NaN;
+    if (!(value >= 0 && value <= 0.99 + 1e-12)) {
       this.problem(name, `must be a percentage from 0% to 99%, such as 10%; got ${quote(text)}`);
-      return 0.1;
+      return fallback;
     }
     return value;
   }

@@ -52,16 +52,41 @@ export const METRICS: readonly MetricInfo[] = [
 
 /** Finds the payload's JSON line in a command's output (other lines may come from a custom command or Slurm). */
 export function parsePayloadOutput(stdout: string): PayloadReport | undefined {
+  return readPayloadReport(stdout).report;
+}
+
+/**
+ * The payload's report, checked: the last line that carries the marker must be JSON with `smoke` set to the
+ * marker, a boolean `ok`, numeric `metrics` and a string `error` where present. `problem` says what was wrong with
+ * a marked line that is not such a report; neither is set when no line carries the marker.
+ */
+export function readPayloadReport(stdout: string): { report?: PayloadReport; problem?: string } {
   const lines = stdout.split(/\r?\n/);
   for (let i = lines.length - 1; i >= 0; i--) {
     const line = lines[i].trim();
-    if (!line.startsWith('{') || !line.includes(PAYLOAD_MARKER)) continue;
+    if (!line.includes(PAYLOAD_MARKER)) continue;
+    if (!line.startsWith('{')) continue; // a log line that merely mentions the marker
+    let parsed: unknown;
     try {
-      const parsed = JSON.parse(line) as PayloadReport;
-      if (parsed.smoke === PAYLOAD_MARKER) return parsed;
+      parsed = JSON.parse(line);
     } catch {
-      // a line that merely mentions the marker
+      return { problem: `the report line is not valid JSON${line.includes('[line cut:') ? ' (it was longer than the line limit)' : ''}: ${line.slice(0, 120)}` };
     }
+    const problem = reportProblem(parsed);
+    return problem ? { problem } : { report: parsed as PayloadReport };
+  }
+  return {};
+}
+
+function reportProblem(value: unknown): string | undefined {
+  if (typeof value !== 'object' || value === null || Array.isArray(value)) return 'the report is not a JSON object';
+  const r = value as Record<string, unknown>;
+  if (r.smoke !== PAYLOAD_MARKER) return `the report's "smoke" field is not "${PAYLOAD_MARKER}"`;
+  if (typeof r.ok !== 'boolean') return `the report's "ok" is ${JSON.stringify(r.ok)}, not true or false`;
+  if (r.error !== undefined && r.error !== null && typeof r.error !== 'string') return 'the report\'s "error" is not a string';
+  if (r.metrics !== undefined) {
+    if (typeof r.metrics !== 'object' || r.metrics === null || Array.isArray(r.metrics)) return 'the report\'s "metrics" is not an object';
+    for (const [k, v] of Object.entries(r.metrics)) if (typeof v !== 'number') return `the report's metric "${k}" is ${JSON.stringify(v)}, not a number`;
   }
   return undefined;
 }
@@ -119,11 +144,22 @@ export function compareReports(candidate: PayloadReport, baseline: PayloadReport
     if (b[key] === 0) continue;
     const ratio = c[key] / b[key];
     ratios[key] = ratio;
-    if (info.gated && info.better === 'higher' && ratio < 1 - maxRegression) {
+    if (info.gated && info.better === 'higher' && isRegression(ratio, maxRegression)) {
       regressions.push({ metric: key, baseline: b[key], candidate: c[key], ratio, slowdown: 1 - ratio });
     }
   }
   return { ratios, regressions, passed: regressions.length === 0 };
+}
+
+/**
+ * Ratios are compared with this much slack, defined once: a drop exactly equal to the allowed one (0.3 against
+ * 30 %) passes, whatever floating point makes of 1 - 0.3.
+ */
+export const RATIO_TOLERANCE = 1e-9;
+
+/** Whether `ratio` (candidate / baseline) falls further than `maxRegression` below 1. */
+export function isRegression(ratio: number, maxRegression: number): boolean {
+  return ratio < 1 - maxRegression - RATIO_TOLERANCE;
 }
 
 /** `bf16 GEMM: 612 TFLOP/s vs baseline 790 TFLOP/s (-22.5 %, more than the allowed 10 %)` */

@@ -124,7 +124,8 @@ export function jobScript(r: SlurmResources, command: readonly string[], preambl
   lines.push(`#SBATCH --time=${r.timeLimit}`);
   if (r.account) lines.push(`#SBATCH --account=${r.account}`);
   if (r.qos) lines.push(`#SBATCH --qos=${r.qos}`);
-  lines.push('', ...preamble, command.map(shellQuote).join(' '), '');
+  // The command's own exit status, recorded by the job: evidence that does not depend on the scheduler remembering.
+  lines.push('', ...preamble, command.map(shellQuote).join(' '), 'status=$?', 'echo "$status" > "${SLURM_JOB_ID}.exit"', 'exit "$status"', '');
   return lines.join('\n');
 }
 

@@ -2,8 +2,10 @@
 // follows to the end), does the same on the baseline image, compares the figures and reports them.
 import { randomBytes } from 'node:crypto';
 import { existsSync } from 'node:fs';
+import { LineSplitter } from '../util/lines.js';
 import { hold } from '../util/resources.js';
-import { copyFile, mkdir, mkdtemp, open, rm, writeFile } from 'node:fs/promises';
+import { copyFile, mkdir, mkdtemp, open, readFile, rm, writeFile } from 'node:fs/promises';
+import os from 'node:os';
 import path from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { detectBuilder, execNeedsUserns, readPrivileges } from '../build/builder.js';
@@ -11,7 +13,7 @@ import type { Reporter } from '../report/reporter.js';
 import { renderMarkdown } from '../report/summary.js';
 import { CommandNotFoundError, findExecutable, runProcess, type RunResult } from '../util/process.js';
 import { commandLine } from '../util/shell.js';
-import { compareReports, describeRegression, parsePayloadOutput, type Comparison, type PayloadReport } from './compare.js';
+import { compareReports, describeRegression, PAYLOAD_MARKER, readPayloadReport, type Comparison, type PayloadReport } from './compare.js';
 import {
   execArgs,
   isTerminal,
@@ -64,6 +66,8 @@ export interface SmokeOptions extends Omit<SlurmResources, 'jobName'> {
   workDir?: string;
   /** The payload to run; default: the one shipped with the action. */
   payloadPath?: string;
+  /** Status queries the scheduler may leave unanswered in a row (with doubling waits) before the run fails. Default 5. */
+  schedulerRetries?: number;
   /** How often an sbatch job is polled, in ms. Default 2000. */
   pollMs?: number;
   /** How many `exec IMAGE true` runs the start latency is the median of. Default 3. */
@@ -119,6 +123,8 @@ interface Context {
   env: NodeJS.ProcessEnv;
   /** Fires on the caller's abort. */
   signal?: AbortSignal;
+  /** Set when a job may still be running: its work directory must outlive this run. */
+  keepWorkDir?: boolean;
 }
 
 export async function smokeTest(opts: SmokeOptions): Promise<SmokeResult> {
@@ -137,7 +143,7 @@ export async function smokeTest(opts: SmokeOptions): Promise<SmokeResult> {
   const builder = await resolveBuilder(opts, env);
   const userns = execNeedsUserns(await readPrivileges());
   const ownWorkDir = opts.workDir === undefined;
-  const workDir = opts.workDir ?? (opts.dryRun ? path.resolve('.build-image-smoke-DRYRUN') : await mkdtemp(path.resolve('.build-image-smoke-')));
+  const workDir = opts.workDir ?? (opts.dryRun ? path.resolve('.build-image-smoke-DRYRUN') : await mkdtemp(path.join(await workDirBase(opts.launcher), '.build-image-smoke-')));
   const payloadHost = path.join(workDir, 'pytorch_smoke.py');
   const ctx: Context = { opts, builder, userns, workDir, payloadHost, env, signal: opts.signal };
   const unholdDir = ownWorkDir && !opts.dryRun ? hold({ kind: 'temp-dir', path: workDir }) : undefined;
@@ -156,9 +162,24 @@ export async function smokeTest(opts: SmokeOptions): Promise<SmokeResult> {
     }
     return await finish(opts, candidate, baseline);
   } finally {
-    if (ownWorkDir && !opts.dryRun) await rm(workDir, { recursive: true, force: true });
+    // Kept while a job that may still run could write there (the scheduler stopped answering, scancel did not take).
+    if (ownWorkDir && !opts.dryRun && !ctx.keepWorkDir) await rm(workDir, { recursive: true, force: true });
     unholdDir?.();
   }
+}
+
+/**
+ * Where the work directory goes: the current directory (on a cluster, a shared file system the job's node sees),
+ * unless its path holds `:` or `,`, which apptainer's `-B SRC:DST` cannot carry; then a private directory with a
+ * plain path: the temporary directory for the direct launcher, the home directory's cache for Slurm jobs.
+ */
+async function workDirBase(launcher: SmokeOptions['launcher']): Promise<string> {
+  const cwd = process.cwd();
+  if (!/[:,]/.test(cwd)) return cwd;
+  const base = launcher === 'direct' ? os.tmpdir() : path.join(os.homedir(), '.cache', 'build-image');
+  if (/[:,]/.test(base)) throw new SmokeError(`the working directory ${cwd} and ${base} both contain ":" or ",", which apptainer binds cannot carry; run from another directory`);
+  await mkdir(base, { recursive: true });
+  return base;
 }
 
 async function resolveBuilder(opts: SmokeOptions, env: NodeJS.ProcessEnv): Promise<string> {
@@ -252,7 +273,10 @@ async function startLatency(ctx: Context, image: string): Promise<number | undef
   const times: number[] = [];
   for (let i = 0; i < (ctx.opts.latencyRuns ?? 3); i++) {
     const start = process.hrtime.bigint();
+    if (ctx.signal?.aborted) throw new SmokeError('smoke test cancelled while measuring the container start latency');
     const run = await runProcess(ctx.builder, args, { env: ctx.env, signal: ctx.signal }).catch(notFound(ctx.builder));
+    // Killed by our own cancellation: say so, not that the command failed.
+    if (ctx.signal?.aborted) throw new SmokeError('smoke test cancelled while measuring the container start latency');
     if (run.code !== 0) {
       throw new SmokeError(`${commandLine(ctx.builder, args)} failed (exit ${run.code}): ${run.tail.slice(-5).join('\n')}`);
     }
@@ -301,16 +325,24 @@ function seconds(ms: number): string {
   return ms % 1000 === 0 ? `${ms / 1000} s` : `${(ms / 1000).toFixed(1)} s`;
 }
 
-/** Turns a finished run into a report, or a SmokeError that carries the payload's reason or the output's tail. */
-function payloadResult(what: string, run: Pick<RunResult, 'code' | 'stdout' | 'tail'>, errTail: string[] = run.tail): PayloadReport {
-  const report = parsePayloadOutput(run.stdout);
-  if (run.code !== 0 || (report && !report.ok)) {
+/**
+ * Turns a finished run into a report, or a SmokeError that says what was missing. No evidence, no pass: with the
+ * PyTorch payload the run passes only with its parsed, schema-valid report saying `"ok": true`; with `preset: none`
+ * only with a zero exit status.
+ */
+function payloadResult(ctx: Context, what: string, run: Pick<RunResult, 'code' | 'stdout' | 'tail'>, errTail: string[] = run.tail): PayloadReport {
+  const { report, problem } = readPayloadReport(run.stdout);
+  if (run.code !== 0 || report?.ok === false) {
     const reason = report?.error ? `the payload says: ${report.error}` : `output:\n    ${errTail.slice(-15).join('\n    ')}`;
     throw new SmokeError(`${what} failed (exit ${run.code}); ${reason}`);
   }
+  if (ctx.opts.preset === 'none') return report ?? { ok: true };
+  if (problem) throw new SmokeError(`${what}: the payload's report is malformed: ${problem}; without a valid report the image is not passed`);
   if (!report) {
-    // A custom command with preset `none` prints what it likes; success is its exit code.
-    return { ok: true };
+    throw new SmokeError(
+      `${what} exited 0 but printed no report (no line with "${PAYLOAD_MARKER}"): the payload did not run, or its output went elsewhere ` +
+        '(an --output/--error in slurm-args, a wrapper that swallows stdout); without a report the image is not passed',
+    );
   }
   return report;
 }
@@ -328,7 +360,7 @@ async function runDirect(ctx: Context, exec: string[]): Promise<PayloadReport> {
     const run = await runProcess(command, args, { env: ctx.env, signal: d.signal, onLine: (l) => reporter.info(l) }).catch(notFound(command));
     if (d.why() === 'timeout') throw new SmokeError(`smoke test timed out after ${seconds(ctx.opts.timeoutMs)} (smoke-timeout); stopped it`);
     if (d.why() === 'aborted') throw new SmokeError('smoke test cancelled; stopped it');
-    return payloadResult(`smoke test in ${ctx.opts.image}`, run);
+    return payloadResult(ctx, `smoke test in ${ctx.opts.image}`, run);
   } finally {
     d.clear();
   }
@@ -364,7 +396,7 @@ async function runSrun(ctx: Context, exec: string[]): Promise<PayloadReport> {
           : `smoke test cancelled; cancelled job ${res.jobName}`,
       );
     }
-    return payloadResult(`srun job ${res.jobName} on partition ${res.partition}`, run);
+    return payloadResult(ctx, `srun job ${res.jobName} on partition ${res.partition}`, run);
   } finally {
     d.clear();
   }
@@ -396,10 +428,30 @@ async function runSbatch(ctx: Context, exec: string[]): Promise<PayloadReport> {
   try {
     let status: JobStatus | undefined;
     let lastState = '';
+    let unanswered = 0;
     for (;;) {
       await out.poll();
       await err.poll();
-      status = await jobStatus(ctx, id);
+      const answer = await jobStatus(ctx, id);
+      if ('unreachable' in answer) {
+        // The scheduler stopped answering (slurmctld down or overloaded): ask again with backoff, then give up saying
+        // that the job may still run; its work directory stays, since the job may still write there.
+        const retries = ctx.opts.schedulerRetries ?? SCHEDULER_RETRIES;
+        if (++unanswered > retries) {
+          ctx.keepWorkDir = true;
+          throw new SmokeError(
+            `Slurm stopped answering about job ${id} (${answer.unreachable}); the job may still be running: check \`squeue -j ${id}\` ` +
+              `and \`scancel ${id}\` if needed. Its work directory ${ctx.workDir} is kept for it. Without the job's final state the image is not passed`,
+          );
+        }
+        const wait = (ctx.opts.pollMs ?? 2000) * 2 ** unanswered;
+        reporter.warning(`Slurm did not answer about job ${id} (${answer.unreachable}); asking again in ${seconds(wait)} (${unanswered}/${retries})`);
+        await sleep(wait, d.signal);
+        if (d.why()) break;
+        continue;
+      }
+      unanswered = 0;
+      status = answer.status;
       if (status && status.state !== lastState) {
         lastState = status.state;
         reporter.info(`job ${id}: ${status.state}${status.reason ? ` (${status.reason})` : ''}`);
@@ -411,7 +463,8 @@ async function runSbatch(ctx: Context, exec: string[]): Promise<PayloadReport> {
     }
     const why = d.why();
     if (why && !(status && isTerminal(status.state))) {
-      await cancelJob(ctx, [id], id);
+      const gone = await cancelJob(ctx, [id], id);
+      if (!gone) ctx.keepWorkDir = true;
       await out.poll(true);
       await err.poll(true);
       throw new SmokeError(
@@ -422,31 +475,48 @@ async function runSbatch(ctx: Context, exec: string[]): Promise<PayloadReport> {
     }
     await out.poll(true);
     await err.poll(true);
-    // A job that scontrol and sacct have both forgotten: its output decides.
-    const code = status?.exitCode ?? (status?.state === 'COMPLETED' ? 0 : status ? 1 : 0);
-    const failed = status !== undefined && status.state !== 'COMPLETED';
-    return payloadResult(
-      `job ${id} (${status?.state ?? 'state unknown'})`,
-      { code: failed && code === 0 ? 1 : code, stdout: out.text, tail: err.lines },
-      err.lines.length > 0 ? err.lines : out.lines,
-    );
+    if (!status) {
+      throw new SmokeError(
+        `the final state of job ${id} is unknown: scontrol no longer knows it and sacct has no record; without it the image is not passed (output:\n    ${out.lines.slice(-5).join('\n    ')})`,
+      );
+    }
+    // The job's own record of its command's exit status, written by the job script.
+    const exitFile = await readFile(path.join(ctx.workDir, `${id}.exit`), 'utf8').catch(() => undefined);
+    const ownCode = exitFile !== undefined && /^\d+\s*$/.test(exitFile) ? Number(exitFile) : undefined;
+    if (ctx.opts.preset === 'none' && ownCode === undefined && status.state === 'COMPLETED') {
+      throw new SmokeError(`job ${id} completed but left no exit status file (${id}.exit): the job script did not reach its end; the image is not passed`);
+    }
+    const code = ownCode ?? status.exitCode ?? (status.state === 'COMPLETED' ? 0 : 1);
+    const failed = status.state !== 'COMPLETED';
+    return payloadResult(ctx, `job ${id} (${status.state})`, { code: failed && code === 0 ? 1 : code, stdout: out.text, tail: err.lines }, err.lines.length > 0 ? err.lines : out.lines);
   } finally {
     d.clear();
-    unholdJob();
+    // A job that may still run stays listed, so the exit path or the post: step tries scancel again.
+    if (!ctx.keepWorkDir) unholdJob();
   }
 }
 
-async function jobStatus(ctx: Context, id: string): Promise<JobStatus | undefined> {
+/** How often an unanswered status query is asked again (with doubling waits) before the run fails. */
+const SCHEDULER_RETRIES = 5;
+
+/**
+ * The job's state: from scontrol while the controller knows the job, from sacct once it has forgotten it (past
+ * MinJobAge); `status` undefined when neither has it; `unreachable` when the controller does not answer.
+ */
+async function jobStatus(ctx: Context, id: string): Promise<{ status?: JobStatus } | { unreachable: string }> {
   const show = await runProcess('scontrol', ['show', 'job', '-o', id], { env: ctx.env }).catch(notFound('scontrol', SLURM_HINT));
-  const fromScontrol = show.code === 0 ? parseScontrolJob(show.stdout) : undefined;
-  if (fromScontrol) return fromScontrol;
-  // Past MinJobAge scontrol forgets the job; accounting (where the site has it) remembers.
+  if (show.code === 0) {
+    const fromScontrol = parseScontrolJob(show.stdout);
+    if (fromScontrol) return { status: fromScontrol };
+  } else if (!/Invalid job id/i.test(show.tail.join(' '))) {
+    return { unreachable: `scontrol: ${show.tail.slice(-2).join(' ') || `exit ${show.code}`}` };
+  }
   const acct = await runProcess('sacct', ['-n', '-X', '-P', '-j', id, '-o', 'State,ExitCode'], { env: ctx.env }).catch(() => undefined);
-  return acct && acct.code === 0 ? parseSacct(acct.stdout) : undefined;
+  return { status: acct && acct.code === 0 ? parseSacct(acct.stdout) : undefined };
 }
 
 /** scancel, then wait (up to 60 s) until squeue no longer lists the job. */
-async function cancelJob(ctx: Context, scancelArgs: string[], what: string): Promise<void> {
+async function cancelJob(ctx: Context, scancelArgs: string[], what: string): Promise<boolean> {
   const { reporter } = ctx.opts;
   reporter.info(`$ scancel ${scancelArgs.join(' ')}`);
   const run = await runProcess('scancel', scancelArgs, { env: ctx.env }).catch(() => undefined);
@@ -455,10 +525,11 @@ async function cancelJob(ctx: Context, scancelArgs: string[], what: string): Pro
   const until = Date.now() + 60_000;
   while (Date.now() < until) {
     const q = await runProcess('squeue', squeueArgs, { env: ctx.env }).catch(() => undefined);
-    if (!q || q.code !== 0 || q.stdout.trim() === '') return;
+    if (!q || q.code !== 0 || q.stdout.trim() === '') return true;
     await sleep(500);
   }
   reporter.warning(`job ${what} is still listed by squeue 60 s after scancel`);
+  return false;
 }
 
 function sleep(ms: number, signal?: AbortSignal): Promise<void> {
@@ -477,14 +548,21 @@ function sleep(ms: number, signal?: AbortSignal): Promise<void> {
 /** Reads what a job appended to its output file since the last poll and passes on whole lines. */
 class Follower {
   private offset = 0;
-  private pending = '';
-  text = '';
+  private readonly splitter: LineSplitter;
+  /** The lines that carry the payload's report marker (the rest is logged, not kept). */
+  private readonly reportLines: string[] = [];
   readonly lines: string[] = [];
 
   constructor(
     private readonly file: string,
     private readonly onLine: (line: string) => void,
-  ) {}
+  ) {
+    this.splitter = new LineSplitter((line) => this.push(line));
+  }
+
+  get text(): string {
+    return this.reportLines.join('\n');
+  }
 
   async poll(final = false): Promise<void> {
     let handle;
@@ -494,29 +572,22 @@ class Follower {
       return; // not created yet: the job has not started
     }
     try {
+      const buffer = Buffer.alloc(64 * 1024);
       for (;;) {
-        const buffer = Buffer.alloc(64 * 1024);
         const { bytesRead } = await handle.read(buffer, 0, buffer.length, this.offset);
         if (bytesRead === 0) break;
         this.offset += bytesRead;
-        const chunk = buffer.subarray(0, bytesRead).toString('utf8');
-        this.text += chunk;
-        this.pending += chunk;
-        const parts = this.pending.split(/\r?\n/);
-        this.pending = parts.pop() ?? '';
-        for (const line of parts) this.push(line);
+        this.splitter.write(buffer.subarray(0, bytesRead));
       }
-      if (final && this.pending) {
-        this.push(this.pending);
-        this.pending = '';
-      }
+      if (final) this.splitter.end();
     } finally {
       await handle.close();
     }
   }
 
   private push(line: string): void {
-    this.lines.push(line);
+    if (line.includes(PAYLOAD_MARKER)) this.reportLines.push(line);
+    this.lines.push(line.length > 2000 ? `${line.slice(0, 2000)} [...]` : line);
     if (this.lines.length > 200) this.lines.shift();
     this.onLine(line);
   }

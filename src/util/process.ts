@@ -1,6 +1,7 @@
 // Runs a child process with its output streamed line by line, the tail kept for error messages, and a kill on
 // abort, so a cancelled workflow never leaves a builder writing behind our back.
 import { spawn } from 'node:child_process';
+import { LineSplitter } from './lines.js';
 
 export interface RunOptions {
   cwd?: string;
@@ -11,6 +12,10 @@ export interface RunOptions {
   /** How many trailing lines of output to keep. */
   tailLines?: number;
   input?: string;
+  /** Which stdout lines to keep in `stdout` (default: all). Every line still reaches `onLine` and the tail. */
+  keepLine?: (line: string) => boolean;
+  /** Longest line kept whole; longer ones are cut and marked. */
+  maxLineChars?: number;
 }
 
 export interface RunResult {
@@ -34,31 +39,28 @@ export function runProcess(command: string, args: readonly string[], options: Ru
     });
     const keep = options.tailLines ?? 40;
     const tail: string[] = [];
-    const stdoutChunks: Buffer[] = [];
     const onAbort = (): void => {
       child.kill('SIGTERM');
       setTimeout(() => child.exitCode === null && child.kill('SIGKILL'), 5000).unref();
     };
     options.signal?.addEventListener('abort', onAbort, { once: true });
-    const lineSplitter = (stream: 'stdout' | 'stderr') => {
-      let pending = '';
-      return (chunk: Buffer) => {
-        if (stream === 'stdout') stdoutChunks.push(chunk);
-        pending += chunk.toString('utf8');
-        const lines = pending.split(/\r?\n|\r/);
-        pending = lines.pop() ?? '';
-        for (const line of lines) emit(line, stream);
-      };
-      function emit(line: string, s: 'stdout' | 'stderr'): void {
-        // Apptainer colours its messages; strip the escapes for logs and error messages.
-        const clean = line.replace(/\x1b\[[0-9;]*m/g, '');
-        tail.push(clean);
-        if (tail.length > keep) tail.shift();
-        options.onLine?.(clean, s);
-      }
+    // stdout is kept as lines (each bounded), so a runaway single-line output cannot exhaust memory; `keepLine`
+    // narrows it further (the smoke stage keeps only its report's line).
+    const stdoutLines: string[] = [];
+    const emit = (line: string, s: 'stdout' | 'stderr'): void => {
+      // Apptainer colours its messages; strip the escapes for logs and error messages.
+      const clean = line.includes('\x1b') ? line.replace(/\x1b\[[0-9;]*m/g, '') : line;
+      if (s === 'stdout' && (options.keepLine?.(line) ?? true)) stdoutLines.push(line);
+      tail.push(clean.length > 2000 ? `${clean.slice(0, 2000)} [...]` : clean);
+      if (tail.length > keep) tail.shift();
+      options.onLine?.(clean, s);
     };
-    child.stdout!.on('data', lineSplitter('stdout'));
-    child.stderr!.on('data', lineSplitter('stderr'));
+    const splitters = {
+      stdout: new LineSplitter((line) => emit(line, 'stdout'), options.maxLineChars),
+      stderr: new LineSplitter((line) => emit(line, 'stderr'), options.maxLineChars),
+    };
+    child.stdout!.on('data', (chunk: Buffer) => splitters.stdout.write(chunk));
+    child.stderr!.on('data', (chunk: Buffer) => splitters.stderr.write(chunk));
     if (options.input !== undefined) child.stdin!.end(options.input);
     child.on('error', (error: NodeJS.ErrnoException) => {
       options.signal?.removeEventListener('abort', onAbort);
@@ -67,7 +69,10 @@ export function runProcess(command: string, args: readonly string[], options: Ru
     });
     child.on('close', (code, signal) => {
       options.signal?.removeEventListener('abort', onAbort);
-      resolve({ code: code ?? 128, signal, stdout: Buffer.concat(stdoutChunks).toString('utf8'), tail });
+      // The last line counts whether or not a newline ends it (it is often the error's reason).
+      splitters.stdout.end();
+      splitters.stderr.end();
+      resolve({ code: code ?? 128, signal, stdout: stdoutLines.join('\n'), tail });
     });
   });
 }

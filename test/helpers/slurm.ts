@@ -17,6 +17,10 @@ export interface Slurm {
   nodeName: string;
   /** Job ids squeue lists now. */
   queue(): string[];
+  /** Stops slurmctld (jobs keep running on slurmd), as a controller outage does. */
+  stopController(): Promise<void>;
+  /** Starts slurmctld again from its saved state and waits until it answers. */
+  startController(): Promise<void>;
   /** The daemons' logs, for failure messages. */
   logs(): string;
   stop(): Promise<void>;
@@ -132,7 +136,7 @@ export async function startSlurm(): Promise<Slurm> {
   );
   writeFileSync(path.join(dir, 'gres.conf'), `NodeName=${nodeName} Name=gpu File=${devDir}/nvidia[0-1]\n`);
   const env: NodeJS.ProcessEnv = { ...process.env, SLURM_CONF: conf };
-  start('slurmctld', '/usr/sbin/slurmctld', ['-D', '-i', '-f', conf], { env });
+  let ctld = start('slurmctld', '/usr/sbin/slurmctld', ['-D', '-i', '-f', conf], { env });
   await waitFor('slurmctld', () => spawnSync('scontrol', ['ping'], { env, encoding: 'utf8' }).stdout.includes('UP'), children, logs);
   start('slurmd', '/usr/sbin/slurmd', ['-D', '-f', conf, '-N', nodeName], { env });
   const state = (): string => spawnSync('sinfo', ['-h', '-n', nodeName, '-o', '%T'], { env, encoding: 'utf8' }).stdout.trim();
@@ -146,6 +150,15 @@ export async function startSlurm(): Promise<Slurm> {
     nodeName,
     queue,
     logs,
+    async stopController() {
+      const exited = new Promise((r) => ctld.once('exit', r));
+      ctld.kill('SIGTERM');
+      await exited;
+    },
+    async startController() {
+      ctld = start('slurmctld', '/usr/sbin/slurmctld', ['-D', '-i', '-f', conf], { env });
+      await waitFor('slurmctld', () => spawnSync('scontrol', ['ping'], { env, encoding: 'utf8' }).stdout.includes('UP'), [ctld], logs);
+    },
     async stop() {
       spawnSync('scancel', ['--full', '-u', 'root'], { env });
       const until = Date.now() + 20_000;

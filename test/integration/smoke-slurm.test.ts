@@ -1,7 +1,8 @@
 // srun and sbatch launchers against a real single-node Slurm (slurmctld, slurmd, munged) with a dgx2 partition
 // whose node has two GPU gres, running the payload in the real PyTorch CPU image.
 import { afterAll, beforeAll, describe, expect, test } from '@jest/globals';
-import { mkdirSync, symlinkSync } from 'node:fs';
+import { spawnSync } from 'node:child_process';
+import { existsSync, mkdirSync, symlinkSync, writeFileSync } from 'node:fs';
 import path from 'node:path';
 import { smokeTest, SmokeError, type SmokeOptions } from '../../src/smoke/smoke.js';
 import { startSlurm, type Slurm } from '../helpers/slurm.js';
@@ -116,6 +117,89 @@ describe.each(['srun', 'sbatch'] as const)('%s launcher', (launcher) => {
     const error = await failure(smokeTest(options({ launcher, processEnv: { ...slurm.env, PATH: bin } })));
     expect(error.message).toBe(`${launcher} was not found on PATH: launcher srun and sbatch need Slurm's client commands on this runner (or use launcher: direct)`);
   });
+});
+
+describe('no evidence, no pass', () => {
+  /** A stand-in payload that prints what it is given, run by the image's own python3. */
+  function fakePayload(output: string): string {
+    const file = path.join(work.dir, `payload-${++n}.py`);
+    writeFileSync(file, `import sys\nsys.stdout.write(${JSON.stringify(output)})\n`);
+    return file;
+  }
+
+  test('job output sent elsewhere (--output=/dev/null in slurm-args): the run fails for want of a report', async () => {
+    const error = await failure(smokeTest(options({ launcher: 'sbatch', slurmArgs: ['--output=/dev/null'] })));
+    expect(error.message).toMatch(/^job \d+ \(COMPLETED\) exited 0 but printed no report \(no line with "build-image\/pytorch-smoke"\): .*output went elsewhere/);
+    expect(slurm.queue()).toEqual([]);
+  }, 180_000);
+
+  test.each([
+    ['"ok":"false" (a string)', '{"smoke":"build-image/pytorch-smoke","ok":"false"}\n', /the payload's report is malformed: the report's "ok" is "false", not true or false/],
+    ['a report that is not JSON', '{"smoke":"build-image/pytorch-smoke", broken\n', /the payload's report is malformed: the report line is not valid JSON/],
+    ['a metric that is not a number', '{"smoke":"build-image/pytorch-smoke","ok":true,"metrics":{"h2d_gbps":"fast"}}\n', /the report's metric "h2d_gbps" is "fast", not a number/],
+  ])('%s fails the run', async (_what, output, message) => {
+    const error = await failure(smokeTest(options({ launcher: 'srun', payloadPath: fakePayload(output) })));
+    expect(error.message).toMatch(message);
+  }, 180_000);
+
+  test('a last line without a newline reaches the log and the error; a line over the limit is cut and marked and the report after it is still found', async () => {
+    const command = 'printf "first\\nthe reason, unterminated" >&2; exit 4';
+    const reporter = recordingReporter();
+    const direct = await failure(smokeTest(options({ launcher: 'direct', preset: 'none', command, reporter })));
+    expect(direct.message).toMatch(/failed \(exit 4\); output:\n/);
+    expect(direct.message.split('\n').pop()!.trim()).toBe('the reason, unterminated');
+    expect(reporter.lines).toContain('the reason, unterminated');
+    // srun prints its own error straight after the unterminated line; the reason still reaches the error.
+    const viaSrun = await failure(smokeTest(options({ launcher: 'srun', preset: 'none', command })));
+    expect(viaSrun.message).toContain('the reason, unterminated');
+    const long = 'x'.repeat(1024 * 1024 + 10);
+    const report = '{"smoke":"build-image/pytorch-smoke","ok":true,"metrics":{"h2d_gbps":1}}';
+    const passing = await smokeTest(options({ launcher: 'sbatch', payloadPath: fakePayload(`${long}\n${report}`) }));
+    expect(passing.candidate.metrics).toEqual({ h2d_gbps: 1 });
+  }, 180_000);
+
+  test('a job script from values with spaces, quotes, $, backticks, ":" and "," runs and does what it says', async () => {
+    const dir = path.join(work.dir, 'odd dir, with: "quotes" $HOME `x`');
+    mkdirSync(dir, { recursive: true });
+    const reporter = recordingReporter();
+    const command = `printf '%s|' "a b" '$HOME' '\`echo no\`' "it's" 'c:d,e'; printf '\\n'; pwd`;
+    await smokeTest(options({ launcher: 'sbatch', preset: 'none', command, reporter, workDir: path.join(dir, 'job') }));
+    expect(reporter.lines).toContain("a b|$HOME|`echo no`|it's|c:d,e|");
+    expect(reporter.lines).toContain(path.join(dir, 'job'));
+  }, 180_000);
+
+  test('a working directory with ":" and "," still binds the payload (a private plain directory is used)', async () => {
+    const dir = path.join(work.dir, 'colon:comma,dir');
+    mkdirSync(dir, { recursive: true });
+    const before = process.cwd();
+    process.chdir(dir);
+    try {
+      const result = await smokeTest(options({ launcher: 'srun', workDir: undefined, payloadPath: fakePayload('{"smoke":"build-image/pytorch-smoke","ok":true}\n') }));
+      expect(result.candidate.ok).toBe(true);
+    } finally {
+      process.chdir(before);
+    }
+  }, 180_000);
+
+  // Last: it stops and restarts the controller.
+  test('slurmctld stopped while the job runs: the run fails naming the job, says it may still run, and keeps its work directory', async () => {
+    const reporter = recordingReporter();
+    const workDir = path.join(work.dir, 'outage');
+    const run = smokeTest(options({ launcher: 'sbatch', preset: 'none', command: 'echo started; sleep 60', reporter, workDir, schedulerRetries: 2 }));
+    const until = Date.now() + 60_000;
+    while (!reporter.lines.includes('started') && Date.now() < until) await new Promise((r) => setTimeout(r, 200));
+    await slurm.stopController();
+    try {
+      const error = await failure(run);
+      expect(error.message).toMatch(/^Slurm stopped answering about job (\d+) \(scontrol: .*\); the job may still be running: check `squeue -j \1`/);
+      expect(error.message).toContain(`Its work directory ${workDir} is kept for it`);
+      expect(existsSync(workDir)).toBe(true);
+      expect(reporter.lines).toContainEqual(expect.stringMatching(/^warning: Slurm did not answer about job \d+ .*asking again in/));
+    } finally {
+      await slurm.startController();
+      spawnSync('scancel', ['--full', '-u', 'root'], { env: slurm.env });
+    }
+  }, 240_000);
 });
 
 test('sbatch dry run prints the job script and the submission, and submits nothing', async () => {

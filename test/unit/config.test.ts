@@ -106,12 +106,31 @@ describe('configuration', () => {
   test.each([
     [{ 'smoke-timeout': 'soon' }, 'smoke-timeout', /duration such as 90s/],
     [{ 'max-regression': '150%' }, 'max-regression', /percentage from 0% to 99%/],
+    [{ 'max-regression': '99.9%' }, 'max-regression', /percentage from 0% to 99%/],
+    [{ 'max-regression': '' }, 'max-regression', /is empty: give a percentage/],
+    [{ 'max-regression': '-5%' }, 'max-regression', /cannot be negative/],
+    [{ partition: 'dgx2 -o /tmp/x' }, 'partition', /Slurm partition name/],
+    [{ partition: 'dgx2\ntouch /tmp/x' }, 'partition', /no spaces or newlines/],
+    [{ account: 'hpc;id' }, 'account', /Slurm account name/],
+    [{ qos: 'normal debug' }, 'qos', /Slurm qos name/],
+    [{ mem: '64 G' }, 'mem', /Slurm memory size/],
+    [{ mem: '64G\n#SBATCH -o x' }, 'mem', /Slurm memory size/],
+    [{ 'time-limit': '1 hour' }, 'time-limit', /Slurm time/],
+    [{ 'slurm-args': "--comment 'open" }, 'slurm-args', /unterminated single quote/],
     [{ 'slurm-args': '--x; rm -rf /' }, 'slurm-args', /no shell operators/],
     [{ launcher: 'mpirun' }, 'launcher', /must be one of direct, srun, sbatch/],
   ])('smoke inputs %j are refused with a message naming %s', (extra, input, message) => {
     const found = problems({ stage: 'smoke', ...extra } as Record<string, string>);
     expect(found.map((p) => p.input)).toEqual([input]);
     expect(found[0].message).toMatch(message);
+  });
+
+  test('the largest allowed slowdown and Slurm times are accepted as Slurm and the message state them', () => {
+    const read = (extra: Record<string, string>) => loadConfig((n) => ({ stage: 'smoke', ...extra } as Record<string, string>)[n], { cwd: dir }).smoke;
+    expect(read({ 'max-regression': '99%' }).maxRegression).toBeCloseTo(0.99);
+    expect(read({ 'max-regression': '70%' }).maxRegression).toBeCloseTo(0.7);
+    for (const t of ['30', '15:00', '00:15:00', '1-0', '1-12:00', '2-00:00:00', 'UNLIMITED']) expect(read({ 'time-limit': t }).timeLimit).toBe(t);
+    expect(read({ mem: '64G' }).mem).toBe('64G');
   });
 
   test('a docs PR needs a token, a file and a row key', () => {

@@ -1,5 +1,5 @@
 import { describe, expect, test } from '@jest/globals';
-import { compareReports, describeRegression, figures, parsePayloadOutput, type PayloadReport } from '../../src/smoke/compare.js';
+import { compareReports, describeRegression, figures, parsePayloadOutput, readPayloadReport, type PayloadReport } from '../../src/smoke/compare.js';
 import { mermaidChart, metricRows, smokeJson, smokeSummary } from '../../src/smoke/report.js';
 import { renderMarkdown } from '../../src/report/summary.js';
 
@@ -123,5 +123,20 @@ describe('the report', () => {
     expect(json.ratios.gemm_bf16_tflops).toBe(0.5);
     expect(json.candidate.metrics.gemm_bf16_tflops).toBe(395);
     expect(json.regressions[0].metric).toBe('gemm_bf16_tflops');
+  });
+});
+
+describe('the gate in exact terms', () => {
+  test('a drop exactly equal to max-regression passes; a hair more fails', () => {
+    const base = { ok: true, metrics: { gemm_bf16_tflops: 100 } } as PayloadReport;
+    expect(compareReports({ ok: true, metrics: { gemm_bf16_tflops: 30 } }, base, 0.7).passed).toBe(true);
+    expect(compareReports({ ok: true, metrics: { gemm_bf16_tflops: 90 } }, base, 0.1).passed).toBe(true);
+    expect(compareReports({ ok: true, metrics: { gemm_bf16_tflops: 89.99 } }, base, 0.1).passed).toBe(false);
+  });
+
+  test('a report is only a report with a boolean ok and numeric metrics', () => {
+    expect(readPayloadReport('{"smoke":"build-image/pytorch-smoke","ok":"false"}').problem).toBe('the report\'s "ok" is "false", not true or false');
+    expect(readPayloadReport('{"smoke":"build-image/pytorch-smoke","ok":true}').report?.ok).toBe(true);
+    expect(readPayloadReport('no marker here')).toEqual({});
   });
 });

@@ -95,6 +95,9 @@ describe('sbatch job script', () => {
         '#SBATCH --time=00:15:00',
         '',
         "apptainer exec --nv '/lustre/my image.sif' python3 /build-image-smoke.py",
+        'status=$?',
+        'echo "$status" > "${SLURM_JOB_ID}.exit"',
+        'exit "$status"',
         '',
       ].join('\n'),
     );
