@@ -2,7 +2,7 @@
 // place. Whatever fails, no file is left at the output path.
 import { createHash } from 'node:crypto';
 import { hold } from '../util/resources.js';
-import { mkdtemp, readFile, rename, rm, stat, writeFile } from 'node:fs/promises';
+import { mkdtemp, readdir, readFile, rename, rm, stat, statfs, writeFile } from 'node:fs/promises';
 import os from 'node:os';
 import path from 'node:path';
 import type { BuildConfig } from '../config/config.js';
@@ -80,7 +80,7 @@ export async function build(config: BuildConfig, reporter: Reporter, options: Bu
   // Asking the builder its version takes a process start; overlap it with resolving the source digests.
   const detected = detectBuilder(config.builder, env.PATH);
   detected.catch(() => undefined); // awaited below; no unhandled rejection if resolving fails first
-  const resolved = await reporter.group('Resolve source', () => resolveBases(config, reporter));
+  const resolved = await reporter.group('Resolve source', () => untilAborted(resolveBases(config, reporter, options.signal), options.signal));
 
   const { builder, fakeroot } = await reporter.group('Prepare', async () => {
     const info = await detected;
@@ -91,12 +91,17 @@ export async function build(config: BuildConfig, reporter: Reporter, options: Bu
   });
 
   const plan = makePlan(config, resolved, builder, fakeroot, context);
-  const workDir = await mkdtemp(path.join(os.tmpdir(), 'build-image-'));
+  // Leftovers of runs that died (kill -9, a lost runner) are recognised by the PID in their names.
+  await removeStaleLeftovers(config.output, reporter);
+  const workDir = await mkdtemp(path.join(os.tmpdir(), `build-image-${process.pid}-`)).catch(async (error: NodeJS.ErrnoException) => {
+    throw error.code === 'ENOSPC' ? await noSpaceError(error.path ?? os.tmpdir(), config, env) : error;
+  });
   // Until removed below, a killed step's post: step (or the CLI's exit path) removes it.
   const unholdDir = hold({ kind: 'temp-dir', path: workDir });
   const recipePath = path.join(workDir, 'build.def');
   const partial = path.join(path.dirname(config.output), `.${path.basename(config.output)}.partial-${process.pid}`);
-  const command = builderArgs(config, plan.buildArgs, fakeroot, recipePath, partial);
+  const argsFile = path.join(workDir, 'build-args');
+  const command = builderArgs(config, plan.buildArgs, fakeroot, recipePath, partial, argsFile);
 
   const base = {
     sourceUri: plan.sourceUri,
@@ -110,6 +115,7 @@ export async function build(config: BuildConfig, reporter: Reporter, options: Bu
   };
   try {
     await writeFile(recipePath, plan.recipe);
+    if (Object.keys(plan.buildArgs).length > 0) await writeFile(argsFile, buildArgsFile(plan.buildArgs), { mode: 0o600 });
     if (config.dryRun) {
       reporter.info(`would run: ${commandLine(builder.command, command)}`);
       reporter.info(`recipe:\n${plan.recipe}`);
@@ -127,16 +133,33 @@ export async function build(config: BuildConfig, reporter: Reporter, options: Bu
 
     await reporter.group(`Build with ${builder.command}`, async () => {
       reporter.info(`$ ${commandLine(builder.command, command)}`);
+      // The build-timeout and a cancellation both end the builder's whole process group.
+      const deadline = new AbortController();
+      const timer = setTimeout(() => deadline.abort(), config.timeoutMs ?? 6 * 3600_000);
+      const onAbort = () => deadline.abort();
+      options.signal?.addEventListener('abort', onAbort, { once: true });
+      if (options.signal?.aborted) deadline.abort();
       const run = await runProcess(builder.path, command, {
         env: builderEnv(env, builder, config),
         cwd: options.cwd,
-        signal: options.signal,
+        signal: deadline.signal,
         onLine: (line) => reporter.info(line),
         tailLines: 25,
+        ownGroup: true,
+      }).finally(() => {
+        clearTimeout(timer);
+        options.signal?.removeEventListener('abort', onAbort);
       });
       if (options.signal?.aborted) throw new BuildError('build cancelled; the partial image was removed');
+      if (deadline.signal.aborted) {
+        throw new BuildError(`build timed out after ${formatDuration((config.timeoutMs ?? 0) / 1000)} (build-timeout) building ${config.definition ? `${config.definition} (from ${base.sourceUri})` : base.sourceUri}; the builder and its children were stopped, nothing was written to ${config.output}`);
+      }
       if (run.code !== 0) {
-        throw new BuildError(`${builder.command} build failed (exit ${run.code}):\n${errorLines(run.tail).join('\n')}`);
+        const lines = errorLines(run.tail);
+        const full = run.tail.map((l) => /\b(?:write|open|mkdir|create|copy)\w*\s+(\/\S+?):?\s+no space left on device/i.exec(l)).find(Boolean);
+        if (full) throw await noSpaceError(full[1], config, env);
+        if (run.tail.some((l) => /no space left on device/i.test(l))) throw await noSpaceError(undefined, config, env, lines);
+        throw new BuildError(`${builder.command} build failed (exit ${run.code}):\n${lines.join('\n')}`);
       }
     });
 
@@ -176,6 +199,10 @@ export async function build(config: BuildConfig, reporter: Reporter, options: Bu
     reporter.setOutput('skipped', 'false');
     await reporter.summary(buildSummary(result));
     return result;
+  } catch (error) {
+    const e = error as NodeJS.ErrnoException;
+    if (e.code === 'ENOSPC') throw await noSpaceError(e.path ?? workDir, config, env);
+    throw error;
   } finally {
     await rm(partial, { force: true });
     await rm(workDir, { recursive: true, force: true });
@@ -214,8 +241,8 @@ interface Resolved {
   definition?: { text: string; sha256: string; pins: Map<number, string> };
 }
 
-async function resolveBases(config: BuildConfig, reporter: Reporter): Promise<Resolved> {
-  const resolveOptions: ResolveOptions = { insecure: config.registryInsecure, auth: config.registry };
+async function resolveBases(config: BuildConfig, reporter: Reporter, signal?: AbortSignal): Promise<Resolved> {
+  const resolveOptions: ResolveOptions = { insecure: config.registryInsecure, auth: config.registry, signal };
   const fail = (error: unknown): never => {
     throw new BuildError(`source: ${(error as Error).message}`);
   };
@@ -286,11 +313,92 @@ function makePlan(config: BuildConfig, resolved: Resolved, builder: BuilderInfo,
   return { ...base, definitionSha256: sha256, recipe, buildArgs };
 }
 
-function builderArgs(config: BuildConfig, buildArgs: Record<string, string>, fakeroot: boolean, recipe: string, output: string): string[] {
+/**
+ * Build arguments as `--build-arg-file` reads them: one `KEY=VALUE` a line, the value taken literally (commas,
+ * quotes, `$`, backslashes), where `--build-arg` would parse the values as CSV and break on `,` or `"`.
+ */
+export function buildArgsFile(buildArgs: Record<string, string>): string {
+  return Object.entries(buildArgs).map(([k, v]) => `${k}=${v}\n`).join('');
+}
+
+/**
+ * A full file system, said as a user can act on it: which path, which setting put it there (TMPDIR,
+ * APPTAINER_TMPDIR, APPTAINER_CACHEDIR or output) and how much is free. With no path (the builder's own
+ * "no space left on device"), every place the build writes to, with its free space.
+ */
+async function noSpaceError(where: string | undefined, config: BuildConfig, env: NodeJS.ProcessEnv, builderLines: string[] = []): Promise<BuildError> {
+  const places: [string, string][] = [
+    ['output', path.dirname(config.output)],
+    ['APPTAINER_TMPDIR', env.APPTAINER_TMPDIR ?? env.SINGULARITY_TMPDIR ?? ''],
+    ['APPTAINER_CACHEDIR', env.APPTAINER_CACHEDIR ?? env.SINGULARITY_CACHEDIR ?? ''],
+    ['TMPDIR', env.TMPDIR ?? os.tmpdir()],
+  ].filter(([, dir]) => dir !== '') as [string, string][];
+  const free = async (dir: string) => {
+    const st = await statfs(dir).catch(() => undefined);
+    return st ? formatBytes(st.bavail * st.bsize) : 'unknown';
+  };
+  if (where) {
+    // The deepest directory that holds the path says which setting put it there.
+    const holding = places.filter(([, d]) => where === d || where.startsWith(`${d.replace(/\/+$/, '')}/`)).sort((a, b) => b[1].length - a[1].length);
+    const [setting, dir] = holding[0] ?? ['TMPDIR', os.tmpdir()];
+    return new BuildError(`no space left on the file system of ${where} (${setting}: ${dir}, ${await free(dir)} free); free space there, or set ${setting} to a larger file system`);
+  }
+  const described = await Promise.all(places.map(async ([setting, dir]) => `${setting} ${dir}: ${await free(dir)} free`));
+  return new BuildError(
+    `the builder ran out of space (no space left on device). Where the build writes: ${described.join('; ')}. ` +
+      `Free space, or point the full one at a larger file system.${builderLines.length ? `\n${builderLines.join('\n')}` : ''}`,
+  );
+}
+
+/** Resolves like `work`, or rejects at once when the run is cancelled (a digest lookup must not delay a SIGTERM). */
+function untilAborted<T>(work: Promise<T>, signal?: AbortSignal): Promise<T> {
+  if (!signal) return work;
+  return new Promise<T>((resolve, reject) => {
+    const onAbort = () => reject(new BuildError('build cancelled while resolving the source; nothing was built'));
+    if (signal.aborted) return onAbort();
+    signal.addEventListener('abort', onAbort, { once: true });
+    work.then(resolve, reject).finally(() => signal.removeEventListener('abort', onAbort));
+  });
+}
+
+/**
+ * Removes what builds that died left behind: `.NAME.partial-PID` beside the output and `build-image-PID-*`
+ * directories in the temporary directory, when no process with that PID runs any more.
+ */
+async function removeStaleLeftovers(output: string, reporter: Reporter): Promise<void> {
+  const dead = (pid: number) => {
+    if (pid === process.pid) return false;
+    try {
+      process.kill(pid, 0);
+      return false;
+    } catch (error) {
+      return (error as NodeJS.ErrnoException).code === 'ESRCH';
+    }
+  };
+  const partial = new RegExp(`^\\.${escapeRegExp(path.basename(output))}\\.partial-(\\d+)$`);
+  const places: [string, RegExp][] = [
+    [path.dirname(output), partial],
+    [os.tmpdir(), /^build-image-(\d+)-/],
+  ];
+  for (const [dir, pattern] of places) {
+    for (const name of await readdir(dir).catch(() => [] as string[])) {
+      const m = pattern.exec(name);
+      if (!m || !dead(Number(m[1]))) continue;
+      await rm(path.join(dir, name), { recursive: true, force: true }).catch(() => undefined);
+      reporter.info(`removed ${path.join(dir, name)}, left by a build that died (process ${m[1]})`);
+    }
+  }
+}
+
+function escapeRegExp(text: string): string {
+  return text.replace(/[.*+?^${}()|[\]\\]/g, '\\$&');
+}
+
+function builderArgs(config: BuildConfig, buildArgs: Record<string, string>, fakeroot: boolean, recipe: string, output: string, argsFile: string): string[] {
   const args = ['build', '--force'];
   if (fakeroot) args.push('--fakeroot');
   if (config.registryInsecure) args.push('--no-https');
-  for (const [k, v] of Object.entries(buildArgs)) args.push('--build-arg', `${k}=${v}`);
+  if (Object.keys(buildArgs).length > 0) args.push('--build-arg-file', argsFile);
   if (config.compression !== 'gzip') args.push('--mksquashfs-args', `-comp ${config.compression}`);
   args.push(output, recipe);
   return args;

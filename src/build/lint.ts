@@ -1,6 +1,7 @@
 // Lints an Apptainer definition file before a build: errors where apptainer 1.4 would reject the
 // file or the build would surely fail, warnings for likely mistakes. Pure: text in, findings out.
 
+import { isReservedLabel } from './provenance.js';
 import { posix } from 'node:path';
 import {
   APP_SECTIONS,
@@ -311,6 +312,9 @@ class Linter {
         this.warning(line, 'labels-syntax', `label \`${t}\` uses \`=\`; labels are written \`key value\`, and apptainer takes \`${key}\` as the key`);
       } else if (key.endsWith(':')) {
         this.warning(line, 'labels-syntax', `label key \`${key}\` keeps its \`:\`; labels are written \`key value\``);
+      }
+      if (s.name === 'labels' && isReservedLabel(key)) {
+        this.error(line, 'reserved-label', `label \`${key}\` is provenance that build-image writes itself; it cannot be set by the definition`);
       }
     });
   }

@@ -16,6 +16,14 @@ export const LABELS = {
   buildKey: `${LABEL_PREFIX}.build-key`,
 } as const;
 
+/**
+ * Labels only this tool writes: the provenance it vouches for. A user's `labels` input or `%labels` line may not
+ * set them (a forged source or run URL would be trusted by skip decisions, retention and cluster users).
+ */
+export function isReservedLabel(key: string): boolean {
+  return key === LABELS.source || key === LABELS.revision || key === LABELS.created || key.startsWith(`${LABEL_PREFIX}.`);
+}
+
 /** Where the build runs: the repository and run it belongs to, when known. */
 export interface BuildContext {
   repositoryUrl?: string;

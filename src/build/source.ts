@@ -1,5 +1,6 @@
 // What an image is built from: a registry reference, an archive or a local SIF. Parsing is pure; resolving a
 // source to a content digest (for provenance and the build key) talks to the registry or reads the file.
+import { createHash } from 'node:crypto';
 import { existsSync, statSync } from 'node:fs';
 import path from 'node:path';
 import { sha256File } from '../util/hash.js';
@@ -105,6 +106,8 @@ export interface ResolveOptions {
   auth?: RegistryAuth;
   fetch?: typeof fetch;
   timeoutMs?: number;
+  /** Cancels the requests (a cancelled run must not wait for a registry that does not answer). */
+  signal?: AbortSignal;
 }
 
 const MANIFEST_TYPES = [
@@ -132,12 +135,12 @@ export async function resolveManifestDigest(ref: ImageRef, options: ResolveOptio
   const reference = ref.digest ?? ref.tag ?? 'latest';
   const url = `${scheme}://${ref.registry}/v2/${ref.repository}/manifests/${reference}`;
   const where = `${ref.registry}/${ref.repository}:${reference}`;
-  const request = async (headers: Record<string, string>): Promise<Response> => {
+  const request = async (headers: Record<string, string>, method: 'HEAD' | 'GET' = 'HEAD'): Promise<Response> => {
     try {
       return await doFetch(url, {
-        method: 'HEAD',
+        method,
         headers: { Accept: MANIFEST_TYPES, ...headers },
-        signal: AbortSignal.timeout(options.timeoutMs ?? 30_000),
+        signal: options.signal ? AbortSignal.any([AbortSignal.timeout(options.timeoutMs ?? 30_000), options.signal]) : AbortSignal.timeout(options.timeoutMs ?? 30_000),
       });
     } catch (error) {
       const cause = (error as { cause?: { code?: string; message?: string } }).cause;
@@ -148,15 +151,17 @@ export async function resolveManifestDigest(ref: ImageRef, options: ResolveOptio
   const basic = options.auth
     ? `Basic ${Buffer.from(`${options.auth.username}:${options.auth.password}`).toString('base64')}`
     : undefined;
-  let response = await request({});
+  let auth: Record<string, string> = {};
+  let response = await request(auth);
   if (response.status === 401) {
     const challenge = response.headers.get('www-authenticate') ?? '';
     if (/^bearer/i.test(challenge)) {
       const token = await fetchBearerToken(challenge, basic, doFetch, ref);
-      response = await request({ Authorization: `Bearer ${token}` });
+      auth = { Authorization: `Bearer ${token}` };
     } else if (basic) {
-      response = await request({ Authorization: basic });
+      auth = { Authorization: basic };
     }
+    if (auth.Authorization) response = await request(auth);
   }
   if (response.status === 401 || response.status === 403) {
     throw new Error(`registry ${ref.registry} refused access to ${ref.repository} (HTTP ${response.status}); check registry-username and registry-password`);
@@ -164,10 +169,13 @@ export async function resolveManifestDigest(ref: ImageRef, options: ResolveOptio
   if (response.status === 404) throw new Error(`image not found: ${where}`);
   if (!response.ok) throw new Error(`registry ${ref.registry} answered HTTP ${response.status} for ${where}`);
   const digest = response.headers.get('docker-content-digest');
-  if (!digest || !/^sha256:[0-9a-f]{64}$/.test(digest)) {
-    throw new Error(`registry ${ref.registry} gave no content digest for ${where}`);
-  }
-  return digest;
+  if (digest && /^sha256:[0-9a-f]{64}$/.test(digest)) return digest;
+  // No digest header (some registries and proxies leave it out): the digest is the sha256 of the manifest's bytes.
+  const manifest = await request(auth, 'GET');
+  if (!manifest.ok) throw new Error(`registry ${ref.registry} answered HTTP ${manifest.status} for the manifest of ${where}`);
+  const body = Buffer.from(await manifest.arrayBuffer());
+  if (body.length === 0) throw new Error(`registry ${ref.registry} gave neither a content digest nor a manifest for ${where}`);
+  return `sha256:${createHash('sha256').update(body).digest('hex')}`;
 }
 
 async function fetchBearerToken(

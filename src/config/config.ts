@@ -4,6 +4,7 @@ import { existsSync, statSync } from 'node:fs';
 import path from 'node:path';
 import { parse as shellParse } from 'shell-quote';
 import { inputSpec, type InputSpec, type StageName } from './schema.js';
+import { isReservedLabel } from '../build/provenance.js';
 import { parseSource, type Source } from '../build/source.js';
 import type { SftpTarget } from '../publish/connect.js';
 import type { SmokeOptions } from '../smoke/smoke.js';
@@ -41,6 +42,8 @@ export interface BuildConfig {
   registryInsecure: boolean;
   labels: Record<string, string>;
   compression: Compression;
+  /** The longest a build may take, in milliseconds. */
+  timeoutMs: number;
   dryRun: boolean;
 }
 
@@ -473,6 +476,9 @@ function readBuild(r: Reader, cwd: string, name: string | undefined, dryRun: boo
   const registryInsecure = r.boolean('registry-insecure');
   const buildArgs = r.pairs('build-args');
   const labels = r.pairs('labels');
+  for (const key of Object.keys(labels).filter(isReservedLabel)) {
+    r.problem('labels', `${key} is provenance that build-image writes itself; it cannot be set by labels`);
+  }
 
   const sourceText = r.string('source');
   const definitionText = r.string('definition');
@@ -527,6 +533,7 @@ function readBuild(r: Reader, cwd: string, name: string | undefined, dryRun: boo
     registryInsecure,
     labels,
     compression,
+    timeoutMs: r.duration('build-timeout'),
     dryRun,
   };
 }

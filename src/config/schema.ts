@@ -153,6 +153,13 @@ export const INPUTS: readonly InputSpec[] = [
     kind: { type: 'enum', values: ['gzip', 'xz', 'zstd', 'lz4'] },
     default: 'gzip',
   },
+  {
+    name: 'build-timeout',
+    description: 'The longest a build may take, pulls included; past it the builder and all its children are stopped and nothing is left at `output`.',
+    phases: ['build'],
+    kind: { type: 'duration' },
+    default: '6h',
+  },
   // ── stage (SFTP) ───────────────────────────────────────────────────────────────────────────────
   {
     name: 'image',

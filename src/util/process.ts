@@ -16,6 +16,11 @@ export interface RunOptions {
   keepLine?: (line: string) => boolean;
   /** Longest line kept whole; longer ones are cut and marked. */
   maxLineChars?: number;
+  /**
+   * Run the command in a process group of its own, ended as a whole on abort and, by a watchdog, when this process
+   * dies, so that even `kill -9` of the tool leaves no builder behind.
+   */
+  ownGroup?: boolean;
 }
 
 export interface RunResult {
@@ -26,22 +31,49 @@ export interface RunResult {
   tail: string[];
 }
 
+/**
+ * Watches this process from outside: once it is gone (even by `kill -9`), ends the command's process group, SIGTERM
+ * then SIGKILL. It exits by itself as soon as the group is gone. A shell loop, because no signal reaches a process
+ * when its parent dies unless the child asked for one, and the builder's children cannot be made to.
+ */
+const WATCHDOG = [
+  'parent=$1 group=$2',
+  'while kill -0 "$parent" 2>/dev/null && kill -0 -"$group" 2>/dev/null; do sleep 1; done',
+  'if kill -0 -"$group" 2>/dev/null; then kill -TERM -"$group"; sleep 5; kill -KILL -"$group" 2>/dev/null; fi',
+].join('\n');
+
+function watchGroup(group: number): void {
+  spawn('/bin/sh', ['-c', WATCHDOG, 'build-image-watchdog', String(process.pid), String(group)], { detached: true, stdio: 'ignore' }).unref();
+}
+
 export class CommandNotFoundError extends Error {
   override name = 'CommandNotFoundError';
 }
 
 export function runProcess(command: string, args: readonly string[], options: RunOptions = {}): Promise<RunResult> {
   return new Promise((resolve, reject) => {
+    // An abort that already happened is honoured: nothing is started.
+    if (options.signal?.aborted) return resolve({ code: 130, signal: 'SIGTERM', stdout: '', tail: [] });
     const child = spawn(command, args, {
       cwd: options.cwd,
       env: options.env ?? process.env,
       stdio: [options.input === undefined ? 'ignore' : 'pipe', 'pipe', 'pipe'],
+      detached: options.ownGroup === true,
     });
+    if (options.ownGroup && child.pid) watchGroup(child.pid);
+    const kill = (sig: NodeJS.Signals): void => {
+      try {
+        if (options.ownGroup && child.pid) process.kill(-child.pid, sig);
+        else child.kill(sig);
+      } catch {
+        // already gone
+      }
+    };
     const keep = options.tailLines ?? 40;
     const tail: string[] = [];
     const onAbort = (): void => {
-      child.kill('SIGTERM');
-      setTimeout(() => child.exitCode === null && child.kill('SIGKILL'), 5000).unref();
+      kill('SIGTERM');
+      setTimeout(() => child.exitCode === null && kill('SIGKILL'), 5000).unref();
     };
     options.signal?.addEventListener('abort', onAbort, { once: true });
     // stdout is kept as lines (each bounded), so a runaway single-line output cannot exhaust memory; `keepLine`

@@ -1,11 +1,15 @@
 // The build stage end to end: real apptainer, a real registry on loopback, the action's entry point (sources
 // and bundle) and the CLI, with what a user sees checked: files, labels, outputs, summaries, errors.
 import { afterAll, beforeAll, describe, expect, jest, test } from '@jest/globals';
-import { execFileSync, spawnSync } from 'node:child_process';
+import { execFileSync, spawn, spawnSync } from 'node:child_process';
 import { chmodSync, copyFileSync, existsSync, mkdirSync, readdirSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
+import http from 'node:http';
+import net, { type AddressInfo } from 'node:net';
+import os from 'node:os';
 import path from 'node:path';
 import { readSifFile } from '../../src/image/sif.js';
 import { LABELS } from '../../src/build/provenance.js';
+import { parseImageRef, resolveManifestDigest } from '../../src/build/source.js';
 import { freePort, startRegistry, type Registry } from '../helpers/registry.js';
 import { execFlags, requireTools, tempDir } from '../helpers/tools.js';
 import { parseOutputs, runBundledAction, type ActionRun } from '../helpers/action.js';
@@ -148,6 +152,206 @@ describe('other sources: archives and a local SIF', () => {
     expect(labels[LABELS.sourceDigest]).toBe(`sha256:${sha}`);
     expect(labels[LABELS.sourceUri]).toBe(source);
     expect(apptainerExec(output, 'echo ok')).toBe('ok\n');
+  });
+});
+
+describe('a registry that leaves out Docker-Content-Digest', () => {
+  test('the digest is computed from the manifest and equals skopeo inspect\'s', async () => {
+    // An HTTP front that drops the header from every answer, as some registries and caching proxies do.
+    const [host, port] = registry.host.split(':');
+    const front = http.createServer((req, res) => {
+      const upstream = http.request({ host, port: Number(port), path: req.url, method: req.method, headers: req.headers }, (answer) => {
+        const headers = { ...answer.headers };
+        delete headers['docker-content-digest'];
+        res.writeHead(answer.statusCode ?? 502, headers);
+        answer.pipe(res);
+      });
+      req.pipe(upstream);
+    });
+    await new Promise<void>((resolve) => front.listen(0, '127.0.0.1', resolve));
+    try {
+      const frontPort = (front.address() as AddressInfo).port;
+      const seen = await fetch(`http://127.0.0.1:${frontPort}/v2/tiny/manifests/1.0`, { method: 'HEAD', headers: { Accept: 'application/vnd.docker.distribution.manifest.v2+json, application/vnd.oci.image.manifest.v1+json' } });
+      expect(seen.headers.get('docker-content-digest')).toBeNull();
+      const ours = await resolveManifestDigest(parseImageRef(`127.0.0.1:${frontPort}/tiny:1.0`), { insecure: true });
+      const skopeo = execFileSync('skopeo', ['inspect', '--tls-verify=false', '--format', '{{.Digest}}', `docker://${registry.host}/tiny:1.0`], { encoding: 'utf8' }).trim();
+      expect(ours).toBe(skopeo);
+      expect(ours).toBe(digest);
+    } finally {
+      await new Promise((r) => front.close(r));
+    }
+  });
+});
+
+describe('signals, kill -9 and timeouts', () => {
+  /** A definition whose %post runs `sleep SECONDS`: a build that is busy for as long as a test needs. */
+  function slowDefinition(name: string, seconds: number): string {
+    const def = path.join(work.dir, `${name}.def`);
+    writeFileSync(def, ['Bootstrap: localimage', `From: ${path.resolve('test/fixtures/sif/busybox-gzip.sif')}`, '', '%post', '    echo post-started', `    sleep ${seconds}`, ''].join('\n'));
+    return def;
+  }
+
+  /** Processes whose command line contains `text` (the unique sleep of a test's %post). */
+  function processesWith(text: string): string[] {
+    return execFileSync('ps', ['-eo', 'pid,args'], { encoding: 'utf8' }).split('\n').filter((l) => l.includes(text) && !l.includes('ps -eo'));
+  }
+
+  async function waitFor(check: () => boolean, ms = 60_000): Promise<void> {
+    const until = Date.now() + ms;
+    while (!check() && Date.now() < until) await new Promise((r) => setTimeout(r, 100));
+    expect(check()).toBe(true);
+  }
+
+  function startCli(args: string[]): { child: ReturnType<typeof spawn>; output: () => string; exited: Promise<number | null> } {
+    const child = spawn(process.execPath, [path.resolve('dist/cli.js'), 'build', ...args], { cwd: work.dir, stdio: ['ignore', 'pipe', 'pipe'] });
+    let out = '';
+    child.stdout!.on('data', (d) => (out += d));
+    child.stderr!.on('data', (d) => (out += d));
+    return { child, output: () => out, exited: new Promise((resolve) => child.once('exit', (code) => resolve(code))) };
+  }
+
+  test.each([
+    ['SIGTERM', 143],
+    ['SIGINT', 130],
+  ] as const)('%s during the post section stops the build: exit %d, no partial, no builder process left', async (signal, status) => {
+    const seconds = signal === 'SIGTERM' ? 4241 : 4243;
+    const output = path.join(work.dir, `signal-${signal}.sif`);
+    const run = startCli(['--definition', slowDefinition(`signal-${signal}`, seconds), '--output', output]);
+    await waitFor(() => run.output().includes('post-started'));
+    run.child.kill(signal);
+    expect(await run.exited).toBe(status);
+    expect(run.output()).toMatch(/^error: build cancelled/m);
+    expect(run.output()).not.toMatch(/^\s+at /m);
+    await waitFor(() => processesWith(`sleep ${seconds}`).length === 0, 15_000);
+    expect(readdirSync(work.dir).filter((f) => f.includes(`signal-${signal}.sif`))).toEqual([]);
+  }, 120_000);
+
+  test('kill -9 of the tool leaves no builder running, and the next build removes the dead run\'s partial and temp dir', async () => {
+    const output = path.join(work.dir, 'killed.sif');
+    const run = startCli(['--definition', slowDefinition('killed', 4244), '--output', output]);
+    await waitFor(() => run.output().includes('post-started'));
+    const pid = run.child.pid!;
+    run.child.kill('SIGKILL');
+    await run.exited;
+    // The builder got SIGTERM from its parent's death and stopped its %post.
+    await waitFor(() => processesWith('sleep 4244').length === 0, 30_000);
+    // What the dead run left: a partial image and a temp dir named with its PID (as apptainer may leave them).
+    writeFileSync(path.join(work.dir, `.killed.sif.partial-${pid}`), 'half an image');
+    mkdirSync(path.join(os.tmpdir(), `build-image-${pid}-left`), { recursive: true });
+    const next = spawnSync(process.execPath, [path.resolve('dist/cli.js'), 'build', '--definition', slowDefinition('killed', 0), '--output', output], { cwd: work.dir, encoding: 'utf8' });
+    expect(next.status).toBe(0);
+    expect(next.stderr).toContain(`removed ${path.join(work.dir, `.killed.sif.partial-${pid}`)}, left by a build that died (process ${pid})`);
+    expect(existsSync(path.join(os.tmpdir(), `build-image-${pid}-left`))).toBe(false);
+    expect(readdirSync(work.dir).filter((f) => f.startsWith('.killed.sif.partial'))).toEqual([]);
+  }, 180_000);
+
+  test('build-timeout ends a build that takes too long, with a message naming it and nothing at output', async () => {
+    const output = path.join(work.dir, 'slow.sif');
+    const run = spawnSync(process.execPath, [path.resolve('dist/cli.js'), 'build', '--definition', slowDefinition('slow', 4245), '--output', output, '--build-timeout', '5s'], { cwd: work.dir, encoding: 'utf8', timeout: 120_000 });
+    expect(run.status).toBe(1);
+    expect(run.stderr).toMatch(/^error: build timed out after 5\.0 s \(build-timeout\) building \S+slow\.def \(from localimage:\S+\); the builder and its children were stopped/m);
+    await waitFor(() => processesWith('sleep 4245').length === 0, 15_000);
+    expect(existsSync(output)).toBe(false);
+  }, 120_000);
+
+  test('SIGTERM while the source digest is being resolved (a registry that never answers) ends the run at once', async () => {
+    const silent = net.createServer(() => undefined);
+    await new Promise<void>((resolve) => silent.listen(0, '127.0.0.1', resolve));
+    try {
+      const port = (silent.address() as AddressInfo).port;
+      const run = startCli(['--source', `docker://127.0.0.1:${port}/never/answers:1`, '--registry-insecure', '--output', path.join(work.dir, 'never.sif')]);
+      await waitFor(() => run.output().includes('Resolve source'));
+      const sent = Date.now();
+      run.child.kill('SIGTERM');
+      expect(await run.exited).toBe(143);
+      expect(Date.now() - sent).toBeLessThan(10_000);
+      expect(run.output()).toMatch(/^error: build cancelled while resolving the source/m);
+    } finally {
+      silent.close();
+    }
+  }, 60_000);
+});
+
+describe('full file systems', () => {
+  /** A small tmpfs (root may mount here), filled to the last byte when `fill` is set. */
+  function smallFs(name: string, size: string, fill: boolean): { dir: string; cleanup: () => void } {
+    const dir = path.join(work.dir, name);
+    mkdirSync(dir, { recursive: true });
+    execFileSync('mount', ['-t', 'tmpfs', '-o', `size=${size}`, 'tmpfs', dir]);
+    if (fill) spawnSync('dd', ['if=/dev/zero', `of=${dir}/fill`, 'bs=4k'], { stdio: 'ignore' });
+    return { dir, cleanup: () => spawnSync('umount', ['-l', dir]) };
+  }
+
+  function build(def: string, output: string, env: Record<string, string> = {}): { status: number | null; err: string } {
+    const run = spawnSync(process.execPath, [path.resolve('dist/cli.js'), 'build', '--definition', def, '--output', output], {
+      cwd: work.dir,
+      encoding: 'utf8',
+      env: { ...process.env, ...env },
+    });
+    return { status: run.status, err: run.stderr };
+  }
+
+  const def = () => {
+    const file = path.join(work.dir, 'space.def');
+    writeFileSync(file, `Bootstrap: localimage\nFrom: ${path.resolve('test/fixtures/sif/busybox-gzip.sif')}\n`);
+    return file;
+  };
+
+  test('a full TMPDIR is one message naming the path, TMPDIR and the free space; no stack trace, no output', () => {
+    const fs = smallFs('full-tmp', '256k', true);
+    try {
+      const output = path.join(work.dir, 'space-tmp.sif');
+      const run = build(def(), output, { TMPDIR: fs.dir });
+      expect(run.status).toBe(1);
+      expect(run.err).toMatch(new RegExp(`^error: no space left on the file system of ${fs.dir}\\S* \\(TMPDIR: ${fs.dir}, 0 B free\\); free space there, or set TMPDIR to a larger file system$`, 'm'));
+      expect(run.err).not.toMatch(/^\s+at /m);
+      expect(existsSync(output)).toBe(false);
+    } finally {
+      fs.cleanup();
+    }
+  });
+
+  test('a full output file system is one message naming the path, output and the free space', () => {
+    const fs = smallFs('full-out', '512k', false);
+    try {
+      const output = path.join(fs.dir, 'space-out.sif');
+      const run = build(def(), output);
+      expect(run.status).toBe(1);
+      expect(run.err).toMatch(new RegExp(`^error: no space left on the file system of ${fs.dir}/\\.space-out\\.sif\\.partial-\\d+ \\(output: ${fs.dir}, [^)]+\\) free\\); free space there, or set output to a larger file system$`, 'm'));
+      expect(run.err).not.toMatch(/^\s+at /m);
+      expect(readdirSync(fs.dir)).toEqual([]);
+    } finally {
+      fs.cleanup();
+    }
+  });
+});
+
+describe('build arguments', () => {
+  test('values with , " \' $ ` and \\ reach %post unchanged (passed as apptainer reads them, not as CSV)', () => {
+    const def = path.join(work.dir, 'args.def');
+    writeFileSync(
+      def,
+      [
+        'Bootstrap: localimage',
+        `From: ${path.resolve('test/fixtures/sif/busybox-gzip.sif')}`,
+        '',
+        '%post',
+        "    cat > /values <<'VALUES'",
+        'A=[{{ A }}]',
+        'B=[{{ B }}]',
+        'C=[{{ C }}]',
+        'D=[{{ D }}]',
+        'E=[{{ E }}]',
+        'VALUES',
+        '',
+      ].join('\n'),
+    );
+    const values = ['red,green,blue', 'say "hi", then go', "it's", '$HOME and `id`', 'back\\slash'];
+    const output = path.join(work.dir, 'args.sif');
+    const run = runAction({ definition: def, output, 'build-args': values.map((v, i) => `${'ABCDE'[i]}=${v}`).join('\n') });
+    expect(run.stdout).not.toMatch(/^\s+at /m);
+    expect(run.status).toBe(0);
+    expect(apptainerExec(output, 'cat /values')).toBe(values.map((v, i) => `${'ABCDE'[i]}=[${v}]\n`).join(''));
   });
 });
 

@@ -1,6 +1,8 @@
 // The direct launcher against the real PyTorch CPU image: real payload runs, real figures, a real gate.
 import { afterAll, beforeAll, describe, expect, test } from '@jest/globals';
+import { spawn } from 'node:child_process';
 import { readdirSync } from 'node:fs';
+import path from 'node:path';
 import { smokeTest, SmokeError, type SmokeOptions } from '../../src/smoke/smoke.js';
 import { recordingReporter, requireTorchImage } from '../helpers/torch.js';
 import { tempDir } from '../helpers/tools.js';
@@ -119,4 +121,24 @@ describe('baseline gate with real runs', () => {
     expect(result.markdown).toMatch(/\| CPU fp32 GEMM \| [\d.]+ GFLOP\/s \| [\d.]+ GFLOP\/s \| [\d.]+× \|/);
     expect(JSON.parse(result.json)).toMatchObject({ passed: true, baseline: { threads: 1 }, candidate: { threads: 1 } });
   }, 300_000);
+
+  test.each([
+    ['SIGINT', 130],
+    ['SIGTERM', 143],
+  ] as const)('the CLI cancelled with %s while the smoke command runs exits %d and says cancelled', async (signal, status) => {
+    const child = spawn(process.execPath, [path.resolve('dist/cli.js'), 'smoke', '--image', image, '--launcher', 'direct', '--preset', 'none', '--smoke-command', 'echo started; sleep 60', '--gpus', '0'], {
+      cwd: work.dir,
+      stdio: ['ignore', 'pipe', 'pipe'],
+    });
+    let out = '';
+    child.stdout!.on('data', (d) => (out += d));
+    child.stderr!.on('data', (d) => (out += d));
+    const exited = new Promise<number | null>((resolve) => child.once('exit', (code) => resolve(code)));
+    const until = Date.now() + 60_000;
+    while (!out.includes('started') && Date.now() < until) await new Promise((r) => setTimeout(r, 100));
+    child.kill(signal);
+    expect(await exited).toBe(status);
+    expect(out).toMatch(/^error: smoke test cancelled/m);
+    expect(out).not.toMatch(/^\s+at /m);
+  }, 90_000);
 });

@@ -125,12 +125,24 @@ describe('configuration', () => {
     expect(found[0].message).toMatch(message);
   });
 
+  const slurmFields = ['partition', 'account', 'qos', 'mem', 'time-limit', 'gpus', 'cpus-per-task'];
+  const hostile = ['\n', ' ', ';'].flatMap((c) => slurmFields.map((field) => [field, `${field === 'gpus' || field === 'cpus-per-task' ? '2' : field === 'mem' ? '64G' : field === 'time-limit' ? '00:15:00' : 'dgx2'}${c}touch /tmp/x`] as const));
+  test.each(hostile)('Slurm field %s refuses %j at configuration time, naming the field', (field, value) => {
+    const found = problems({ stage: 'smoke', [field]: value } as Record<string, string>);
+    expect(found.map((p) => p.input)).toEqual([field]);
+  });
+
   test('the largest allowed slowdown and Slurm times are accepted as Slurm and the message state them', () => {
     const read = (extra: Record<string, string>) => loadConfig((n) => ({ stage: 'smoke', ...extra } as Record<string, string>)[n], { cwd: dir }).smoke;
     expect(read({ 'max-regression': '99%' }).maxRegression).toBeCloseTo(0.99);
     expect(read({ 'max-regression': '70%' }).maxRegression).toBeCloseTo(0.7);
     for (const t of ['30', '15:00', '00:15:00', '1-0', '1-12:00', '2-00:00:00', 'UNLIMITED']) expect(read({ 'time-limit': t }).timeLimit).toBe(t);
     expect(read({ mem: '64G' }).mem).toBe('64G');
+  });
+
+  test.each(['org.opencontainers.image.source', 'io.github.sjtu-hpc.build-image.run-url'])('a user label %s (provenance the tool writes) is refused', (key) => {
+    const found = problems({ definition: 'image.def', labels: `${key}=https://example.com/forged` } as Record<string, string>);
+    expect(found).toEqual([{ input: 'labels', message: `${key} is provenance that build-image writes itself; it cannot be set by labels` }]);
   });
 
   test('a docs PR needs a token, a file and a row key', () => {

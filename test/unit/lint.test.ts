@@ -72,6 +72,7 @@ describe('invalid definition files: one fixture per rule', () => {
     ['files-extra-field', 5, 'warning'],
     ['heredoc-unterminated', 5, 'warning'],
     ['appfiles-destination', 5, 'error'],
+    ['reserved-label', 5, 'error'],
   ];
 
   test('there is a fixture for every case and a case for every fixture', () => {
