@@ -17,6 +17,7 @@ import { formatFinding, lintDefinition, type Finding } from './lint.js';
 import { buildKey, contextFromEnv, LABELS, provenanceLabels, type BuildContext, type KeyInputs } from './provenance.js';
 import { augmentDefinition, pinReference, recipeForSource, stageBases, substitute } from './recipe.js';
 import { sha256File } from '../util/hash.js';
+import { PullWatch } from './pull-watch.js';
 import { parseImageRef, resolveDigest, resolveManifestDigest, type ResolveOptions } from './source.js';
 
 export interface BuildResult {
@@ -139,17 +140,32 @@ export async function build(config: BuildConfig, reporter: Reporter, options: Bu
       const onAbort = () => deadline.abort();
       options.signal?.addEventListener('abort', onAbort, { once: true });
       if (options.signal?.aborted) deadline.abort();
+      let stalled = false;
+      const watch = new PullWatch(pullDirs(env, builder), config.pullStallMs ?? 5 * 60_000, () => {
+        stalled = true;
+        deadline.abort();
+      });
+      watch.start();
       const run = await runProcess(builder.path, command, {
         env: builderEnv(env, builder, config),
         cwd: options.cwd,
         signal: deadline.signal,
-        onLine: (line) => reporter.info(line),
+        onLine: (line) => {
+          watch.line(line);
+          reporter.info(line);
+        },
         tailLines: 25,
         ownGroup: true,
       }).finally(() => {
+        watch.stop();
         clearTimeout(timer);
         options.signal?.removeEventListener('abort', onAbort);
       });
+      if (stalled) {
+        throw new BuildError(
+          `the pull of ${base.sourceUri} from ${registryOf(base.sourceUri)} stalled: no data for ${formatDuration((config.pullStallMs ?? 0) / 1000)} (pull-stall-timeout); the builder and its children were stopped, nothing was written to ${config.output}`,
+        );
+      }
       if (options.signal?.aborted) throw new BuildError('build cancelled; the partial image was removed');
       if (deadline.signal.aborted) {
         throw new BuildError(`build timed out after ${formatDuration((config.timeoutMs ?? 0) / 1000)} (build-timeout) building ${config.definition ? `${config.definition} (from ${base.sourceUri})` : base.sourceUri}; the builder and its children were stopped, nothing was written to ${config.output}`);
@@ -348,6 +364,19 @@ async function noSpaceError(where: string | undefined, config: BuildConfig, env:
     `the builder ran out of space (no space left on device). Where the build writes: ${described.join('; ')}. ` +
       `Free space, or point the full one at a larger file system.${builderLines.length ? `\n${builderLines.join('\n')}` : ''}`,
   );
+}
+
+/** Where the builder downloads layers: its cache and temporary directories (as the shim and apptainer place them). */
+function pullDirs(env: NodeJS.ProcessEnv, builder: BuilderInfo): string[] {
+  const prefix = builder.envPrefix;
+  const cache = env[`${prefix}CACHEDIR`] ?? path.join(env.HOME ?? os.homedir(), builder.command === 'singularity' ? '.singularity' : '.apptainer', 'cache');
+  return [...new Set([cache, env[`${prefix}TMPDIR`] ?? env.TMPDIR ?? os.tmpdir()])];
+}
+
+/** The registry host of a `docker://` or `oras://` URI, or what the source is otherwise. */
+function registryOf(uri: string): string {
+  const m = /^(?:docker|oras):\/\/([^/]+)\//.exec(uri);
+  return m && /[.:]|^localhost$/.test(m[1]) ? `registry ${m[1]}` : m ? 'registry docker.io' : 'its location';
 }
 
 /** Resolves like `work`, or rejects at once when the run is cancelled (a digest lookup must not delay a SIGTERM). */

@@ -44,6 +44,8 @@ export interface BuildConfig {
   compression: Compression;
   /** The longest a build may take, in milliseconds. */
   timeoutMs: number;
+  /** How long a pull may go without receiving data before the build is stopped, in milliseconds. */
+  pullStallMs: number;
   dryRun: boolean;
 }
 
@@ -534,6 +536,7 @@ function readBuild(r: Reader, cwd: string, name: string | undefined, dryRun: boo
     labels,
     compression,
     timeoutMs: r.duration('build-timeout'),
+    pullStallMs: r.duration('pull-stall-timeout'),
     dryRun,
   };
 }

@@ -160,6 +160,13 @@ export const INPUTS: readonly InputSpec[] = [
     kind: { type: 'duration' },
     default: '6h',
   },
+  {
+    name: 'pull-stall-timeout',
+    description: 'How long pulling the source may go without receiving data (no output, no bytes in the download directories) before the build is stopped with a message naming the source and registry.',
+    phases: ['build'],
+    kind: { type: 'duration' },
+    default: '5m',
+  },
   // ── stage (SFTP) ───────────────────────────────────────────────────────────────────────────────
   {
     name: 'image',

@@ -272,6 +272,56 @@ describe('signals, kill -9 and timeouts', () => {
   }, 60_000);
 });
 
+describe('a registry that stalls mid-blob', () => {
+  test('the build ends after pull-stall-timeout, naming the source and registry; no output, no partial, no builder left', async () => {
+    registry.pushBusybox('stalls', '1.0', { MARK: 'stall' });
+    // A front that passes everything but blobs, and stops sending a blob after 100 KB (the socket stays open).
+    const [host, port] = registry.host.split(':');
+    const front = http.createServer((req, res) => {
+      const upstream = http.request({ host, port: Number(port), path: req.url, method: req.method, headers: req.headers }, (answer) => {
+        res.writeHead(answer.statusCode ?? 502, answer.headers);
+        if (!/\/blobs\//.test(req.url ?? '') || req.method !== 'GET') return void answer.pipe(res);
+        let sent = 0;
+        answer.on('data', (chunk: Buffer) => {
+          if (sent >= 100_000) return;
+          res.write(chunk.subarray(0, Math.max(0, 100_000 - sent)));
+          sent += chunk.length;
+        });
+      });
+      req.pipe(upstream);
+    });
+    await new Promise<void>((resolve) => front.listen(0, '127.0.0.1', resolve));
+    // An empty cache, so the layers are really downloaded through the front.
+    const cache = path.join(work.dir, 'stall-cache');
+    mkdirSync(cache, { recursive: true });
+    try {
+      const frontPort = (front.address() as AddressInfo).port;
+      const output = path.join(work.dir, 'stalled.sif');
+      const started = Date.now();
+      const run = await new Promise<{ status: number | null; err: string }>((resolve) => {
+        const child = spawn(process.execPath, [path.resolve('dist/cli.js'), 'build', '--source', `docker://127.0.0.1:${frontPort}/stalls:1.0`, '--registry-insecure', '--output', output, '--pull-stall-timeout', '6s'], {
+          cwd: work.dir,
+          env: { ...process.env, APPTAINER_CACHEDIR: cache },
+          stdio: ['ignore', 'ignore', 'pipe'],
+        });
+        let err = '';
+        child.stderr!.on('data', (d) => (err += d));
+        child.once('exit', (status) => resolve({ status, err }));
+      });
+      expect(run.status).toBe(1);
+      expect(run.err).toMatch(new RegExp(`^error: the pull of docker://127\\.0\\.0\\.1:${frontPort}/stalls:1\\.0 from registry 127\\.0\\.0\\.1:${frontPort} stalled: no data for 6\\.0 s \\(pull-stall-timeout\\)`, 'm'));
+      expect(Date.now() - started).toBeLessThan(90_000);
+      expect(existsSync(output)).toBe(false);
+      expect(readdirSync(work.dir).filter((f) => f.startsWith('.stalled.sif'))).toEqual([]);
+      const left = execFileSync('ps', ['-eo', 'args'], { encoding: 'utf8' }).split('\n').filter((l) => l.includes('stalled.sif.partial'));
+      expect(left).toEqual([]);
+    } finally {
+      front.closeAllConnections();
+      front.close();
+    }
+  }, 120_000);
+});
+
 describe('full file systems', () => {
   /** A small tmpfs (root may mount here), filled to the last byte when `fill` is set. */
   function smallFs(name: string, size: string, fill: boolean): { dir: string; cleanup: () => void } {
