@@ -175,7 +175,11 @@ export async function build(config: BuildConfig, reporter: Reporter, options: Bu
         const full = run.tail.map((l) => /\b(?:write|open|mkdir|create|copy)\w*\s+(\/\S+?):?\s+no space left on device/i.exec(l)).find(Boolean);
         if (full) throw await noSpaceError(full[1], config, env);
         if (run.tail.some((l) => /no space left on device/i.test(l))) throw await noSpaceError(undefined, config, env, lines);
-        throw new BuildError(`${builder.command} build failed (exit ${run.code}):\n${lines.join('\n')}`);
+        // A failure while fetching names what was being fetched and from where, not only apptainer's own words.
+        const what = watch.pulling || run.tail.some((l) => /conveyor failed|while fetching|unexpected EOF|pulling|manifest unknown/i.test(l))
+          ? `pulling ${base.sourceUri} from ${registryOf(base.sourceUri)} failed`
+          : `${builder.command} build failed`;
+        throw new BuildError(`${what} (exit ${run.code}):\n${lines.join('\n')}`);
       }
     });
 

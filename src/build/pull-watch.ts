@@ -9,7 +9,8 @@ const PULL_STARTS = /Fetching OCI image|Copying blob|Getting image source|Downlo
 const PULL_ENDS = /Extracting OCI image|Extracting local image|Inserting Apptainer configuration|Inserting Singularity configuration|Running (setup|post) scriptlet|Adding labels|Creating SIF/i;
 
 export class PullWatch {
-  private pulling = false;
+  /** Whether the builder is fetching the image now (read after a failure to say what failed). */
+  pulling = false;
   private lastActivity = Date.now();
   private lastBytes = -1;
   private timer?: ReturnType<typeof setInterval>;

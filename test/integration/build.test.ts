@@ -272,12 +272,11 @@ describe('signals, kill -9 and timeouts', () => {
   }, 60_000);
 });
 
-describe('a registry that stalls mid-blob', () => {
-  test('the build ends after pull-stall-timeout, naming the source and registry; no output, no partial, no builder left', async () => {
-    registry.pushBusybox('stalls', '1.0', { MARK: 'stall' });
-    // A front that passes everything but blobs, and stops sending a blob after 100 KB (the socket stays open).
+describe('a registry that stalls or cuts mid-blob', () => {
+  /** A front that passes everything but blobs, and after 100 KB of a blob stalls (socket kept open) or cuts. */
+  async function front(mode: 'stall' | 'cut'): Promise<{ port: number; close: () => void }> {
     const [host, port] = registry.host.split(':');
-    const front = http.createServer((req, res) => {
+    const server = http.createServer((req, res) => {
       const upstream = http.request({ host, port: Number(port), path: req.url, method: req.method, headers: req.headers }, (answer) => {
         res.writeHead(answer.statusCode ?? 502, answer.headers);
         if (!/\/blobs\//.test(req.url ?? '') || req.method !== 'GET') return void answer.pipe(res);
@@ -286,38 +285,69 @@ describe('a registry that stalls mid-blob', () => {
           if (sent >= 100_000) return;
           res.write(chunk.subarray(0, Math.max(0, 100_000 - sent)));
           sent += chunk.length;
+          if (sent >= 100_000 && mode === 'cut') res.socket?.destroy();
         });
       });
       req.pipe(upstream);
     });
-    await new Promise<void>((resolve) => front.listen(0, '127.0.0.1', resolve));
-    // An empty cache, so the layers are really downloaded through the front.
-    const cache = path.join(work.dir, 'stall-cache');
+    await new Promise<void>((resolve) => server.listen(0, '127.0.0.1', resolve));
+    return {
+      port: (server.address() as AddressInfo).port,
+      close: () => {
+        server.closeAllConnections();
+        server.close();
+      },
+    };
+  }
+
+  /** Builds through the front with an empty cache, so the layers are really downloaded through it. */
+  async function buildThrough(frontPort: number, name: string, extra: string[] = []): Promise<{ status: number | null; err: string; output: string }> {
+    const cache = path.join(work.dir, `${name}-cache`);
     mkdirSync(cache, { recursive: true });
-    try {
-      const frontPort = (front.address() as AddressInfo).port;
-      const output = path.join(work.dir, 'stalled.sif');
-      const started = Date.now();
-      const run = await new Promise<{ status: number | null; err: string }>((resolve) => {
-        const child = spawn(process.execPath, [path.resolve('dist/cli.js'), 'build', '--source', `docker://127.0.0.1:${frontPort}/stalls:1.0`, '--registry-insecure', '--output', output, '--pull-stall-timeout', '6s'], {
-          cwd: work.dir,
-          env: { ...process.env, APPTAINER_CACHEDIR: cache },
-          stdio: ['ignore', 'ignore', 'pipe'],
-        });
-        let err = '';
-        child.stderr!.on('data', (d) => (err += d));
-        child.once('exit', (status) => resolve({ status, err }));
+    const output = path.join(work.dir, `${name}.sif`);
+    return new Promise((resolve) => {
+      const child = spawn(process.execPath, [path.resolve('dist/cli.js'), 'build', '--source', `docker://127.0.0.1:${frontPort}/stalls:1.0`, '--registry-insecure', '--output', output, ...extra], {
+        cwd: work.dir,
+        env: { ...process.env, APPTAINER_CACHEDIR: cache },
+        stdio: ['ignore', 'ignore', 'pipe'],
       });
+      let err = '';
+      child.stderr!.on('data', (d) => (err += d));
+      child.once('exit', (status) => resolve({ status, err, output }));
+    });
+  }
+
+  beforeAll(() => {
+    registry.pushBusybox('stalls', '1.0', { MARK: 'stall' });
+  });
+
+  test('a stall: the build ends after pull-stall-timeout, naming the source and registry; no output, no partial, no builder left', async () => {
+    const f = await front('stall');
+    try {
+      const started = Date.now();
+      const run = await buildThrough(f.port, 'stalled', ['--pull-stall-timeout', '6s']);
       expect(run.status).toBe(1);
-      expect(run.err).toMatch(new RegExp(`^error: the pull of docker://127\\.0\\.0\\.1:${frontPort}/stalls:1\\.0 from registry 127\\.0\\.0\\.1:${frontPort} stalled: no data for 6\\.0 s \\(pull-stall-timeout\\)`, 'm'));
+      expect(run.err).toMatch(new RegExp(`^error: the pull of docker://127\\.0\\.0\\.1:${f.port}/stalls:1\\.0 from registry 127\\.0\\.0\\.1:${f.port} stalled: no data for 6\\.0 s \\(pull-stall-timeout\\)`, 'm'));
       expect(Date.now() - started).toBeLessThan(90_000);
-      expect(existsSync(output)).toBe(false);
+      expect(existsSync(run.output)).toBe(false);
       expect(readdirSync(work.dir).filter((f) => f.startsWith('.stalled.sif'))).toEqual([]);
       const left = execFileSync('ps', ['-eo', 'args'], { encoding: 'utf8' }).split('\n').filter((l) => l.includes('stalled.sif.partial'));
       expect(left).toEqual([]);
     } finally {
-      front.closeAllConnections();
-      front.close();
+      f.close();
+    }
+  }, 120_000);
+
+  test('a cut: the failure names the source and the registry, not only the builder\'s words', async () => {
+    const f = await front('cut');
+    try {
+      const run = await buildThrough(f.port, 'cut');
+      expect(run.status).toBe(1);
+      expect(run.err).toMatch(new RegExp(`^error: pulling docker://127\\.0\\.0\\.1:${f.port}/stalls:1\\.0 from registry 127\\.0\\.0\\.1:${f.port} failed \\(exit \\d+\\):`, 'm'));
+      expect(run.err).not.toMatch(/^\s+at /m);
+      expect(existsSync(run.output)).toBe(false);
+    } finally {
+      f.close();
     }
   }, 120_000);
 });
