@@ -26,7 +26,11 @@ export async function detectBuilder(choice: Builder, envPath?: string): Promise<
     if (!found) continue;
     const result = await runProcess(found, ['--version']);
     if (result.code !== 0) {
-      throw new Error(`${command} --version failed (exit ${result.code}): ${result.tail.slice(-3).join(' ')}`);
+      const said = result.tail.slice(-3).join(' ').trim();
+      const hint = /permission denied|not permitted|setuid|capabilit|unprivileged|user namespace/i.test(said)
+        ? 'it cannot run as this user: run the step as root, allow unprivileged user namespaces (kernel.unprivileged_userns_clone=1), or install apptainer-suid'
+        : `check the installation at ${found} (it should print its version), or set builder to the other one`;
+      throw new BuilderNotFoundError(`builder: ${found} cannot start (\`${command} --version\` exited ${result.code}${said ? `: ${said}` : ''}); ${hint}`);
     }
     const { product, version } = parseVersion(result.stdout);
     return {

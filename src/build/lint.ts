@@ -2,6 +2,9 @@
 // file or the build would surely fail, warnings for likely mistakes. Pure: text in, findings out.
 
 import { isReservedLabel } from './provenance.js';
+
+/** bufio.MaxScanTokenSize, the largest section apptainer's definition parser reads. */
+const MAX_SECTION_BYTES = 64 * 1024;
 import { posix } from 'node:path';
 import {
   APP_SECTIONS,
@@ -253,6 +256,7 @@ class Linter {
       }
       if (first === undefined) seen.set(key, s);
       if (s.name === 'labels' || s.name === 'applabels') this.checkLabels(s);
+      this.checkSectionSize(s);
       if (s.name === 'arguments') this.checkArguments(s);
       if (s.name === 'files') this.checkFileLines(s);
       if (s.name === 'appfiles') this.checkAppFiles(s);
@@ -297,6 +301,21 @@ class Linter {
       }
     }
     return true;
+  }
+
+  /**
+   * Apptainer reads a section as one token of its definition scanner (Go's bufio.Scanner), at most 64 KiB: a larger
+   * one fails with "token too long" and names a temporary recipe instead of this file.
+   */
+  private checkSectionSize(s: Section): void {
+    const bytes = Buffer.byteLength(`%${s.name}${s.app ? ` ${s.app}` : ''}${s.args ? ` ${s.args}` : ''}\n${s.body}\n`);
+    if (bytes > MAX_SECTION_BYTES) {
+      this.error(
+        s.line,
+        'section-too-large',
+        `%${s.name} is ${bytes} bytes; apptainer reads at most ${MAX_SECTION_BYTES} bytes per section ("token too long"): put the script in a file, add it with %files and run it from %${s.name}`,
+      );
+    }
   }
 
   private checkLabels(s: Section): void {

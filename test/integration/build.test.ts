@@ -625,6 +625,17 @@ describe('bad input: exit 1, one message naming the input, no stack trace, no ou
     expect(run.outputs.image).toBeUndefined();
   });
 
+  test('a builder that cannot start says why and what to do, in one message without a stack trace', () => {
+    const bin = path.join(work.dir, 'broken-bin');
+    mkdirSync(bin, { recursive: true });
+    writeFileSync(path.join(bin, 'apptainer'), '#!/bin/sh\necho "FATAL:   permission denied: apptainer needs a setuid installation or user namespaces" >&2\nexit 255\n', { mode: 0o755 });
+    const run = runAction({ output: path.join(outDir, 'image.sif'), definition: 'ok.def', 'registry-insecure': 'true' }, { cwd: outDir, path: `${bin}:/usr/bin:/bin` });
+    expect(run.status).toBe(1);
+    const errors = run.stdout.split('\n').filter((l) => l.startsWith('::error'));
+    expect(errors).toEqual([expect.stringMatching(new RegExp(`^::error::builder: ${bin}/apptainer cannot start \\(\`apptainer --version\` exited 255: FATAL: +permission denied.*\\); it cannot run as this user: run the step as root, allow unprivileged user namespaces`))]);
+    expect(run.stdout).not.toMatch(/^\s+at /m);
+  });
+
   test('the registry password never reaches the log, the outputs or the summary', () => {
     const password = 'hunter2-s3cr3t-t0ken';
     const run = runAction({ source: `docker://${registry.host}/tiny:1.0`, 'registry-insecure': 'true', 'registry-username': 'ci', 'registry-password': password, output: path.join(outDir, 'masked.sif') }, { cwd: outDir });

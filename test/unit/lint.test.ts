@@ -73,6 +73,7 @@ describe('invalid definition files: one fixture per rule', () => {
     ['heredoc-unterminated', 5, 'warning'],
     ['appfiles-destination', 5, 'error'],
     ['reserved-label', 5, 'error'],
+    ['section-too-large', 4, 'error'],
   ];
 
   test('there is a fixture for every case and a case for every fixture', () => {
