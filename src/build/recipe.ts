@@ -3,12 +3,35 @@
 // the final stage. Pure text transformations; line numbers the user sees stay those of their own file.
 import { header, parseDefinition, type Definition, type Stage } from './definition.js';
 import { formatImageRef, parseImageRef, type Source } from './source.js';
-import { labelLines } from './provenance.js';
+import { LABEL_PREFIX, LABELS, labelLines } from './provenance.js';
 
 /** Bootstrap agents whose `From` is a registry reference we can resolve to a digest. */
 const REGISTRY_AGENTS = new Set(['docker', 'oras']);
 /** Agents whose `From` is a local file whose sha256 is its digest. */
 const FILE_AGENTS = new Set(['docker-archive', 'oci-archive', 'localimage']);
+
+/**
+ * A `%setup` body (run on the host, with only shell builtins) that removes every provenance label from the labels
+ * the base image brought, before apptainer adds this build's own from `%labels`: a label the tool cannot know (no
+ * definition, no run URL off Actions) must not survive from the base, and one it knows must not be the base's.
+ * Lines of apptainer's indented labels.json are filtered one by one; the comma before the closing brace is fixed.
+ */
+export const SCRUB_INHERITED_LABELS: string[] = [
+  'f="${APPTAINER_ROOTFS:-$SINGULARITY_ROOTFS}/.singularity.d/labels.json"',
+  'if [ -f "$f" ]; then',
+  "    nl=$(printf '\\nx'); nl=${nl%x}; out=''; prev=''; compact=''",
+  '    while IFS= read -r line || [ -n "$line" ]; do',
+  '        case "$line" in',
+  "            '{'*'}'*) compact=1 ;;",
+  `            *'"${LABELS.source}"'*|*'"${LABELS.revision}"'*|*'"${LABELS.created}"'*|*'"${LABEL_PREFIX}.'*) if [ -z "$compact" ]; then continue; fi ;;`,
+  "            '}'*) prev=${prev%,} ;;",
+  '        esac',
+  '        if [ -n "$prev" ]; then out="$out$prev$nl"; fi',
+  '        prev=$line',
+  '    done < "$f"',
+  "    if [ -z \"$compact\" ]; then printf '%s%s\\n' \"$out\" \"$prev\" > \"$f\"; fi",
+  'fi',
+];
 
 export function recipeForSource(source: Source, digest: string, labels: Record<string, string>): string {
   let bootstrap: string;
@@ -29,7 +52,11 @@ export function recipeForSource(source: Source, digest: string, labels: Record<s
       from = source.path;
       break;
   }
-  return [`Bootstrap: ${bootstrap}`, `From: ${from}`, '', '%labels', ...labelLines(labels), ''].join('\n');
+  return [`Bootstrap: ${bootstrap}`, `From: ${from}`, '', '%setup', ...indent(SCRUB_INHERITED_LABELS), '', '%labels', ...labelLines(labels), ''].join('\n');
+}
+
+function indent(lines: string[]): string[] {
+  return lines.map((l) => `    ${l}`);
 }
 
 /** A stage base that can be resolved to a content digest. */
@@ -83,12 +110,17 @@ export function augmentDefinition(
   const last: Stage | undefined = def.stages[def.stages.length - 1];
   const labelSection = last?.sections.filter((s) => s.name === 'labels').pop();
   const added = labelLines(labels);
-  if (labelSection) {
-    lines.splice(labelSection.endLine, 0, ...added);
-  } else {
-    // Drop trailing empty lines so the new section follows the file's last content.
+  const setupSection = last?.sections.filter((s) => s.name === 'setup').pop();
+  // Insertions from the bottom up, so the line numbers of the earlier one stay right.
+  const inserts: [number, string[]][] = [];
+  if (labelSection) inserts.push([labelSection.endLine, added]);
+  if (setupSection) inserts.push([setupSection.endLine, indent(SCRUB_INHERITED_LABELS)]);
+  for (const [at, extra] of inserts.sort((a, b) => b[0] - a[0])) lines.splice(at, 0, ...extra);
+  if (!labelSection || !setupSection) {
+    // Drop trailing empty lines so the new sections follow the file's last content.
     while (lines.length > 0 && lines[lines.length - 1].trim() === '') lines.pop();
-    lines.push('', '%labels', ...added);
+    if (!setupSection) lines.push('', '%setup', ...indent(SCRUB_INHERITED_LABELS));
+    if (!labelSection) lines.push('', '%labels', ...added);
   }
   return bom + lines.join(eol) + eol;
 }

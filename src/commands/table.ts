@@ -1,9 +1,10 @@
 // `build-image table --file F --key K --value V [--check]`: the docs table edit on a local file, the same
-// edit the docs pull request makes. --check changes nothing and prints the diff it would apply.
+// edit the docs pull request makes. --check changes nothing and prints the diff it would apply. The file is
+// edited as bytes, so that every line outside the edited row keeps its bytes, invalid UTF-8 included.
 import { randomBytes } from 'node:crypto';
 import { chmod, readFile, realpath, rename, rm, stat, writeFile } from 'node:fs/promises';
 import path from 'node:path';
-import { editTable, type Syntax } from '../docs/table.js';
+import { editTableBytes, type Syntax } from '../docs/table.js';
 import { unifiedDiff } from '../docs/line-diff.js';
 import { ConfigError } from '../config/config.js';
 
@@ -27,13 +28,13 @@ export function syntaxOf(file: string): Syntax {
  * change and 1 when something would. A TableError (no such table, duplicate rows, ...) is thrown.
  */
 export async function tableCommand(opts: TableCommandOptions, out: NodeJS.WritableStream): Promise<number> {
-  let text: string;
+  let bytes: Buffer;
   try {
-    text = await readFile(opts.file, 'utf8');
+    bytes = await readFile(opts.file);
   } catch (error) {
     throw new ConfigError([{ input: 'file', message: `cannot read ${opts.file}: ${(error as NodeJS.ErrnoException).code ?? String(error)}` }]);
   }
-  const result = editTable(text, {
+  const result = editTableBytes(bytes, {
     key: opts.key,
     value: opts.value,
     keyColumns: opts.keyColumn ? [opts.keyColumn] : undefined,
@@ -48,22 +49,22 @@ export async function tableCommand(opts: TableCommandOptions, out: NodeJS.Writab
         ? `${opts.file}: ${opts.key}: ${result.oldValue} -> ${opts.value.trim()}`
         : `${opts.file}: ${opts.key}: added ${opts.value.trim()}`;
   if (opts.check) {
-    out.write(unifiedDiff(text, result.text, opts.file));
+    out.write(unifiedDiff(bytes.toString('utf8'), result.bytes.toString('utf8'), opts.file));
     out.write(`${what}${result.operation === 'unchanged' ? '' : ' (not written: --check)'}\n`);
     return result.operation === 'unchanged' ? 0 : 1;
   }
-  if (result.operation !== 'unchanged') await replaceFile(opts.file, result.text);
+  if (result.operation !== 'unchanged') await replaceFile(opts.file, result.bytes);
   out.write(`${what}\n`);
   return 0;
 }
 
 /** Writes beside the file and renames over it, so an interrupted write leaves the old file whole. */
-async function replaceFile(link: string, text: string): Promise<void> {
+async function replaceFile(link: string, bytes: Buffer): Promise<void> {
   const file = await realpath(link); // a symlinked docs file stays a link
   const temp = path.join(path.dirname(file), `.${path.basename(file)}.${randomBytes(4).toString('hex')}.tmp`);
   const mode = (await stat(file)).mode & 0o7777;
   try {
-    await writeFile(temp, text, { encoding: 'utf8', flag: 'wx' });
+    await writeFile(temp, bytes, { flag: 'wx' });
     await chmod(temp, mode);
     await rename(temp, file);
   } catch (error) {

@@ -1,9 +1,9 @@
 // A unified diff of two texts, line by line, for `build-image table --check` and the pull request body.
 // Edits touch one table, so the common head and tail are cut first and only the middle is compared.
 
-/** Lines with their terminators, so that a change of line ending or of the final newline shows. */
+/** Lines with their terminators (LF, CRLF or a lone CR), so that a change of line ending or of the final newline shows. */
 function lines(text: string): string[] {
-  return text.match(/[^\n]*\n|[^\n]+$/g) ?? [];
+  return text.match(/[^\r\n]*(?:\r\n|\n|\r)|[^\r\n]+$/g) ?? [];
 }
 
 type Op = { kind: ' ' | '-' | '+'; line: string };
@@ -78,7 +78,7 @@ export function unifiedDiff(before: string, after: string, name: string, context
     const newStart = newCount === 0 ? newAt[start] - 1 : newAt[start];
     out.push(`@@ -${oldStart},${oldCount} +${newStart},${newCount} @@\n`);
     for (const op of slice) {
-      const body = op.line.endsWith('\n') ? op.line : `${op.line}\n\\ No newline at end of file\n`;
+      const body = op.line.endsWith('\n') ? op.line : op.line.endsWith('\r') ? `${op.line}\n` : `${op.line}\n\\ No newline at end of file\n`;
       out.push(op.kind + body);
     }
   }

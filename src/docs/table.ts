@@ -1,9 +1,20 @@
 // Reads and edits the docs' table of preset images (software -> image path) in reStructuredText simple
-// and grid tables and Markdown pipe tables. Pure: text in, text out. An edit touches only the edited row,
-// unless a column must widen, and then only the lines of that one table; docutils reads the result.
+// and grid tables and Markdown pipe tables. Pure: text (or bytes) in, text (or bytes) out. An edit touches only
+// the edited row, unless a column must widen, and then only the lines of that one table; every other line keeps
+// its bytes, invalid UTF-8 included. Keys and values are escaped for the table's syntax, and the result is read
+// back before it is returned: docutils (or GitHub) reads exactly the text that was asked for, or nothing changes.
 import {
+  columnCount,
   findTables,
+  readCell,
+  readHeader,
+  readRow,
+  rowCells,
+  rowLine,
+  rstBlockStart,
+  RST_LITERAL_MARKER,
   splitPipes,
+  tableOf,
   type Cell,
   type ParsedRow,
   type ParsedTable,
@@ -12,7 +23,28 @@ import {
   type Table,
   type TableFormat,
 } from './table-parse.js';
-import { colsText, displayWidth, isBlankCols, isCombining, prepareLine, rstripCols, splitSourceLines, toCols, type Cols } from './text-width.js';
+import {
+  colsEqual,
+  colsText,
+  concatCols,
+  displayWidth,
+  fillCols,
+  isBlankCols,
+  isCombining,
+  EOLS,
+  isPySpace,
+  linesFrom,
+  prepareLine,
+  rstripCols,
+  sliceCols,
+  spliceCols,
+  splitSourceBytes,
+  splitSourceLines,
+  toCols,
+  units,
+  type Cols,
+  type SourceLines,
+} from './text-width.js';
 
 export { displayWidth } from './text-width.js';
 export type { Table, TableFormat, Syntax } from './table-parse.js';
@@ -30,14 +62,22 @@ export interface TableEditSpec {
   file?: string;
 }
 
-export interface TableEditResult {
-  text: string;
+interface EditOutcome {
   operation: 'replaced' | 'appended' | 'unchanged';
-  /** The value the row had before, when it was replaced (or unchanged). */
+  /** The value the row had before, when it was replaced (or unchanged), as it reads. */
   oldValue?: string;
   format: TableFormat;
-  /** The edited table as it reads after the edit. */
-  table: Table;
+  /** The edited table as it reads after the edit (read when first asked for). */
+  readonly table: Table;
+}
+
+export interface TableEditResult extends EditOutcome {
+  text: string;
+}
+
+export interface TableEditBytesResult extends EditOutcome {
+  /** The document's new bytes: the input itself when unchanged. */
+  bytes: Buffer;
 }
 
 /** An expected failure: the document or the request cannot be edited safely. The message says what to do. */
@@ -48,35 +88,38 @@ export class TableError extends Error {
 export const DEFAULT_KEY_COLUMNS = ['软件', 'Software'];
 export const DEFAULT_VALUE_COLUMNS = ['位置', 'Location'];
 
-const BOM = '\uFEFF';
+const UTF8_BOM = [0xef, 0xbb, 0xbf];
 
-/** Every table in the document, in order. Cells are trimmed; multi-line cells keep their lines joined with '\n'. */
-export function readTables(text: string, options: { syntax?: Syntax } = {}): Table[] {
-  return findTables(splitSourceLines(stripBom(text)), options.syntax).tables.map((t) => t.table);
+/** The document's lines, after a byte order mark (which stays in the output untouched). */
+function linesOf(source: string | Uint8Array): SourceLines {
+  if (typeof source === 'string') return splitSourceLines(source, source.startsWith('\uFEFF') ? 1 : 0);
+  return splitSourceBytes(source, UTF8_BOM.every((b, i) => source[i] === b) ? 3 : 0);
+}
+
+/** Every table in the document, in order. Cells read as docutils or GitHub show them; multi-line cells keep '\n'. */
+export function readTables(source: string | Uint8Array, options: { syntax?: Syntax } = {}): Table[] {
+  return findTables(linesOf(source), options.syntax).tables.map(tableOf);
 }
 
 /**
  * Every non-empty value of the value column, in every table that has both columns, so retention never
  * deletes an image the docs list. A multi-line cell is given as read ('\n' between lines) and joined.
  */
-export function listedValues(text: string, spec: Pick<TableEditSpec, 'keyColumns' | 'valueColumns' | 'syntax'> = {}): string[] {
-  const values: string[] = [];
-  for (const table of readTables(text, { syntax: spec.syntax })) {
-    const k = columnIndex(table.header, spec.keyColumns ?? DEFAULT_KEY_COLUMNS);
-    const v = columnIndex(table.header, spec.valueColumns ?? DEFAULT_VALUE_COLUMNS);
+export function listedValues(source: string | Uint8Array, spec: Pick<TableEditSpec, 'keyColumns' | 'valueColumns' | 'syntax'> = {}): string[] {
+  const values = new Set<string>();
+  for (const pt of findTables(linesOf(source), spec.syntax).tables) {
+    const header = readHeader(pt);
+    const k = columnIndex(header, spec.keyColumns ?? DEFAULT_KEY_COLUMNS);
+    const v = columnIndex(header, spec.valueColumns ?? DEFAULT_VALUE_COLUMNS);
     if (k < 0 || v < 0 || k === v) continue;
-    for (const row of table.rows) {
-      const value = row.cells[v];
+    for (const row of pt.bodyRows) {
+      const value = readCell(pt, row, v).text;
+      if (value !== '') values.add(value);
       // A path wrapped over lines in a grid cell reads as words to docutils; keep the joined form too.
-      const forms = value.includes('\n') ? [value, value.replace(/\n\s*/g, '')] : [value];
-      for (const form of forms) if (form !== '' && !values.includes(form)) values.push(form);
+      if (value.includes('\n')) values.add(value.replace(/\n\s*/g, ''));
     }
   }
-  return values;
-}
-
-function stripBom(text: string): string {
-  return text.startsWith(BOM) ? text.slice(1) : text;
+  return [...values];
 }
 
 const normalize = (s: string): string => s.trim().replace(/\s+/gu, ' ').toLowerCase();
@@ -93,7 +136,7 @@ function columnIndex(header: string[], names: string[]): number {
 /** Characters that would end a line for docutils (Python's splitlines) or be read differently once written. */
 const BREAKING = /[\0-\x1f\x7f\x85\u2028\u2029\uFEFF]/u;
 
-function checkText(what: string, text: string, format?: TableFormat): string {
+function checkText(what: string, text: string): string {
   const trimmed = text.trim();
   if (trimmed === '') throw new TableError(`the ${what} is empty; give the ${what} to write into the table`);
   const bad = BREAKING.exec(trimmed);
@@ -101,196 +144,368 @@ function checkText(what: string, text: string, format?: TableFormat): string {
     const code = bad[0].codePointAt(0)!.toString(16).toUpperCase().padStart(4, '0');
     throw new TableError(`the ${what} ${JSON.stringify(trimmed)} contains U+${code}, which would break the table's lines; give a single-line ${what}`);
   }
-  if (format && format !== 'rst-simple' && trimmed.includes('|')) {
-    throw new TableError(`the ${what} ${JSON.stringify(trimmed)} contains '|', which would split a cell of the ${format} table; give a ${what} without '|'`);
+  if (/[\uD800-\uDFFF]/u.test(trimmed)) {
+    throw new TableError(`the ${what} ${JSON.stringify(trimmed)} contains a lone UTF-16 surrogate, which has no UTF-8 form; give valid text`);
   }
   return trimmed;
 }
 
-interface NewLine {
-  text: string;
-  /** Index of the source line this one stands for (keeps its line ending), if any. */
-  from?: number;
+// ---------------------------------------------------------------- escaping
+
+const isWordChar = (ch: string | undefined): boolean => ch !== undefined && /^[\p{L}\p{N}]$/u.test(ch);
+
+/**
+ * Text docutils reads back as `text`: backslashes and the inline markup characters * ` | are escaped, and so is
+ * an underscore that could end a reference (`name_`); a line that would start a list, comment, option, field or
+ * transition gets its first character escaped, and a final '::' its last colon.
+ */
+export function escapeRst(text: string): string {
+  const chars = [...text];
+  let out = chars
+    .map((ch, i) => {
+      if (ch === '\\' || ch === '*' || ch === '`' || ch === '|') return `\\${ch}`;
+      if (ch === '_' && !(isWordChar(chars[i - 1]) && isWordChar(chars[i + 1]))) return '\\_';
+      return ch;
+    })
+    .join('');
+  // A line of backslashes is a transition whatever is escaped; an escaped space in front reads as nothing.
+  if (/^\\+$/.test(out)) out = `\\ ${out}`;
+  else if (rstBlockStart(out)) out = `\\${out}`;
+  if (RST_LITERAL_MARKER.test(out)) out = `${out.slice(0, -1)}\\:`;
+  return out;
+}
+
+/**
+ * Text a GitHub pipe table reads back as `text`: pipes as `\|`, a backslash doubled where it would escape what
+ * follows, and the inline markup characters (emphasis, code, links, HTML, strikethrough, math, entities) escaped.
+ */
+export function escapeMarkdown(text: string): string {
+  const chars = [...text];
+  return chars
+    .map((ch, i) => {
+      const next = chars[i + 1];
+      if (ch === '\\') return next === undefined || /^[!-/:-@[-`{-~]$/.test(next) ? '\\\\' : '\\';
+      if ('|*`[<~$'.includes(ch)) return `\\${ch}`;
+      if (ch === '_' && !(isWordChar(chars[i - 1]) && isWordChar(next))) return '\\_';
+      if (ch === '&' && /^&(?:#\d+|#[xX][0-9a-fA-F]+|[A-Za-z][A-Za-z0-9]*);/.test(chars.slice(i, i + 40).join(''))) return '\\&';
+      return ch;
+    })
+    .join('');
+}
+
+// ---------------------------------------------------------------- the edit
+
+/** A line of the edited table: a source line kept byte for byte (its index), or new text (standing for `from`). */
+type NewLine = number | { text: string; from?: number };
+
+interface Plan {
+  operation: 'replaced' | 'appended';
+  oldValue?: string;
+  pt: ParsedTable;
+  lines: NewLine[];
+  /** The table as read back from the result. */
+  after: ParsedTable;
 }
 
 export function editTable(text: string, spec: TableEditSpec): TableEditResult {
-  const bom = text.startsWith(BOM) ? BOM : '';
-  const lines = splitSourceLines(text.slice(bom.length));
-  const { tables, problems } = findTables(lines, spec.syntax);
+  const lines = linesOf(text);
+  const plan = planEdit(lines, spec);
+  if (plan.operation === 'unchanged') return outcome({ text }, plan);
+  const out = [text.slice(0, lines.start[plan.pt.start])];
+  for (const part of replacement(lines, plan)) out.push(typeof part === 'string' ? part : text.slice(...part));
+  out.push(text.slice(lines.start[plan.pt.end + 1]));
+  return outcome({ text: out.join('') }, plan);
+}
+
+/**
+ * editTable on the document's bytes: lines outside the edited ones are copied byte for byte, invalid UTF-8
+ * included; a line that must be rewritten but is not valid UTF-8 is refused.
+ */
+export function editTableBytes(bytes: Uint8Array, spec: TableEditSpec): TableEditBytesResult {
+  const buf = Buffer.isBuffer(bytes) ? bytes : Buffer.from(bytes.buffer, bytes.byteOffset, bytes.byteLength);
+  const lines = linesOf(buf);
+  const plan = planEdit(lines, spec);
+  if (plan.operation === 'unchanged') return outcome({ bytes: buf }, plan);
+  for (const line of plan.lines) {
+    if (typeof line === 'number' || line.from === undefined || !lines.raw[line.from].includes('\uFFFD')) continue;
+    const end = lines.start[line.from + 1] - EOLS[lines.eol[line.from]].length;
+    if (!Buffer.from(lines.raw[line.from], 'utf8').equals(buf.subarray(lines.start[line.from], end))) {
+      throw new TableError(
+        `line ${line.from + 1} of ${spec.file ?? 'the document'} is not valid UTF-8, and this edit would rewrite it; fix the file's encoding there first`,
+      );
+    }
+  }
+  // Written straight into one buffer: a widened long table is many new lines, and no copy of them all is needed.
+  const parts: (string | [number, number])[] = [[0, lines.start[plan.pt.start]], ...replacement(lines, plan), [lines.start[plan.pt.end + 1], buf.length]];
+  const size = parts.reduce((n, part) => n + (typeof part === 'string' ? Buffer.byteLength(part) : part[1] - part[0]), 0);
+  const out = Buffer.allocUnsafe(size);
+  let at = 0;
+  for (const part of parts) at += typeof part === 'string' ? out.write(part, at) : buf.copy(out, at, part[0], part[1]);
+  return outcome({ bytes: out }, plan);
+}
+
+function outcome<T extends object>(body: T, plan: Plan | Unchanged): T & EditOutcome {
+  let table: Table | undefined;
+  const read = plan.operation === 'unchanged' ? plan.pt : plan.after;
+  const result = Object.assign(body, { operation: plan.operation, oldValue: plan.oldValue, format: plan.pt.format });
+  // Read only when asked for: a caller that wants the text should not pay for every row of a long table.
+  Object.defineProperty(result, 'table', { enumerable: true, get: (): Table => (table ??= tableOf(read)) });
+  return result as T & EditOutcome;
+}
+
+/**
+ * The new lines of the table with their line endings: new text, or [from, to) of the source where lines are kept.
+ * A line keeps its own ending; a new one takes the table's; the last takes what ended the table.
+ */
+function replacement(lines: SourceLines, plan: Plan): (string | [number, number])[] {
+  const { pt } = plan;
+  const tableEol = EOLS[lines.eol[pt.start] || lines.eol.find((e) => e !== 0) || 1];
+  const lastEol = EOLS[lines.eol[pt.end]];
+  const parts: (string | [number, number])[] = [];
+  const take = (from: number, to: number): void => {
+    const run = parts[parts.length - 1];
+    if (typeof run === 'object' && run[1] === from) run[1] = to;
+    else parts.push([from, to]);
+  };
+  for (const [n, line] of plan.lines.entries()) {
+    const last = n === plan.lines.length - 1;
+    if (typeof line === 'number') {
+      const own = EOLS[lines.eol[line]];
+      const eol = last ? lastEol : own || tableEol;
+      if (eol === own) {
+        take(lines.start[line], lines.start[line + 1]);
+      } else {
+        take(lines.start[line], lines.start[line + 1] - own.length);
+        parts.push(eol);
+      }
+      continue;
+    }
+    const own = line.from !== undefined ? EOLS[lines.eol[line.from]] : '';
+    parts.push(line.text, last ? lastEol : own || tableEol);
+  }
+  return parts;
+}
+
+interface Candidate {
+  pt: ParsedTable;
+  k: number;
+  v: number;
+}
+
+interface Unchanged {
+  operation: 'unchanged';
+  oldValue?: string;
+  pt: ParsedTable;
+}
+
+function planEdit(lines: SourceLines, spec: TableEditSpec): Plan | Unchanged {
+  const key = checkText('key', spec.key);
+  const value = checkText('value', spec.value);
   const keyNames = spec.keyColumns ?? DEFAULT_KEY_COLUMNS;
   const valueNames = spec.valueColumns ?? DEFAULT_VALUE_COLUMNS;
   const where = spec.file ?? 'the document';
-  const key = checkText('key', spec.key);
-  checkText('value', spec.value);
+  const { tables, problems } = findTables(lines, spec.syntax);
 
-  const candidates = tables
-    .map((t) => ({ t, k: columnIndex(t.table.header, keyNames), v: columnIndex(t.table.header, valueNames) }))
-    .filter((c) => c.k >= 0 && c.v >= 0 && c.k !== c.v);
+  const candidates: Candidate[] = [];
+  for (const pt of tables) {
+    const header = readHeader(pt);
+    const k = columnIndex(header, keyNames);
+    const v = columnIndex(header, valueNames);
+    if (k >= 0 && v >= 0 && k !== v) candidates.push({ pt, k, v });
+  }
   if (candidates.length === 0) throw new TableError(noTableMessage(tables, problems, keyNames, valueNames, where));
 
+  // Keys compare as they read: `\*PyTorch\*` is the key *PyTorch*, and `*PyTorch*` (emphasis) is PyTorch.
   const wanted = normalize(key);
-  const hits: { c: (typeof candidates)[number]; row: number }[] = [];
+  const hits: { c: Candidate; row: number }[] = [];
   for (const c of candidates) {
-    const rows = c.t.table.rows.map((r, i) => ({ r, i })).filter(({ r }) => normalize(r.cells[c.k]) === wanted);
+    const rows: number[] = [];
+    for (let i = 0; i < c.pt.bodyRows.length; i++) {
+      if (normalize(readCell(c.pt, c.pt.bodyRows.row(i), c.k).text) === wanted) rows.push(i);
+    }
     if (rows.length > 1) {
       throw new TableError(
-        `the table at line ${c.t.table.startLine} of ${where} lists ${key} ${rows.length} times (lines ${rows.map(({ r }) => r.line).join(', ')}); remove the duplicates by hand first`,
+        `the table at line ${c.pt.startLine} of ${where} lists ${key} ${rows.length} times (lines ${rows.map((i) => rowLine(c.pt, c.pt.bodyRows.row(i))).join(', ')}); remove the duplicates by hand first`,
       );
     }
-    if (rows.length === 1) hits.push({ c, row: rows[0].i });
+    if (rows.length === 1) hits.push({ c, row: rows[0] });
   }
   if (hits.length > 1) {
-    throw new TableError(`${key} is listed in ${hits.length} tables of ${where} (lines ${hits.map((h) => h.c.t.table.startLine).join(', ')}); keep it in one table only`);
+    throw new TableError(`${key} is listed in ${hits.length} tables of ${where} (lines ${hits.map((h) => h.c.pt.startLine).join(', ')}); keep it in one table only`);
   }
   if (hits.length === 0 && candidates.length > 1) {
     throw new TableError(
-      `${candidates.length} tables in ${where} have columns ${keyNames[0]} and ${valueNames[0]} (lines ${candidates.map((c) => c.t.table.startLine).join(', ')}) and none lists ${key}; add its row by hand to the right one`,
+      `${candidates.length} tables in ${where} have columns ${keyNames[0]} and ${valueNames[0]} (lines ${candidates.map((c) => c.pt.startLine).join(', ')}) and none lists ${key}; add its row by hand to the right one`,
     );
   }
   const target = hits[0]?.c ?? candidates[0];
-  const rowIndex = hits.length === 1 ? hits[0].row : null;
-  const pt = target.t;
-  const format = pt.table.format;
-  const value = checkText('value', spec.value, format);
-  if (format !== 'rst-simple') checkText('key', spec.key, format);
+  const row = hits.length === 1 ? hits[0].row : null;
+  const { pt } = target;
+  const oldValue = row === null ? undefined : readCell(pt, pt.bodyRows.row(row), target.v).text;
+  if (oldValue === value) return { operation: 'unchanged', oldValue, pt };
 
-  const oldValue = rowIndex === null ? undefined : pt.table.rows[rowIndex].cells[target.v];
-  if (oldValue === value) return { text, operation: 'unchanged', oldValue, format, table: pt.table };
-  refuseMisreadMarks(pt, rowIndex, rowIndex === null ? [key, value] : [value], where);
-
-  const edit: Edit = { pt, lines, k: target.k, v: target.v, key, value, row: rowIndex, where, syntax: spec.syntax };
-  const newLines = format === 'rst-simple' ? editSimple(edit) : format === 'rst-grid' ? editGrid(edit) : editMarkdown(edit);
-  const out = assemble(lines, pt.start, pt.end, newLines);
-  const result = bom + out;
-  const table = verify(result, edit);
-  return { text: result, operation: rowIndex === null ? 'appended' : 'replaced', oldValue, format, table };
+  const escape = pt.format === 'markdown' ? escapeMarkdown : escapeRst;
+  const edit: Edit = { pt, source: lines, k: target.k, v: target.v, key, value, keySource: escape(key), valueSource: escape(value), row, where };
+  refuseMisreadMarks(edit);
+  const newLines = pt.format === 'rst-simple' ? editSimple(edit) : pt.format === 'rst-grid' ? editGrid(edit) : editMarkdown(edit);
+  const after = verify(edit, newLines, spec.syntax);
+  return { operation: row === null ? 'appended' : 'replaced', oldValue, pt, lines: newLines, after };
 }
 
 /**
  * docutils 0.19 slices grid cells, and every line after the first of a simple-table row, by code points
  * rather than columns once a combining character appears, so it would misread such a row; refuse it.
  */
-function refuseMisreadMarks(pt: ParsedTable, rowIndex: number | null, texts: string[], where: string): void {
-  if (pt.table.format === 'markdown') return;
+function refuseMisreadMarks(edit: Edit): void {
+  const { pt, row } = edit;
+  if (pt.format === 'markdown') return;
+  const texts = row === null ? [edit.keySource, edit.valueSource] : [edit.valueSource];
   const mark = texts.join('').match(/\p{M}/gu)?.find((ch) => isCombining(ch.codePointAt(0)!));
   if (mark === undefined) return;
-  const row = rowIndex === null ? undefined : pt.bodyRows[rowIndex];
-  const multiLine = row !== undefined && pt.block.slice(row.first + 1, row.first + row.count).some((line) => !isBlankCols(line));
-  if (pt.table.format === 'rst-simple' && !multiLine) return;
+  const r = row === null ? undefined : pt.bodyRows.row(row);
+  const multiLine = r !== undefined && pt.block.slice(r.first + 1, r.first + r.count).some((line) => !isBlankCols(line));
+  if (pt.format === 'rst-simple' && !multiLine) return;
   const code = mark.codePointAt(0)!.toString(16).toUpperCase().padStart(4, '0');
-  const place = pt.table.format === 'rst-grid' ? 'a grid table' : 'a simple-table row that spans several lines';
+  const place = pt.format === 'rst-grid' ? 'a grid table' : 'a simple-table row that spans several lines';
   throw new TableError(
-    `the text contains the combining character U+${code}, which docutils misreads in ${place} (table at line ${pt.table.startLine} of ${where}); write it precomposed (NFC) or edit the row by hand`,
+    `the text contains the combining character U+${code}, which docutils misreads in ${place} (table at line ${pt.startLine} of ${edit.where}); write it precomposed (NFC) or edit the row by hand`,
   );
 }
 
 function noTableMessage(tables: ParsedTable[], problems: Problem[], keyNames: string[], valueNames: string[], where: string): string {
   const keyName = keyNames.join('/');
   const valueName = valueNames.join('/');
-  const partial = tables.find((t) => (columnIndex(t.table.header, keyNames) >= 0) !== (columnIndex(t.table.header, valueNames) >= 0));
+  const headers = tables.map((t) => ({ t, header: readHeader(t) }));
+  const partial = headers.find(({ header }) => (columnIndex(header, keyNames) >= 0) !== (columnIndex(header, valueNames) >= 0));
   let message: string;
   if (partial) {
-    const missing = columnIndex(partial.table.header, keyNames) >= 0 ? valueName : keyName;
-    message = `the table at line ${partial.table.startLine} of ${where} has no column ${missing} (its columns: ${partial.table.header.join(' | ')}); name the column to use`;
+    const missing = columnIndex(partial.header, keyNames) >= 0 ? valueName : keyName;
+    message = `the table at line ${partial.t.startLine} of ${where} has no column ${missing} (its columns: ${partial.header.join(' | ')}); name the column to use`;
   } else {
-    const found = tables.map((t) => `line ${t.table.startLine}: ${t.table.header.some((h) => h !== '') ? t.table.header.join(' | ') : '(no header row)'}`);
+    const found = headers.map(({ t, header }) => `line ${t.startLine}: ${header.some((h) => h !== '') ? header.join(' | ') : '(no header row)'}`);
     message = `no table with columns ${keyName} and ${valueName} in ${where} (${found.length ? `found tables with headers: ${found.join('; ')}` : 'found no tables'})`;
   }
   if (problems.length > 0) message += `; docutils would also reject: ${problems.map((p) => `line ${p.line}: ${p.message.replace(/\s+/g, ' ')}`).join('; ')}`;
   return message;
 }
 
-function assemble(lines: { raw: string; eol: string }[], start: number, end: number, replacement: NewLine[]): string {
-  const tableEol = lines[start].eol || lines.find((l) => l.eol !== '')?.eol || '\n';
-  const out: { raw: string; eol: string }[] = [
-    ...lines.slice(0, start),
-    ...replacement.map((l) => ({ raw: l.text, eol: l.from !== undefined ? lines[l.from].eol : tableEol })),
-    ...lines.slice(end + 1),
-  ];
-  const lastHadEol = lines[lines.length - 1].eol !== '';
-  out.forEach((l, i) => {
-    if (i < out.length - 1 && l.eol === '') l.eol = tableEol;
-  });
-  if (!lastHadEol) out[out.length - 1].eol = '';
-  else if (out[out.length - 1].eol === '') out[out.length - 1].eol = tableEol;
-  return out.map((l) => l.raw + l.eol).join('');
-}
-
-/** Reads the result back and checks the table says exactly what was intended; a safety net against odd layouts. */
-function verify(result: string, edit: Edit): Table {
-  const { pt, k, v, key, value, row } = edit;
-  const expected = pt.table.rows.map((r) => [...r.cells]);
-  if (row === null) {
-    const cells = pt.table.header.map(() => '');
-    cells[k] = key;
-    cells[v] = value;
-    expected.push(cells);
-  } else {
-    expected[row][v] = value;
+/**
+ * Reads the edited table back from its new lines (and the lines after it, up to a blank one, which decide where a
+ * table ends) and checks it says exactly what was intended: the same header, every other row as it read before,
+ * and the edited row's key and value as plain text equal to what was asked for.
+ */
+function verify(edit: Edit, newLines: NewLine[], syntax: Syntax | undefined): ParsedTable {
+  const { pt, source, k, v, key, value, row } = edit;
+  const raw = newLines.map((line) => (typeof line === 'number' ? source.raw[line] : line.text));
+  for (let i = pt.end + 1; i < source.raw.length; i++) {
+    raw.push(source.raw[i]);
+    if (prepareLine(source.raw[i]) === '') break;
   }
-  const after = readTables(result, { syntax: edit.syntax }).find((t) => t.startLine === pt.table.startLine && t.format === pt.table.format);
-  const same =
-    after !== undefined &&
-    JSON.stringify(after.header) === JSON.stringify(pt.table.header) &&
-    JSON.stringify(after.rows.map((r) => r.cells)) === JSON.stringify(expected);
-  if (!same) {
+  const after = findTables(linesFrom(raw), syntax, pt.startLine).tables.find((t) => t.start === 0);
+  const fail = (why: string): never => {
     throw new TableError(
-      `cannot edit the table at line ${pt.table.startLine} of ${edit.where} safely (its layout would not read back as intended); edit the row for ${key} by hand`,
+      `cannot edit the table at line ${pt.startLine} of ${edit.where} safely (${why}); edit the row for ${key} by hand`,
     );
+  };
+  if (!after || after.format !== pt.format || after.end !== newLines.length - 1) return fail('its layout would not read back as a table of the same extent');
+  if (columnCount(after) !== columnCount(pt) || JSON.stringify(readHeader(after)) !== JSON.stringify(readHeader(pt))) return fail('its header would read differently');
+  const expectedRows = pt.bodyRows.length + (row === null ? 1 : 0);
+  if (after.bodyRows.length !== expectedRows) return fail(`it would read as ${after.bodyRows.length} rows instead of ${expectedRows}`);
+  const edited = row ?? pt.bodyRows.length;
+  const sameColumns = JSON.stringify(after.columns) === JSON.stringify(pt.columns);
+  for (let r = 0; r < expectedRows; r++) {
+    const now = after.bodyRows.row(r);
+    const before = r < pt.bodyRows.length ? pt.bodyRows.row(r) : undefined;
+    if (r !== edited) {
+      if (sameColumns && sameSource(pt, before!, after, now)) continue;
+      if (JSON.stringify(readRow(after, now)) !== JSON.stringify(readRow(pt, before!))) return fail(`the row at line ${rowLine(after, now)} would read differently`);
+      continue;
+    }
+    const cells = readRow(after, now);
+    const expected = before ? readRow(pt, before).map((t, c) => (c === v ? value : t)) : cells.map((_, c) => (c === k ? key : c === v ? value : ''));
+    const written = readCell(after, now, v);
+    const keyCell = readCell(after, now, k);
+    if (!written.plain || written.text !== value) {
+      return fail(`the value would read as ${JSON.stringify(written.text)}${written.plain ? '' : ' with markup'} instead of ${JSON.stringify(value)}`);
+    }
+    if (!before && (!keyCell.plain || keyCell.text !== key)) {
+      return fail(`the key would read as ${JSON.stringify(keyCell.text)}${keyCell.plain ? '' : ' with markup'} instead of ${JSON.stringify(key)}`);
+    }
+    if (JSON.stringify(cells) !== JSON.stringify(expected)) return fail('the edited row would read differently in its other cells');
   }
   return after;
 }
 
-interface Edit {
-  pt: ParsedTable;
-  lines: { raw: string; eol: string }[];
-  k: number;
-  v: number;
-  key: string;
-  value: string;
-  row: number | null;
-  where: string;
-  syntax?: Syntax;
-}
-
-interface WorkLine {
-  cols: Cols;
-  /** Block index of the original line, if this is one. */
-  from?: number;
-}
-
-function fill(n: number, ch: string): Cols {
-  return new Array<string>(Math.max(0, n)).fill(ch);
-}
-
-function writeAt(cols: Cols, at: number, text: string): Cols {
-  const value = toCols(text);
-  const out = cols.length < at ? [...cols, ...fill(at - cols.length, ' ')] : [...cols];
-  for (let i = 0; i < value.length; i++) out[at + i] = value[i];
-  return out;
-}
-
-/** Turns work lines back into source lines; untouched lines keep their exact bytes. */
-function emit(edit: Edit, work: WorkLine[]): NewLine[] {
-  const { pt, lines } = edit;
-  return work.map((w) => {
-    if (w.from !== undefined) {
-      const original = pt.block[w.from];
-      if (original.length === w.cols.length && original.every((c, i) => c === w.cols[i])) {
-        return { text: lines[pt.start + w.from].raw, from: pt.start + w.from };
-      }
-      return { text: pt.indent + colsText(rstripCols(w.cols)), from: pt.start + w.from };
-    }
-    return { text: pt.indent + colsText(rstripCols(w.cols)) };
+/** Whether two rows are cut from the same text in the same way, so that they read the same without reading them. */
+function sameSource(a: ParsedTable, ra: ParsedRow, b: ParsedTable, rb: ParsedRow): boolean {
+  if (a.format === 'markdown') return a.source.raw[a.start + ra.first] === b.source.raw[b.start + rb.first];
+  if (ra.first !== rb.first || ra.count !== rb.count) return false;
+  for (let i = ra.first; i < ra.first + ra.count; i++) if (!colsEqual(a.block[i], b.block[i])) return false;
+  if (ra.columns || rb.columns) return JSON.stringify(ra.columns) === JSON.stringify(rb.columns);
+  const ca = ra.cells ?? [];
+  const cb = rb.cells ?? [];
+  return ca.length === cb.length && ca.every((x, i) => {
+    const y = cb[i];
+    return x === null || y === null ? x === y : x.top === y.top && x.left === y.left && x.bottom === y.bottom && x.right === y.right && x.morerows === y.morerows && x.morecols === y.morecols;
   });
 }
 
+interface Edit {
+  pt: ParsedTable;
+  source: SourceLines;
+  k: number;
+  v: number;
+  /** What the key and value must read as; and the text written for them (escaped). */
+  key: string;
+  value: string;
+  keySource: string;
+  valueSource: string;
+  row: number | null;
+  where: string;
+}
+
+/** The table's lines while they are edited: their columns, and the block line each stands for (none: a new line). */
+interface Work {
+  cols: Cols[];
+  from: (number | undefined)[];
+  /** Block lines to leave out. */
+  dropped: Set<number>;
+}
+
+function workOf(pt: ParsedTable): Work {
+  return { cols: pt.block.slice(), from: pt.block.map((_, i) => i), dropped: new Set() };
+}
+
+/** Turns work lines back into table lines; untouched lines are kept as they are (their index in the source). */
+function emit(edit: Edit, work: Work): NewLine[] {
+  const { pt } = edit;
+  const out: NewLine[] = [];
+  work.cols.forEach((cols, i) => {
+    const from = work.from[i];
+    if (from !== undefined && work.dropped.has(from)) return;
+    if (from !== undefined && colsEqual(pt.block[from], cols)) out.push(pt.start + from);
+    else out.push({ text: pt.indent + colsText(rstripCols(cols)), from: from === undefined ? undefined : pt.start + from });
+  });
+  return out;
+}
+
 function checkSpan(edit: Edit, row: ParsedRow, column: number): Cell {
-  const cell = row.cells[column];
+  const cell = rowCells(edit.pt, row)[column];
   if (!cell || cell.morecols > 0 || cell.morerows > 0) {
-    throw new TableError(`the row for ${edit.key} at line ${edit.pt.start + row.first + 1} of ${edit.where} has a cell spanning several columns or rows; edit it by hand`);
+    throw new TableError(`the row for ${edit.key} at line ${rowLine(edit.pt, row)} of ${edit.where} has a cell spanning several columns or rows; edit it by hand`);
   }
   return cell;
+}
+
+/** `text` written over the columns from `at` on, the line padded with spaces to reach them. */
+function writeAt(cols: Cols, at: number, text: Cols): Cols {
+  return spliceCols(cols, at, at + units(text).length, text);
+}
+
+/** Columns [from, to) of the line blanked (as far as the line reaches). */
+function blank(cols: Cols, from: number, to: number): Cols {
+  const end = Math.min(to, units(cols).length);
+  return end <= from ? cols : spliceCols(cols, from, end, fillCols(end - from, ' '));
 }
 
 // ---------------------------------------------------------------- RST simple tables
@@ -299,23 +514,24 @@ const SIMPLE_BORDER = /^=+[ =]*$/;
 const SPAN_LINE = /^-[ -]*$/;
 
 function editSimple(edit: Edit): NewLine[] {
-  const { pt, k, v, key, value, row } = edit;
-  const work: WorkLine[] = pt.block.map((cols, i) => ({ cols: [...cols], from: i }));
+  const { pt, k, v, keySource, valueSource, row } = edit;
+  const work = workOf(pt);
   const columns = pt.columns.map((c) => [...c] as [number, number]);
   const last = columns.length - 1;
+  // Rows under a span line have their own column spec; a widening shifts those too.
   const specs = new Map<number, [number, number][]>();
   for (const r of [...pt.headRows, ...pt.bodyRows]) {
-    const spec = (r.columns ?? columns).map((c) => [...c] as [number, number]);
+    if (!r.columns) continue;
+    const spec = r.columns.map((c) => [...c] as [number, number]);
     for (let i = r.first; i < r.first + r.count; i++) specs.set(i, spec);
   }
 
   const widen = (c: number, extra: number): void => {
     const oldEnd = columns[c][1];
-    for (const [i, w] of work.entries()) {
-      const s = w.cols.join('');
+    for (const [i, cols] of work.cols.entries()) {
+      const s = units(cols);
       if (SIMPLE_BORDER.test(s) || SPAN_LINE.test(s)) {
-        if (c === last) w.cols = [...w.cols, ...fill(extra, w.cols[w.cols.length - 1])];
-        else w.cols.splice(oldEnd, 0, ...fill(extra, w.cols[oldEnd - 1]));
+        work.cols[i] = c === last ? concatCols(cols, fillCols(extra, s[s.length - 1])) : spliceCols(cols, oldEnd, oldEnd, fillCols(extra, s[oldEnd - 1]));
         continue;
       }
       if (c === last) continue;
@@ -323,7 +539,7 @@ function editSimple(edit: Edit): NewLine[] {
       const seg = spec.find(([a, b]) => a <= columns[c][0] && b >= oldEnd);
       if (seg && seg === spec[spec.length - 1] && seg[1] !== oldEnd) continue; // merged into the unbounded last column
       const at = seg ? seg[1] : oldEnd;
-      if (w.cols.length > at) w.cols.splice(at, 0, ...fill(extra, ' '));
+      if (s.length > at) work.cols[i] = spliceCols(cols, at, at, fillCols(extra, ' '));
     }
     const shift = (pair: [number, number]): void => {
       if (pair[0] >= oldEnd) pair[0] += extra;
@@ -337,66 +553,65 @@ function editSimple(edit: Edit): NewLine[] {
     if (need > 0) widen(c, need);
   };
 
-  ensure(v, value);
-  if (row === null) ensure(k, key);
+  ensure(v, valueSource);
+  if (row === null) ensure(k, keySource);
 
   if (row !== null) {
-    const r = pt.bodyRows[row];
+    const r = pt.bodyRows.row(row);
     checkSpan(edit, r, v);
     const [s, e] = columns[v];
     for (let i = r.first; i < r.first + r.count; i++) {
-      const w = work[i];
-      const wasBlank = isBlankCols(w.cols);
-      let cols = v === last ? w.cols.slice(0, s) : w.cols.map((c, j) => (j >= s && j < e ? ' ' : c));
-      if (i === r.first) cols = writeAt(cols, s, value);
-      w.cols = rstripCols(cols);
-      if (i !== r.first && !wasBlank && w.cols.length === 0) w.from = -1;
+      const wasBlank = isBlankCols(work.cols[i]);
+      let cols = v === last ? sliceCols(work.cols[i], 0, s) : blank(work.cols[i], s, e);
+      if (i === r.first) cols = writeAt(cols, s, toCols(valueSource));
+      work.cols[i] = rstripCols(cols);
+      if (i !== r.first && !wasBlank && units(work.cols[i]).length === 0) work.dropped.add(i);
     }
-    return emit(edit, work.filter((w) => w.from !== -1));
+    return emit(edit, work);
   }
 
-  let cols: Cols = [];
-  cols = writeAt(cols, columns[k][0], key);
-  cols = writeAt(cols, columns[v][0], value);
-  cols = rstripCols(cols);
-  if (isBlankCols(cols.slice(columns[0][0], columns[0][1]))) {
-    throw new TableError(`cannot append ${key} to the simple table at line ${pt.table.startLine} of ${edit.where}: its first column would be empty; add the row by hand`);
+  let cols = writeAt('', columns[k][0], toCols(keySource));
+  cols = rstripCols(writeAt(cols, columns[v][0], toCols(valueSource)));
+  if (isBlankCols(cols, columns[0][0], columns[0][1])) {
+    throw new TableError(`cannot append ${edit.key} to the simple table at line ${pt.startLine} of ${edit.where}: its first column would be empty; add the row by hand`);
   }
-  const text = cols.join('');
-  if (SIMPLE_BORDER.test(text) || SPAN_LINE.test(text)) {
-    throw new TableError(`the row for ${key} would read as a table border; give a different key or value`);
+  if (SIMPLE_BORDER.test(units(cols)) || SPAN_LINE.test(units(cols))) {
+    throw new TableError(`the row for ${edit.key} would read as a table border; give a different key or value`);
   }
-  const bottom = work.length - 1;
-  work.splice(bottom, 0, { cols });
+  work.cols.splice(work.cols.length - 1, 0, cols);
+  work.from.splice(work.from.length - 1, 0, undefined);
   return emit(edit, work);
 }
 
 // ---------------------------------------------------------------- RST grid tables
 
 function editGrid(edit: Edit): NewLine[] {
-  const { pt, k, v, key, value, row } = edit;
-  const work: WorkLine[] = pt.block.map((cols, i) => ({ cols: [...cols], from: i }));
-  const copies = new Map<Cell, Cell>();
-  for (const r of [...pt.headRows, ...pt.bodyRows]) for (const c of r.cells) if (c) copies.set(c, { ...c });
-  const cells = [...copies.values()];
+  const { pt, k, v, keySource, valueSource, row } = edit;
+  const work = workOf(pt);
+  const grid = pt.grid!;
   const bounds = [pt.columns[0][0], ...pt.columns.map((c) => c[1])];
+  // A widening inserts columns at a boundary; a cell's column after the widenings so far:
+  const shifts: [number, number][] = [];
+  const at = (column: number): number => shifts.reduce((x, [p, extra]) => (x >= p ? x + extra : x), column);
 
   const widen = (c: number, extra: number): void => {
     const p = bounds[c + 1];
-    for (const [i, w] of work.entries()) {
-      const spanning = cells.find((x) => x.left < p && p < x.right && x.top < i && i < x.bottom);
-      if (spanning) {
-        w.cols.splice(spanning.right, 0, ...fill(extra, ' '));
-        continue;
-      }
-      const owner = cells.find((x) => x.left < p - 1 && p - 1 < x.right && x.top <= i && i <= x.bottom);
-      const border = owner !== undefined && (i === owner.top || i === owner.bottom);
-      w.cols.splice(p, 0, ...fill(extra, border ? w.cols[p - 1] : ' '));
+    // Inside a cell spanning across p a line grows before that cell's right border; on the border lines of
+    // the cell holding column p - 1 it grows with that border's character, elsewhere with spaces.
+    const spanRight = new Map<number, number>();
+    const border = new Uint8Array(work.cols.length);
+    for (let n = 0; n < grid.top.length; n++) {
+      const left = at(grid.left[n]);
+      const right = at(grid.right[n]);
+      if (left < p && p < right) for (let i = grid.top[n] + 1; i < grid.bottom[n]; i++) spanRight.set(i, right);
+      if (left < p - 1 && p - 1 < right) border[grid.top[n]] = border[grid.bottom[n]] = 1;
     }
-    for (const x of cells) {
-      if (x.left >= p) x.left += extra;
-      if (x.right >= p) x.right += extra;
+    for (const [i, cols] of work.cols.entries()) {
+      const right = spanRight.get(i);
+      const where = right ?? p;
+      work.cols[i] = spliceCols(cols, where, where, fillCols(extra, right === undefined && border[i] ? units(cols)[p - 1] : ' '));
     }
+    shifts.push([p, extra]);
     for (let b = c + 1; b < bounds.length; b++) bounds[b] += extra;
   };
   const ensure = (c: number, text: string): void => {
@@ -404,100 +619,112 @@ function editGrid(edit: Edit): NewLine[] {
     if (need > 0) widen(c, need);
   };
 
-  ensure(v, value);
-  if (row === null) ensure(k, key);
+  ensure(v, valueSource);
+  if (row === null) ensure(k, keySource);
 
   if (row !== null) {
-    const r = pt.bodyRows[row];
-    const original = checkSpan(edit, r, v);
-    const cell = copies.get(original)!;
+    const r = pt.bodyRows.row(row);
+    const cell = checkSpan(edit, r, v);
+    const [left, right] = [at(cell.left), at(cell.right)];
     for (let i = cell.top + 1; i < cell.bottom; i++) {
-      const w = work[i];
-      for (let j = cell.left + 1; j < cell.right; j++) w.cols[j] = ' ';
-      if (i === cell.top + 1) {
-        const value_ = toCols(value);
-        for (let j = 0; j < value_.length; j++) w.cols[cell.left + 2 + j] = value_[j];
-      }
+      let cols = blank(work.cols[i], left + 1, right);
+      if (i === cell.top + 1) cols = writeAt(cols, left + 2, toCols(valueSource));
+      work.cols[i] = cols;
     }
     // Lines of the row left blank in every cell (the old value was longer) go, when no cell spans rows there.
-    const own = r.cells.filter((c): c is Cell => c !== null);
+    const own = (r.cells ?? []).filter((c): c is Cell => c !== null);
     const simpleRow = own.every((c) => c.morerows === 0) && own.reduce((n, c) => n + c.morecols + 1, 0) === bounds.length - 1;
     if (simpleRow) {
+      const oldBounds = new Set([pt.columns[0][0], ...pt.columns.map((c) => c[1])]);
+      const newBounds = new Set(bounds);
+      const interiorBlank = (cols: Cols, except: Set<number>): boolean => {
+        const s = units(cols);
+        for (let j = 0; j < s.length; j++) if (!except.has(j) && !isPySpace(s[j])) return false;
+        return true;
+      };
       for (let i = cell.top + 2; i < cell.bottom; i++) {
-        const interior = work[i].cols.filter((_, j) => !bounds.includes(j));
-        if (isBlankCols(interior) && !isBlankCols(pt.block[i].filter((_, j) => !pt.columns.some(([a, b]) => j === a || j === b)))) work[i].from = -1;
+        if (interiorBlank(work.cols[i], newBounds) && !interiorBlank(pt.block[i], oldBounds)) work.dropped.add(i);
       }
     }
-    return emit(edit, work.filter((w) => w.from !== -1));
+    return emit(edit, work);
   }
 
-  const rowCols: Cols = ['|'];
-  const sepCols: Cols = ['+'];
+  const rowParts: Cols[] = ['|'];
+  const sepParts: Cols[] = ['+'];
   for (let c = 0; c + 1 < bounds.length; c++) {
     const width = bounds[c + 1] - bounds[c] - 1;
-    const text = c === k ? key : c === v ? value : '';
+    const text = c === k ? keySource : c === v ? valueSource : '';
     const content = toCols(text === '' ? '' : ` ${text}`);
-    rowCols.push(...content, ...fill(width - content.length, ' '), '|');
-    sepCols.push(...fill(width, '-'), '+');
+    rowParts.push(content, fillCols(width - units(content).length, ' '), '|');
+    sepParts.push(fillCols(width, '-'), '+');
   }
-  const bottom = work[work.length - 1];
-  if (bounds.some((b) => bottom.cols[b] !== '+')) bottom.cols = [...sepCols];
-  work.push({ cols: rowCols }, { cols: sepCols });
+  const sep = concatCols(...sepParts);
+  const bottom = work.cols.length - 1;
+  if (bounds.some((b) => units(work.cols[bottom])[b] !== '+')) work.cols[bottom] = sep;
+  work.cols.push(concatCols(...rowParts), sep);
+  work.from.push(undefined, undefined);
   return emit(edit, work);
 }
 
 // ---------------------------------------------------------------- Markdown pipe tables
 
+/** A row line must not start what GitHub would read as another block (a list, a quote, a heading...). */
+const MD_BLOCK_START = /^(?:[-+*>#=~`<]|\d|\s{4})/;
+
 function editMarkdown(edit: Edit): NewLine[] {
-  const { pt, lines, k, v, key, value, row } = edit;
-  const raw = lines.slice(pt.start, pt.end + 1).map((l) => l.raw);
-  const width = pt.table.header.length;
-  const parsed = raw.map((l) => splitPipes(l));
-  const { leading, trailing } = parsed[0];
+  const { pt, k, v, keySource, valueSource, row } = edit;
+  const count = pt.end - pt.start + 1;
+  const lineAt = (i: number): string => edit.source.raw[pt.start + i];
+  const width = columnCount(pt);
+  const { leading, trailing } = splitPipes(lineAt(0));
   const pipePositions = (line: string): number[] => {
-    const cols = toCols(prepareLine(line));
+    const s = units(toCols(prepareLine(line)));
     const at: number[] = [];
-    cols.forEach((c, i) => {
-      if (c === '|' && cols[i - 1] !== '\\') at.push(i);
-    });
+    for (let i = s.indexOf('|'); i >= 0; i = s.indexOf('|', i + 1)) if (s[i - 1] !== '\\') at.push(i);
     return at;
   };
-  const positions = raw.map(pipePositions);
-  const aligned =
-    leading &&
-    trailing &&
-    positions[0].length === width + 1 &&
-    positions.every((p) => p.length === positions[0].length && p.every((x, i) => x === positions[0][i])) &&
-    raw.every((l) => l.startsWith('|'));
+  // Aligned: every line starts with a pipe and has its pipes in the header's columns.
+  const first = pipePositions(lineAt(0));
+  let aligned = leading && trailing && first.length === width + 1;
+  for (let i = 0; aligned && i < count; i++) {
+    const p = pipePositions(lineAt(i));
+    aligned = lineAt(i).startsWith('|') && p.length === first.length && p.every((x, j) => x === first[j]);
+  }
   const cellsOf = (index: number): string[] => {
-    const cells = parsed[index].cells.slice(0, width).map((c) => c.trim());
+    const cells = splitPipes(lineAt(index)).cells.slice(0, width).map((c) => c.trim());
     while (cells.length < width) cells.push('');
     return cells;
   };
-  const newCells = row === null ? pt.table.header.map((_, c) => (c === k ? key : c === v ? value : '')) : cellsOf(row + 2).map((c, i) => (i === v ? value : c));
+  const newCells =
+    row === null
+      ? Array.from({ length: width }, (_, c) => (c === k ? keySource : c === v ? valueSource : ''))
+      : cellsOf(row + 2).map((c, i) => (i === v ? valueSource : c));
 
-  // Without a leading pipe an empty first cell would vanish (a leading pipe is only a border), so add one then.
-  const plain = (cells: string[]): string => (leading || cells[0] === '' ? '| ' : '') + cells.join(' | ').trimEnd() + (trailing ? ' |' : '');
-  const result: NewLine[] = raw.map((text, i) => ({ text, from: pt.start + i }));
+  // Without a leading pipe an empty first cell would vanish (a leading pipe is only a border), and a first cell
+  // that starts a list or a quote would end the table; add one then.
+  const plain = (cells: string[]): string =>
+    (leading || cells[0] === '' || MD_BLOCK_START.test(cells[0]) ? '| ' : '') + cells.join(' | ').trimEnd() + (trailing ? ' |' : '');
+  const result: NewLine[] = Array.from({ length: count }, (_, i) => pt.start + i);
+  const put = (lines: NewLine[], text: string): void => {
+    if (row === null) lines.push({ text });
+    else lines[row + 2] = { text, from: pt.start + row + 2 };
+  };
   if (!aligned) {
-    if (row === null) result.push({ text: plain(newCells) });
-    else result[row + 2] = { text: plain(newCells), from: pt.start + row + 2 };
+    put(result, plain(newCells));
     return result;
   }
 
-  const widths = positions[0].slice(1).map((p, i) => p - positions[0][i] - 1);
+  const widths = first.slice(1).map((p, i) => p - first[i] - 1);
   const need = newCells.map((c) => displayWidth(c) + 2);
   const padded = (cells: string[], w: number[]): string =>
     '|' + cells.map((c, i) => ` ${c}${' '.repeat(Math.max(0, w[i] - 1 - displayWidth(c)))}`).join('|') + '|';
   if (need.every((n, i) => n <= widths[i])) {
-    const text = padded(newCells, widths);
-    if (row === null) result.push({ text });
-    else result[row + 2] = { text, from: pt.start + row + 2 };
+    put(result, padded(newCells, widths));
     return result;
   }
   const w2 = widths.map((w, i) => Math.max(w, need[i]));
   const delimiter = (): string => {
-    const cells = parsed[1].cells.slice(0, width);
+    const cells = splitPipes(lineAt(1)).cells.slice(0, width);
     return (
       '|' +
       cells
@@ -512,8 +739,8 @@ function editMarkdown(edit: Edit): NewLine[] {
       '|'
     );
   };
-  const out: NewLine[] = raw.map((_, i) => ({ text: i === 1 ? delimiter() : padded(cellsOf(i), w2), from: pt.start + i }));
-  if (row === null) out.push({ text: padded(newCells, w2) });
-  else out[row + 2] = { text: padded(newCells, w2), from: pt.start + row + 2 };
+  const out: NewLine[] = Array.from({ length: count }, (_, i) => ({ text: i === 1 ? delimiter() : padded(cellsOf(i), w2), from: pt.start + i }));
+  put(out, padded(newCells, w2));
   return out;
 }
+

@@ -10,8 +10,8 @@ export interface Registry {
   /** `127.0.0.1:PORT` */
   host: string;
   stop(): Promise<void>;
-  /** Pushes a busybox image with `env` set in its config; returns its manifest digest. */
-  pushBusybox(repository: string, tag: string, env?: Record<string, string>): string;
+  /** Pushes a busybox image with `env` and `labels` set in its config; returns its manifest digest. */
+  pushBusybox(repository: string, tag: string, env?: Record<string, string>, labels?: Record<string, string>): string;
 }
 
 export async function freePort(): Promise<number> {
@@ -64,7 +64,7 @@ export async function startRegistry(): Promise<Registry> {
       await new Promise((r) => (child.exitCode !== null ? r(null) : child.once('exit', r)));
       cleanup();
     },
-    pushBusybox(repository, tag, env = {}) {
+    pushBusybox(repository, tag, env = {}, labels = {}) {
       const work = path.join(dir, `image-${repository.replace(/\W/g, '_')}-${tag}`);
       mkdirSync(work, { recursive: true });
       const layout = path.join(work, 'layout');
@@ -79,7 +79,8 @@ export async function startRegistry(): Promise<Registry> {
       for (const applet of ['sh', 'cat', 'echo', 'env', 'ls', 'true']) symlinkSync('busybox', path.join(bin, applet));
       run('umoci', ['repack', '--image', `${layout}:${tag}`, bundle]);
       const envArgs = Object.entries(env).flatMap(([k, v]) => ['--config.env', `${k}=${v}`]);
-      run('umoci', ['config', '--image', `${layout}:${tag}`, '--config.cmd', '/bin/sh', ...envArgs]);
+      const labelArgs = Object.entries(labels).flatMap(([k, v]) => ['--config.label', `${k}=${v}`]);
+      run('umoci', ['config', '--image', `${layout}:${tag}`, '--config.cmd', '/bin/sh', ...envArgs, ...labelArgs]);
       run('skopeo', ['copy', '--dest-tls-verify=false', `oci:${layout}:${tag}`, `docker://${host}/${repository}:${tag}`]);
       const inspect = execFileSync('skopeo', ['inspect', '--tls-verify=false', '--format', '{{.Digest}}', `docker://${host}/${repository}:${tag}`], { encoding: 'utf8' });
       return inspect.trim();

@@ -155,6 +155,64 @@ describe('other sources: archives and a local SIF', () => {
   });
 });
 
+describe('provenance is the tool\'s alone', () => {
+  const FORGED = {
+    [LABELS.source]: 'https://evil.example/forged',
+    [LABELS.revision]: 'deadbeef',
+    [LABELS.definitionSha256]: 'sha256:basebase',
+    [LABELS.runUrl]: 'https://evil.example/run',
+    [LABELS.buildKey]: 'sha256:forged',
+    'keep.me': 'yes',
+  };
+  const mine = (labels: Record<string, string>) => Object.fromEntries(Object.entries(labels).filter(([k]) => k.startsWith('org.opencontainers.image.') || k.startsWith('io.github.sjtu-hpc.build-image.')));
+
+  test.each([
+    ['a registry image', () => {
+      registry.pushBusybox('forged', '1.0', {}, FORGED);
+      return `docker://${registry.host}/forged:1.0`;
+    }],
+    ['a local SIF', () => {
+      // Built with apptainer directly: build-image itself refuses these labels.
+      const def = path.join(work.dir, 'forged-base.def');
+      writeFileSync(def, [`Bootstrap: localimage`, `From: ${path.resolve('test/fixtures/sif/busybox-gzip.sif')}`, '', '%labels', ...Object.entries(FORGED).map(([k, v]) => `    ${k} ${v}`), ''].join('\n'));
+      const sif = path.join(work.dir, 'forged-base.sif');
+      execFileSync('apptainer', ['build', '--fakeroot', '-F', sif, def], { stdio: 'pipe' });
+      expect(inspectLabels(sif)[LABELS.definitionSha256]).toBe('sha256:basebase');
+      return sif;
+    }],
+  ])('a base (%s) with forged provenance labels: the result carries only the tool\'s, with and without the GitHub variables', (_kind, make) => {
+    const source = make();
+    const offActions = path.join(work.dir, `prov-off-${_kind.replace(/\W/g, '')}.sif`);
+    const run = runBundledAction({ source, output: offActions, 'registry-insecure': 'true' }, { cwd: work.dir, env: { HOME: process.env.HOME ?? '/root' } });
+    expect(run.status).toBe(0);
+    const off = inspectLabels(offActions);
+    // Off Actions the tool knows no repository, revision or run, and a source build has no definition: all gone.
+    expect(Object.keys(mine(off)).sort()).toEqual([LABELS.created, LABELS.builder, LABELS.buildKey, LABELS.sourceUri, LABELS.sourceDigest].sort());
+    expect(off[LABELS.buildKey]).toBe(run.outputs['build-key']);
+    expect(off['keep.me']).toBe('yes');
+
+    const onActions = path.join(work.dir, `prov-on-${_kind.replace(/\W/g, '')}.sif`);
+    const again = runAction({ source, output: onActions, 'registry-insecure': 'true' });
+    expect(again.status).toBe(0);
+    const on = inspectLabels(onActions);
+    expect(mine(on)).toMatchObject({
+      [LABELS.source]: 'https://github.com/sjtu-hpc/images',
+      [LABELS.revision]: ACTIONS_ENV.GITHUB_SHA,
+      [LABELS.runUrl]: 'https://github.com/sjtu-hpc/images/actions/runs/4242',
+    });
+    expect(on[LABELS.definitionSha256]).toBeUndefined();
+  });
+
+  test('a definition that sets a provenance label fails lint, naming the file and line', () => {
+    const def = path.join(work.dir, 'forges.def');
+    writeFileSync(def, `Bootstrap: localimage\nFrom: ${path.resolve('test/fixtures/sif/busybox-gzip.sif')}\n\n%labels\n    ${LABELS.runUrl} https://evil.example/run\n`);
+    const run = runAction({ definition: def, output: path.join(work.dir, 'forges.sif') });
+    expect(run.status).toBe(1);
+    expect(run.stdout).toMatch(/^::error file=forges\.def,line=5::label `io\.github\.sjtu-hpc\.build-image\.run-url` is provenance that build-image writes itself/m);
+    expect(existsSync(path.join(work.dir, 'forges.sif'))).toBe(false);
+  });
+});
+
 describe('a registry that leaves out Docker-Content-Digest', () => {
   test('the digest is computed from the manifest and equals skopeo inspect\'s', async () => {
     // An HTTP front that drops the header from every answer, as some registries and caching proxies do.

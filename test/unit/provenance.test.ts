@@ -1,6 +1,12 @@
 import { describe, expect, test } from '@jest/globals';
 import { buildKey, contextFromEnv, LABELS, provenanceLabels, type KeyInputs } from '../../src/build/provenance.js';
-import { augmentDefinition, pinReference, recipeForSource, stageBases } from '../../src/build/recipe.js';
+import { execFileSync } from 'node:child_process';
+import { mkdirSync, mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
+import os from 'node:os';
+import path from 'node:path';
+import { augmentDefinition, pinReference, recipeForSource, SCRUB_INHERITED_LABELS, stageBases } from '../../src/build/recipe.js';
+
+const SCRUB = SCRUB_INHERITED_LABELS.map((l) => `    ${l}`).join('\n');
 import { parseDefinition } from '../../src/build/definition.js';
 import { parseSource } from '../../src/build/source.js';
 
@@ -64,7 +70,7 @@ describe('the recipe the builder runs', () => {
   test('a docker source becomes a two-line recipe pinned to the digest, with the labels', () => {
     const source = parseSource('docker://127.0.0.1:5000/tiny:1.0', '/');
     expect(recipeForSource(source, digest, { 'a.b': 'c d' })).toBe(
-      `Bootstrap: docker\nFrom: 127.0.0.1:5000/tiny@${digest}\n\n%labels\n    a.b c d\n`,
+      `Bootstrap: docker\nFrom: 127.0.0.1:5000/tiny@${digest}\n\n%setup\n${SCRUB}\n\n%labels\n    a.b c d\n`,
     );
   });
 
@@ -101,12 +107,34 @@ describe('the recipe the builder runs', () => {
     expect(out[1]).toBe(`From: golang@${digest}`);
     expect(out[7]).toBe(`From: alpine@${digest}`);
     expect(out.slice(13, 16)).toEqual(['%labels', '    maintainer hpc@sjtu.edu.cn', '    x.y z']);
-    expect(out.slice(16)).toEqual(['', '%runscript', '    exec /app', '', '']);
+    expect(out.slice(16, 20)).toEqual(['', '%runscript', '    exec /app', '']);
+    // The base's provenance labels are scrubbed before this build's are added (a %setup of the final stage).
+    expect(out.slice(20).join('\n')).toBe(`%setup\n${SCRUB}\n`);
   });
 
   test('a file without %labels gets one at its end; CRLF endings are kept', () => {
     const out = augmentDefinition('Bootstrap: docker\r\nFrom: busybox\r\n%post\r\n    true\r\n\r\n', new Map(), { k: 'v' });
-    expect(out).toBe('Bootstrap: docker\r\nFrom: busybox\r\n%post\r\n    true\r\n\r\n%labels\r\n    k v\r\n');
+    expect(out).toBe(`Bootstrap: docker\r\nFrom: busybox\r\n%post\r\n    true\r\n\r\n%setup\r\n${SCRUB.split('\n').join('\r\n')}\r\n\r\n%labels\r\n    k v\r\n`);
+  });
+
+  test('the scrub removes every provenance label of the base, keeps the rest as valid JSON, and leaves compact files alone', () => {
+    const dir = mkdtempSync(path.join(os.tmpdir(), 'bi-scrub-'));
+    try {
+      const file = path.join(dir, '.singularity.d', 'labels.json');
+      mkdirSync(path.dirname(file));
+      const run = (labels: string) => {
+        writeFileSync(file, labels);
+        execFileSync('/bin/sh', ['-c', SCRUB_INHERITED_LABELS.join('\n')], { env: { APPTAINER_ROOTFS: dir, PATH: '' } });
+        return readFileSync(file, 'utf8');
+      };
+      const indented = JSON.stringify({ Author: 'x', [LABELS.source]: 'forged', 'keep.me': 'y "quoted" \\ back', [LABELS.runUrl]: 'forged' }, null, '\t');
+      expect(JSON.parse(run(indented))).toEqual({ Author: 'x', 'keep.me': 'y "quoted" \\ back' });
+      expect(JSON.parse(run(JSON.stringify({ [LABELS.buildKey]: 'forged' }, null, '\t')))).toEqual({});
+      const compact = JSON.stringify({ a: 'b', [LABELS.source]: 'kept, since it cannot be filtered by line' });
+      expect(run(compact)).toBe(compact);
+    } finally {
+      rmSync(dir, { recursive: true, force: true });
+    }
   });
 
   test('build args override %arguments defaults when finding bases', () => {

@@ -1,7 +1,7 @@
 import { describe, expect, test } from '@jest/globals';
 import { readFileSync } from 'node:fs';
 import { fileURLToPath } from 'node:url';
-import { displayWidth, editTable, listedValues, readTables, TableError, type TableEditSpec } from '../../src/docs/table.js';
+import { displayWidth, editTable, editTableBytes, listedValues, readTables, TableError, type TableEditSpec } from '../../src/docs/table.js';
 import { unifiedDiff } from '../../src/docs/line-diff.js';
 
 const fixtures = fileURLToPath(new URL('../fixtures/docs/', import.meta.url));
@@ -289,8 +289,11 @@ describe('Markdown pipe tables', () => {
     ]);
   });
 
-  test("a '|' in a value is refused", () => {
-    expect(errorOf(() => edit(markdown, { key: 'VASP', value: '/a|b' })).message).toMatch(/contains '\|'/);
+  test("a '|' in a value is written escaped and reads back as written", () => {
+    const result = edit(markdown, { key: 'VASP', value: '/a|b' });
+    expect(lines(result.text)[8]).toMatch(/^\| VASP {4}\| \/a\\\|b +\|$/);
+    expect(lines(result.text)[8]).toHaveLength(lines(markdown)[8].length);
+    expect(readTables(result.text)[0].rows[2].cells).toEqual(['VASP', '/a|b']);
   });
 });
 
@@ -407,5 +410,168 @@ describe('unifiedDiff', () => {
       ].join('\n'),
     );
     expect(unifiedDiff(rst, rst, 'x')).toBe('');
+  });
+});
+
+describe('escaping: what is written reads back as it was asked for', () => {
+  const row = (text: string, key: string): string => lines(text).find((l) => l.startsWith(key))!;
+
+  test('RST: markup characters, enumerators, comments, backslashes and rules are escaped; plain paths are not', () => {
+    const cases: [string, string][] = [
+      ['==========', '\\=========='],
+      ['/lustre/`x`.sif', '/lustre/\\`x\\`.sif'],
+      ['1. /x.sif', '\\1. /x.sif'],
+      ['.. /x.sif', '\\.. /x.sif'],
+      ['/a\\b.sif', '/a\\\\b.sif'],
+      ['- /x.sif', '\\- /x.sif'],
+      ['/x/image_.sif', '/x/image\\_.sif'],
+      ['x::', 'x:\\:'],
+      ['\\\\', '\\ \\\\\\\\'],
+      ['/lustre/share/img/my_image-1.0.sif', '/lustre/share/img/my_image-1.0.sif'],
+    ];
+    for (const [value, written] of cases) {
+      const result = edit(rst, { key: 'VASP', value });
+      expect(row(result.text, 'VASP')).toBe(`VASP     ${written}`);
+      expect(readTables(result.text)[0].rows[4].cells).toEqual(['VASP', value]);
+    }
+  });
+
+  test('a key is compared as it reads: *PyTorch* is its own row, and a second edit finds it again', () => {
+    const once = edit(rst, { key: '*PyTorch*', value: '/x/a.sif' });
+    expect(once.operation).toBe('appended');
+    expect(row(once.text, '\\*')).toBe('\\*PyTorch\\* /x/a.sif');
+    const twice = edit(once.text, { key: '*PyTorch*', value: '/x/b.sif' });
+    expect(twice.operation).toBe('replaced');
+    expect(readTables(twice.text)[0].rows.map((r) => r.cells[0])).toEqual(['PyTorch', 'Gromacs', 'OpenFOAM', 'LAMMPS', 'VASP', '*PyTorch*']);
+    expect(edit(twice.text, { key: 'PyTorch', value: '/x/c.sif' }).oldValue).toBe('/lustre/share/img/pytorch-19.10-py3.simg');
+  });
+
+  test('cells with markup read as docutils shows them, for keys and for the listed paths', () => {
+    const text = [
+      '========== ==========================================',
+      '软件       位置',
+      '========== ==========================================',
+      '*PyTorch*  ``/lustre/share/img/pytorch-19.10-py3.simg``',
+      'VASP       /lustre/share/img/my\\_vasp\\_.simg',
+      '========== ==========================================',
+      '',
+    ].join('\n');
+    expect(readTables(text)[0].rows.map((r) => r.cells)).toEqual([
+      ['PyTorch', '/lustre/share/img/pytorch-19.10-py3.simg'],
+      ['VASP', '/lustre/share/img/my_vasp_.simg'],
+    ]);
+    expect(listedValues(text)).toEqual(['/lustre/share/img/pytorch-19.10-py3.simg', '/lustre/share/img/my_vasp_.simg']);
+    expect(edit(text, { key: 'pytorch', value: '/lustre/share/img/pytorch-19.10-py3.simg' }).operation).toBe('unchanged');
+  });
+
+  test('Markdown: pipes, backslashes and inline markup are escaped; a key with an escaped pipe can be edited', () => {
+    const result = edit(markdown, { key: 'VASP', value: '/a|b\\*c*_d_.sif' });
+    expect(lines(result.text)[8]).toMatch(/^\| VASP {4}\| \/a\\\|b\\\\\\\*c\\\*\\_d\\_\.sif +\|$/);
+    expect(readTables(result.text)[0].rows[2].cells).toEqual(['VASP', '/a|b\\*c*_d_.sif']);
+    const piped = ['| 软件 | 位置 |', '| --- | --- |', '| a \\| b | /x |', ''].join('\n');
+    const replaced = edit(piped, { key: 'a | b', value: '/y' });
+    expect(replaced.operation).toBe('replaced');
+    expect(lines(replaced.text)[2]).toBe('| a \\| b | /y |');
+  });
+
+  test('Markdown: a compact row whose first cell would start a list gets a leading pipe', () => {
+    const result = edit(markdown, { key: '- x', value: '/x.sif', keyColumns: ['Name'], valueColumns: ['Path'] });
+    expect(lines(result.text)[21]).toBe('| - x | /x.sif |');
+    expect(readTables(result.text)[1].rows[1].cells).toEqual(['- x', '/x.sif', '']);
+  });
+
+  test('a value that has no UTF-8 form is refused, naming it', () => {
+    expect(errorOf(() => edit(rst, { key: 'VASP', value: '/x/\uD800.sif' })).message).toMatch(/value "\/x\/\\ud800.sif" contains a lone UTF-16 surrogate/);
+  });
+});
+
+describe('bytes: lines outside the edited row keep their bytes', () => {
+  /** The source with invalid UTF-8 at the end of the line that contains `at`. */
+  const invalid = (source: string | Buffer, at: string): Buffer => {
+    const bytes = Buffer.from(source);
+    const end = bytes.indexOf(0x0a, bytes.indexOf(Buffer.from(at, 'utf8')));
+    return Buffer.concat([bytes.subarray(0, end), Buffer.from([0xff, 0xc3, 0x28, 0xe4, 0xb8]), bytes.subarray(end)]);
+  };
+  const byteLines = (buf: Buffer): Buffer[] => {
+    const out: Buffer[] = [];
+    let at = 0;
+    for (let i = buf.indexOf(0x0a); i >= 0; i = buf.indexOf(0x0a, at)) {
+      out.push(buf.subarray(at, i + 1));
+      at = i + 1;
+    }
+    if (at < buf.length) out.push(buf.subarray(at));
+    return out;
+  };
+
+  test('invalid UTF-8 before, inside and after the table survives an edit byte for byte', () => {
+    const source = Buffer.concat([invalid(invalid(rst, '预置镜像'), 'Gromacs'), Buffer.from([0x80, 0x0a])]);
+    const result = editTableBytes(source, { key: 'VASP', value: '/lustre/share/img/vasp-6.simg' });
+    const before = byteLines(source);
+    const after = byteLines(result.bytes);
+    expect(after).toHaveLength(before.length);
+    const changed = after.map((l, i) => (l.equals(before[i]) ? -1 : i)).filter((i) => i >= 0);
+    expect(changed).toEqual([16]);
+    expect(after[16].toString()).toBe('VASP     /lustre/share/img/vasp-6.simg\n');
+    expect(listedValues(result.bytes)).toContain('/lustre/share/img/vasp-6.simg');
+  });
+
+  test('a line that must be rewritten but is not valid UTF-8 is refused, and the bytes stay as they were', () => {
+    // An invalid byte in place of an ASCII letter keeps the grid's columns where they were.
+    const withByte = (text: string, marker: string): Buffer => {
+      const bytes = Buffer.from(text, 'utf8');
+      bytes[bytes.indexOf(Buffer.from(marker, 'utf8')) + Buffer.byteLength(marker) - 1] = 0xff;
+      return bytes;
+    };
+    const source = withByte(grid.replace('分子动力学      ', '分子动力学x     '), '分子动力学x');
+    const copy = Buffer.from(source);
+    // A longer value widens its column, and the Gromacs line would have to be written anew.
+    expect(() => editTableBytes(source, { key: 'VASP', value: LONG })).toThrow(/line 10 of the document is not valid UTF-8, and this edit would rewrite it/);
+    expect(source.equals(copy)).toBe(true);
+    // One that fits changes only the VASP row, and the Gromacs line keeps its invalid byte.
+    expect(editTableBytes(source, { key: 'VASP', value: '/v.sif' }).bytes.includes(Buffer.from([0xff]))).toBe(true);
+    // The edited row itself, with an invalid byte in another cell.
+    const inRow = withByte(grid.replace('需要许可证       ', '需要许可证x      '), '需要许可证x');
+    expect(() => editTableBytes(inRow, { key: 'VASP', value: '/v.sif' })).toThrow(/line 13 of the document is not valid UTF-8/);
+  });
+
+  test('a byte order mark stays; the text API still works on strings', () => {
+    const source = Buffer.concat([Buffer.from([0xef, 0xbb, 0xbf]), Buffer.from(rst, 'utf8')]);
+    const result = editTableBytes(source, { key: 'VASP', value: '/v.sif' });
+    expect([...result.bytes.subarray(0, 3)]).toEqual([0xef, 0xbb, 0xbf]);
+    expect(result.bytes.subarray(3).toString()).toBe(edit(rst, { key: 'VASP', value: '/v.sif' }).text);
+  });
+});
+
+describe('CR-only line endings', () => {
+  test('tables are found and edited in all three syntaxes, and the file keeps its lone CRs', () => {
+    for (const [text, syntax] of [
+      [rst, 'rst'],
+      [grid, 'rst'],
+      [markdown, 'markdown'],
+    ] as const) {
+      const cr = text.replace(/\n/g, '\r');
+      expect(readTables(cr, { syntax }).map((t) => t.rows.length)).toEqual(readTables(text, { syntax }).map((t) => t.rows.length));
+      for (const spec of [
+        { key: 'VASP', value: LONG },
+        { key: 'CP2K', value: '/x/cp2k.sif' },
+      ]) {
+        const result = edit(cr, { ...spec, syntax });
+        expect(result.text.includes('\n')).toBe(false);
+        expect(result.text.replace(/\r/g, '\n')).toBe(edit(text, { ...spec, syntax }).text);
+      }
+    }
+  });
+
+  test('each line keeps its own ending in a mixed file; the diff shows only the changed line', () => {
+    // (A lone CR before an empty line would read as CRLF; those lines end in LF.)
+    const mixed = lines(rst)
+      .map((l, i, all) => l + (i % 3 === 0 ? '\r\n' : i % 3 === 1 && all[i + 1] !== '' ? '\r' : '\n'))
+      .join('');
+    const result = edit(mixed, { key: 'Gromacs', value: '/g.sif' });
+    expect(result.text.replace('Gromacs  /g.sif', 'Gromacs  /lustre/share/img/gromacs-2018.2.simg')).toBe(mixed);
+    expect(unifiedDiff(mixed, result.text, 'x').split('\n').filter((l) => /^[-+][^-+]/.test(l))).toEqual([
+      '-Gromacs  /lustre/share/img/gromacs-2018.2.simg\r',
+      '+Gromacs  /g.sif\r',
+    ]);
   });
 });

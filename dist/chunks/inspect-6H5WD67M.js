@@ -1,3 +1,0 @@
-import { createRequire as __cr } from 'node:module'; import { fileURLToPath as __fup } from 'node:url'; import { dirname as __dn } from 'node:path'; const require = __cr(import.meta.url); const __filename = __fup(import.meta.url); const __dirname = __dn(__filename);
-import{b as i}from"./chunk-R6F7P6TZ.js";import{c as e}from"./chunk-7BVZKKTX.js";import"./chunk-KKHMBTLX.js";import"./chunk-I4UFC5DM.js";import"./chunk-N2DSM7RF.js";import{stat as a}from"node:fs/promises";async function f(t,r){if(!(await a(t).catch(o=>{throw new e([{input:"FILE",message:`cannot read ${t}: ${o.code}`}])})).isFile())throw new e([{input:"FILE",message:`${t} is not a file (a SIF image is expected)`}]);let n=await i(t);return r.write(JSON.stringify(n,null,2)+`
-`),0}export{f as inspectFile};
