@@ -2,7 +2,7 @@
 // mixed, so the bundle gets a `require` for the CommonJS ones; native addons (ssh2's optional crypto) stay
 // out and are loaded at run time when present.
 import { build } from 'esbuild';
-import { rm, chmod, cp, mkdir } from 'node:fs/promises';
+import { rm, chmod, cp, mkdir, readFile } from 'node:fs/promises';
 
 // `--outdir DIR` bundles elsewhere (the freshness test compares that with the committed dist/).
 const at = process.argv.indexOf('--outdir');
@@ -20,6 +20,7 @@ await build({
   minify: true,
   sourcemap: false,
   legalComments: 'linked',
+  define: { BUILD_IMAGE_VERSION: JSON.stringify(JSON.parse(await readFile('package.json', 'utf8')).version) },
   chunkNames: 'chunks/[name]-[hash]',
   external: ['*.node', 'cpu-features'],
   // CommonJS dependencies expect `require`, `__filename` and `__dirname` (ssh2's poly1305 does).

@@ -6,6 +6,7 @@ import { loadConfig, secretValues, type Config } from './config/config.js';
 import { INPUTS, type StageName } from './config/schema.js';
 import { describeError } from './errors.js';
 import { ConsoleReporter } from './report/console.js';
+import { VERSION } from './version.js';
 import { guarded } from './util/phase.js';
 import { heldResources } from './util/resources.js';
 
@@ -15,6 +16,10 @@ export async function main(argv: readonly string[]): Promise<number> {
   let signal: AbortSignal | undefined;
   try {
     const parsed = parseCommandLine(argv);
+    if ('version' in parsed) {
+      process.stdout.write(`build-image ${VERSION}\n`);
+      return 0;
+    }
     if (!parsed.command) {
       process.stdout.write(generalHelp());
       return 0;

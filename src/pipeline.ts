@@ -73,7 +73,8 @@ export async function runPipeline(
       }),
     );
     reporter.setOutput('staged-path', result.staged.stagedPath);
-    reporter.setOutput('sha256', result.staged.sha256);
+    // The build step already set it for the same file; one line each in GITHUB_OUTPUT.
+    if (!result.build) reporter.setOutput('sha256', result.staged.sha256);
     reporter.setOutput('bytes-sent', String(result.staged.bytesSent));
     reporter.setOutput('upload-skipped', String(result.staged.uploadSkipped));
   }

@@ -101,6 +101,8 @@ export async function build(config: BuildConfig, reporter: Reporter, options: Bu
   const unholdDir = hold({ kind: 'temp-dir', path: workDir });
   const recipePath = path.join(workDir, 'build.def');
   const partial = path.join(path.dirname(config.output), `.${path.basename(config.output)}.partial-${process.pid}`);
+  // The partial image too: a post: step after a killed build removes it (rm works on files as on directories).
+  const unholdPartial = hold({ kind: 'temp-dir', path: partial });
   const argsFile = path.join(workDir, 'build-args');
   const command = builderArgs(config, plan.buildArgs, fakeroot, recipePath, partial, argsFile);
 
@@ -227,6 +229,7 @@ export async function build(config: BuildConfig, reporter: Reporter, options: Bu
     await rm(partial, { force: true });
     await rm(workDir, { recursive: true, force: true });
     unholdDir();
+    unholdPartial();
   }
 }
 

@@ -28,16 +28,37 @@ export function commandInputs(command: CommandSpec): InputSpec[] {
   );
 }
 
+/** The candidate within two edits of `word` (a typo), if there is one. */
+function nearest(word: string, candidates: string[]): string | undefined {
+  const distance = (a: string, b: string): number => {
+    const row = Array.from({ length: b.length + 1 }, (_, j) => j);
+    for (let i = 1; i <= a.length; i++) {
+      let diagonal = row[0];
+      row[0] = i;
+      for (let j = 1; j <= b.length; j++) {
+        const above = row[j];
+        row[j] = Math.min(row[j] + 1, row[j - 1] + 1, diagonal + (a[i - 1] === b[j - 1] ? 0 : 1));
+        diagonal = above;
+      }
+    }
+    return row[b.length];
+  };
+  const [best] = candidates.map((c) => [c, distance(word, c)] as const).sort((x, y) => x[1] - y[1]);
+  return best && best[1] <= 2 ? best[0] : undefined;
+}
+
 function takesFile(spec: InputSpec): boolean {
   return !!(spec.secret || spec.multiline);
 }
 
-export function parseCommandLine(argv: readonly string[]): ParsedCommand | { help: true; command?: undefined } {
+export function parseCommandLine(argv: readonly string[]): ParsedCommand | { help: true; command?: undefined } | { version: true; command?: undefined } {
   const [name, ...rest] = argv;
   if (name === undefined || name === '--help' || name === '-h' || name === 'help') return { help: true };
+  if (name === '--version' || name === '-V' || name === 'version') return { version: true };
   const command = COMMANDS.find((c) => c.name === name);
   if (!command) {
-    throw new UsageError(`unknown command '${name}'; commands: ${COMMANDS.map((c) => c.name).join(', ')}`);
+    const near = nearest(name, COMMANDS.map((c) => c.name));
+    throw new UsageError(`unknown command '${name}'${near ? ` (did you mean '${near}'?)` : ''}; commands: ${COMMANDS.map((c) => c.name).join(', ')}`);
   }
   const specs = commandInputs(command);
   const options: NonNullable<ParseArgsConfig['options']> = {

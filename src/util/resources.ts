@@ -6,6 +6,7 @@
 export type Resource =
   | { kind: 'remote-lock'; path: string; token: string }
   | { kind: 'slurm-job'; id: string }
+  /** A temporary directory or file (a partial image): removed whole. */
   | { kind: 'temp-dir'; path: string };
 
 /** The action's state key under which the main step lists what it holds, for the post step. */

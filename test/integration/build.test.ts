@@ -303,6 +303,37 @@ describe('signals, kill -9 and timeouts', () => {
     expect(readdirSync(work.dir).filter((f) => f.startsWith('.killed.sif.partial'))).toEqual([]);
   }, 180_000);
 
+  test("the action's post step after a killed build step removes its partial image and temp dir", async () => {
+    const runner = tempDir('bi-build-post-');
+    try {
+      const stateFile = path.join(runner.dir, 'state');
+      writeFileSync(stateFile, '');
+      const output = path.join(work.dir, 'post-killed.sif');
+      const env: NodeJS.ProcessEnv = { PATH: process.env.PATH, HOME: process.env.HOME, GITHUB_STATE: stateFile, GITHUB_OUTPUT: path.join(runner.dir, 'out'), INPUT_DEFINITION: slowDefinition('post-killed', 4246), INPUT_OUTPUT: output };
+      const main = spawn(process.execPath, [path.resolve('dist/index.js')], { env, cwd: work.dir, stdio: ['ignore', 'pipe', 'pipe'] });
+      let out = '';
+      main.stdout!.on('data', (d) => (out += d));
+      const exited = new Promise((r) => main.once('exit', r));
+      await waitFor(() => out.includes('post-started'));
+      main.kill('SIGKILL');
+      await exited;
+      const state = parseOutputs(readFileSync(stateFile, 'utf8'));
+      const held = JSON.parse(state.resources) as { kind: string; path: string }[];
+      const partial = held.find((r) => r.path.includes('.post-killed.sif.partial-'))!.path;
+      const temp = held.find((r) => r.path.includes('/build-image-'))!.path;
+      // Stand in for what the builder may leave: the partial image it was writing.
+      writeFileSync(partial, 'half an image');
+      expect(existsSync(temp)).toBe(true);
+      const post = spawnSync(process.execPath, [path.resolve('dist/post.js')], { env: { ...env, STATE_resources: state.resources }, encoding: 'utf8', timeout: 60_000 });
+      expect(post.status).toBe(0);
+      expect(existsSync(partial)).toBe(false);
+      expect(existsSync(temp)).toBe(false);
+      await waitFor(() => processesWith('sleep 4246').length === 0, 30_000);
+    } finally {
+      runner.cleanup();
+    }
+  }, 120_000);
+
   test('build-timeout ends a build that takes too long, with a message naming it and nothing at output', async () => {
     const output = path.join(work.dir, 'slow.sif');
     const run = spawnSync(process.execPath, [path.resolve('dist/cli.js'), 'build', '--definition', slowDefinition('slow', 4245), '--output', output, '--build-timeout', '5s'], { cwd: work.dir, encoding: 'utf8', timeout: 120_000 });

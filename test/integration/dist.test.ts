@@ -27,4 +27,9 @@ describe('dist/', () => {
       out.cleanup();
     }
   });
+
+  test('the bundled CLI tells its version, package.json\'s', () => {
+    const version = JSON.parse(readFileSync('package.json', 'utf8')).version as string;
+    expect(execFileSync(process.execPath, ['dist/cli.js', '--version'], { encoding: 'utf8' })).toBe(`build-image ${version}\n`);
+  });
 });

@@ -46,12 +46,18 @@ describe('command line', () => {
 
   test.each([
     [['frobnicate'], /unknown command 'frobnicate'; commands: build, lint, inspect/],
+    [['pubish'], /unknown command 'pubish' \(did you mean 'publish'\?\); commands:/],
     [['build', '--sauce', 'x'], /Unknown option '--sauce'.*see build-image build --help/],
     [['build', 'pi.def'], /unexpected argument 'pi.def'/],
     [['build', '--source'], /--source.*argument missing/],
   ])('%j is a usage error', (argv, message) => {
     expect(() => parseCommandLine(argv as string[])).toThrow(UsageError);
     expect(() => parseCommandLine(argv as string[])).toThrow(message);
+  });
+
+  test('--version asks for the version', () => {
+    expect(parseCommandLine(['--version'])).toEqual({ version: true });
+    expect(parseCommandLine(['-V'])).toEqual({ version: true });
   });
 
   test('no command or --help shows the command list', () => {
