@@ -180,6 +180,17 @@ function cliArgs(dirs: { staging: string; live: string }, port: number, extra: s
   ];
 }
 
+/** Runs the CLI's publish through the proxy until it stalls at `fault`, then kills it with SIGKILL. */
+async function publishKilledAt(dirs: { staging: string; live: string }, fault: Fault): Promise<void> {
+  proxy.planFaults([fault]);
+  const stalled = proxy.stalled();
+  const child = spawn(process.execPath, cliArgs(dirs, proxy.port), { stdio: 'ignore' });
+  const exited = new Promise((r) => child.once('exit', r));
+  await Promise.race([stalled, exited]);
+  child.kill('SIGKILL');
+  await exited;
+}
+
 describe('a publisher killed with SIGKILL', () => {
   test('the next publish takes over its lock once stale and converges, at several moments of promotion', async () => {
     const length = await conversation(right);
@@ -187,13 +198,7 @@ describe('a publisher killed with SIGKILL', () => {
     for (const share of [0.5, 0.7, 0.85, 0.95]) {
       const dirs = scenario(`kill-${share}`, right);
       const fault: Fault = { dir: 'down', at: Math.floor(length.down * share), kind: 'stall' };
-      proxy.planFaults([fault]);
-      const stalled = proxy.stalled();
-      const child = spawn(process.execPath, cliArgs(dirs, proxy.port), { stdio: 'ignore' });
-      const exited = new Promise((r) => child.once('exit', r));
-      await Promise.race([stalled, exited]);
-      child.kill('SIGKILL');
-      await exited;
+      await publishKilledAt(dirs, fault);
       const started = Date.now();
       const again = spawnSync(process.execPath, cliArgs(dirs, sshd.port, ['--lock-stale', '3s']), { encoding: 'utf8', timeout: 120_000 });
       const seconds = (Date.now() - started) / 1000;
@@ -212,13 +217,7 @@ describe('a publisher killed with SIGKILL', () => {
   test('with default settings, the next publish after a kill finishes within lock-stale (2 min) plus a minute', async () => {
     const length = await conversation(right);
     const dirs = scenario('kill-default', right);
-    proxy.planFaults([{ dir: 'down', at: Math.floor(length.down * 0.7), kind: 'stall' }]);
-    const stalled = proxy.stalled();
-    const child = spawn(process.execPath, cliArgs(dirs, proxy.port), { stdio: 'ignore' });
-    const exited = new Promise((r) => child.once('exit', r));
-    await Promise.race([stalled, exited]);
-    child.kill('SIGKILL');
-    await exited;
+    await publishKilledAt(dirs, { dir: 'down', at: Math.floor(length.down * 0.7), kind: 'stall' });
     expect(existsSync(`${dirs.live}/.tool-2.0.sif.lock`)).toBe(true);
     const started = Date.now();
     const again = await new Promise<{ status: number | null; err: string }>((resolve) => {
