@@ -198,6 +198,10 @@ describe('no evidence, no pass', () => {
     } finally {
       await slurm.startController();
       spawnSync('scancel', ['--full', '-u', 'root'], { env: slurm.env });
+      // Later tests expect an empty queue: wait until the job the outage left is gone.
+      const gone = Date.now() + 60_000;
+      while (slurm.queue().length > 0 && Date.now() < gone) await new Promise((r) => setTimeout(r, 500));
+      expect(slurm.queue()).toEqual([]);
     }
   }, 240_000);
 });
