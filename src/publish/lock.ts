@@ -3,11 +3,10 @@
 // several contenders exactly one wins). The holder refreshes its mtime (a heartbeat); a lock not refreshed for
 // `staleMs` belongs to a run that died and is taken over, so a killed publisher blocks the next one for minutes.
 import { randomBytes } from 'node:crypto';
-import type { FileEntryWithStats } from 'ssh2';
 import type { Reporter } from '../report/reporter.js';
 import { hold } from '../util/resources.js';
 import { isNetworkError, SftpError, type SftpConnection } from './connect.js';
-import { remoteError, sftpCall } from './remote.js';
+import { remoteError, removeLeftovers, sftpCall } from './remote.js';
 
 /** A holder refreshes its lock every 30 s, so one untouched for 2 minutes belongs to a run that died. */
 export const DEFAULT_LOCK_STALE_MS = 120_000;
@@ -192,28 +191,13 @@ export async function releaseLockFile(conn: SftpConnection, path: string, token:
 
 /**
  * Drafts (`LOCK.TOKEN.new`) and stale locks moved aside (`LOCK.stale-TOKEN`) are left behind when a connection
- * drops between two of their steps. This run's own are removed at once, other runs' once they are stale.
+ * drops between two of their steps.
  */
-async function sweepDrafts(conn: SftpConnection, path: string, token: string, staleMs: number): Promise<void> {
+function sweepDrafts(conn: SftpConnection, path: string, token: string, staleMs: number): Promise<void> {
   const slash = path.lastIndexOf('/');
-  const dir = path.slice(0, slash) || '/';
   const base = path.slice(slash + 1);
-  const listing = await sftpCall<FileEntryWithStats[]>((cb) => conn.sftp.readdir(dir, cb)).catch((error) => {
-    if (isNetworkError(error)) throw error;
-    return [] as FileEntryWithStats[];
-  });
-  const now = Date.now();
-  for (const entry of listing) {
-    const name = entry.filename;
-    const draft = name.startsWith(`${base}.`) && (name.endsWith('.new') || name.slice(base.length).startsWith('.stale-'));
-    if (!draft || !entry.attrs.isFile()) continue;
-    const ours = name.includes(token);
-    if (ours || now - entry.attrs.mtime * 1000 > staleMs) {
-      await sftpCall((cb) => conn.sftp.unlink(`${dir}/${name}`, cb)).catch((error) => {
-        if (isNetworkError(error)) throw error;
-      });
-    }
-  }
+  const isDraft = (name: string) => name.startsWith(`${base}.`) && (name.endsWith('.new') || name.slice(base.length).startsWith('.stale-'));
+  return removeLeftovers(conn, path.slice(0, slash) || '/', isDraft, token, staleMs);
 }
 
 /**

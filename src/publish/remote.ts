@@ -1,5 +1,6 @@
 // Small promise wrappers over ssh2's SFTP calls, and SFTP status codes turned into messages a user can act on.
-import { SftpError, isNetworkError } from './connect.js';
+import type { FileEntryWithStats } from 'ssh2';
+import { SftpError, isNetworkError, type SftpConnection } from './connect.js';
 
 /** Calls an ssh2 callback-style SFTP method as a promise. */
 export function sftpCall<T = void>(fn: (cb: (err: Error | null | undefined, value?: T) => void) => void): Promise<T> {
@@ -42,4 +43,26 @@ export function remoteError(error: unknown, doing: string): SftpError {
 /** Joins remote POSIX paths. */
 export function remoteJoin(dir: string, name: string): string {
   return `${dir.replace(/\/+$/, '') || '/'}${dir.endsWith('/') && dir.length === 1 ? '' : '/'}${name}`;
+}
+
+/**
+ * Removes what cut-short steps left in `dir` (drafts, files moved aside): names `isLeftover` accepts, this run's
+ * (they contain its token) at once, other runs' once older than `staleMs` (a live run renames its drafts within
+ * seconds). A dropped connection is thrown; anything else is left for a later run.
+ */
+export async function removeLeftovers(conn: SftpConnection, dir: string, isLeftover: (name: string) => boolean, token: string, staleMs: number): Promise<void> {
+  const listing = await sftpCall<FileEntryWithStats[]>((cb) => conn.sftp.readdir(dir, cb)).catch((error) => {
+    if (isNetworkError(error)) throw error;
+    return [] as FileEntryWithStats[];
+  });
+  const now = Date.now();
+  for (const entry of listing) {
+    const name = entry.filename;
+    if (!isLeftover(name) || entry.attrs.isDirectory()) continue;
+    if (name.includes(token) || now - entry.attrs.mtime * 1000 > staleMs) {
+      await sftpCall((cb) => conn.sftp.unlink(remoteJoin(dir, name), cb)).catch((error) => {
+        if (isNetworkError(error)) throw error;
+      });
+    }
+  }
 }

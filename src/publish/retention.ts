@@ -8,7 +8,7 @@ import { LABELS } from '../build/provenance.js';
 import { readSif, SifFormatError } from '../image/sif.js';
 import type { Reporter } from '../report/reporter.js';
 import { isNetworkError, type SftpConnection } from './connect.js';
-import { remoteError, remoteJoin, sftpCall } from './remote.js';
+import { remoteError, remoteJoin, removeLeftovers, sftpCall } from './remote.js';
 
 /**
  * An image's family: its name without the version, i.e. everything before the first `-` or `_` that is followed by
@@ -260,22 +260,9 @@ async function publishedByUs(conn: SftpConnection, dir: string, name: string, si
  * Removes what cut-short promotions leave in `remote-dir`: manifest drafts and alias drafts, this run's at once and
  * other runs' once they are older than `staleMs` (a live run renames its drafts within seconds).
  */
-export async function sweepLeftovers(conn: SftpConnection, remoteDir: string, token: string, staleMs: number): Promise<void> {
-  const listing = await sftpCall<FileEntryWithStats[]>((cb) => conn.sftp.readdir(remoteDir, cb)).catch((error) => {
-    if (isNetworkError(error)) throw error;
-    return [] as FileEntryWithStats[];
-  });
-  const now = Date.now();
-  for (const entry of listing) {
-    const name = entry.filename;
-    const draft = (name.startsWith(`${MANIFEST_NAME}.`) && name.endsWith('.new')) || (name.startsWith('.') && /\.[0-9a-f]{24}\.tmp$/.test(name));
-    if (!draft || entry.attrs.isDirectory()) continue;
-    if (name.includes(token) || now - entry.attrs.mtime * 1000 > staleMs) {
-      await sftpCall((cb) => conn.sftp.unlink(remoteJoin(remoteDir, name), cb)).catch((error) => {
-        if (isNetworkError(error)) throw error;
-      });
-    }
-  }
+export function sweepLeftovers(conn: SftpConnection, remoteDir: string, token: string, staleMs: number): Promise<void> {
+  const isDraft = (name: string) => (name.startsWith(`${MANIFEST_NAME}.`) && name.endsWith('.new')) || (name.startsWith('.') && /\.[0-9a-f]{24}\.tmp$/.test(name));
+  return removeLeftovers(conn, remoteDir, isDraft, token, staleMs);
 }
 
 function normDir(dir: string): string {
