@@ -14,13 +14,16 @@ export async function releaseResources(resources: Resource[], config: Config | u
       reporter.warning(`cannot release ${locks.map((l) => l.path).join(', ')}: no SFTP settings; they are taken over once stale`);
     } else {
       const { connectSftp } = await import('./publish/connect.js');
-      const { releaseLockFile } = await import('./publish/lock.js');
+      const { lockDrafts, releaseLockFile } = await import('./publish/lock.js');
+      const { sftpCall } = await import('./publish/remote.js');
       try {
         const conn = await connectSftp(config.remote.sftp, { reporter, retries: 2, retryDelayMs: 500 });
         try {
           for (const lock of locks) {
-            await releaseLockFile(conn, lock.path, lock.token, reporter);
-            reporter.info(`released the lock ${lock.path}`);
+            // The record is made before the lock is taken, so it may name one this run never got: quiet then.
+            if ((await releaseLockFile(conn, lock.path, lock.token, reporter, true)) === 'released') reporter.info(`released the lock ${lock.path}`);
+            // A run killed while taking it may have left its draft beside it.
+            for (const draft of lockDrafts(lock.path, lock.token)) await sftpCall((cb) => conn.sftp.unlink(draft, cb)).catch(() => undefined);
           }
         } finally {
           await conn.end();

@@ -48,12 +48,18 @@ export function describeHolder(content: string): string {
 /** Takes the lock at `path`, waiting while another live holder has it. `conn` may change between calls (reconnects). */
 export async function acquireLock(conn: () => SftpConnection, path: string, opts: LockOptions): Promise<RemoteLock> {
   const token = opts.token ?? randomBytes(12).toString('hex');
+  // Recorded before the first request, not after: a run killed between the server's rename and its answer leaves
+  // a lock carrying this token, and only this record lets the exit path or the post step give it back at once.
+  // Giving back is by token, so a lock this run never took is left alone.
+  const held = hold({ kind: 'remote-lock', path, token });
   try {
-    return await takeLock(conn, path, { ...opts, token });
+    return await takeLock(conn, path, { ...opts, token }, held);
   } catch (error) {
+    // The caller reconnects and tries again with the same token, or gives up; the record stays for either.
     if (isNetworkError(error)) throw new SftpError(`connection lost while taking the lock ${path} (${(error as Error).message})`, 'network');
     // A refusal (permission, full disk) or a timeout: our draft must not outlive this attempt.
     if (conn().isOpen()) await sftpCall((cb) => conn().sftp.unlink(draftPath(path, token), cb)).catch(() => undefined);
+    held();
     throw error;
   }
 }
@@ -62,7 +68,7 @@ function draftPath(path: string, token: string): string {
   return `${path}.${token}.new`;
 }
 
-async function takeLock(conn: () => SftpConnection, path: string, opts: LockOptions & { token: string }): Promise<RemoteLock> {
+async function takeLock(conn: () => SftpConnection, path: string, opts: LockOptions & { token: string }, release: () => void): Promise<RemoteLock> {
   const { token } = opts;
   const content = [`owner: ${opts.owner ?? 'build-image'}`, `run: ${opts.runUrl ?? '-'}`, `time: ${new Date().toISOString()}`, `token: ${token}`, ''].join('\n');
   const pollMs = opts.pollMs ?? Math.max(100, Math.min(2000, opts.staleMs / 10));
@@ -145,7 +151,6 @@ async function takeLock(conn: () => SftpConnection, path: string, opts: LockOpti
     }
     await new Promise((r) => setTimeout(r, pollMs));
   }
-  const release = hold({ kind: 'remote-lock', path, token });
   await sweepDrafts(conn(), path, token, opts.staleMs);
   const heartbeatMs = opts.heartbeatMs ?? Math.min(60_000, Math.max(50, opts.staleMs / 4));
   const heartbeat = setInterval(() => {
@@ -171,22 +176,31 @@ async function takeLock(conn: () => SftpConnection, path: string, opts: LockOpti
   };
 }
 
-/** Removes the lock if it is still the holder's (by token); a dropped connection is thrown so the caller can retry. */
-export async function releaseLockFile(conn: SftpConnection, path: string, token: string, reporter: Reporter, quietIfOthers = false): Promise<void> {
+/** What became of a lock given back: removed, not there, another holder's (left in place), or not removable. */
+export type LockRelease = 'released' | 'absent' | 'others' | 'failed';
+
+/**
+ * Removes the lock if it is still the holder's (by token); a dropped connection is thrown so the caller can retry.
+ * With `quietIfOthers`, another holder's lock is left without a warning (a lock this run may never have taken).
+ */
+export async function releaseLockFile(conn: SftpConnection, path: string, token: string, reporter: Reporter, quietIfOthers = false): Promise<LockRelease> {
   const current = await readText(conn, path).catch((error) => {
     if (isNetworkError(error)) throw error;
     return undefined;
   });
-  if (current === undefined) return;
+  if (current === undefined) return 'absent';
   if (!current.includes(`token: ${token}`)) {
-    if (quietIfOthers) return;
-    reporter.warning(`the lock ${path} was taken over by ${describeHolder(current)} while this run held it; leaving it in place`);
-    return;
+    if (!quietIfOthers) reporter.warning(`the lock ${path} was taken over by ${describeHolder(current)} while this run held it; leaving it in place`);
+    return 'others';
   }
-  await sftpCall((cb) => conn.sftp.unlink(path, cb)).catch((error) => {
-    if (isNetworkError(error)) throw error;
-    reporter.warning(`could not remove the lock ${path}: ${remoteError(error, 'removing it').message}`);
-  });
+  return sftpCall((cb) => conn.sftp.unlink(path, cb)).then(
+    () => 'released' as const,
+    (error) => {
+      if (isNetworkError(error)) throw error;
+      reporter.warning(`could not remove the lock ${path}: ${remoteError(error, 'removing it').message}`);
+      return 'failed' as const;
+    },
+  );
 }
 
 /**
