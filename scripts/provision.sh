@@ -17,7 +17,7 @@ export DEBIAN_FRONTEND=noninteractive
 PACKAGES=(
   ca-certificates debootstrap util-linux
   docker-registry apache2-utils skopeo umoci busybox-static
-  squashfs-tools openssh-server openssh-client python3-docutils slurm-wlm munge
+  squashfs-tools openssh-server openssh-client python3-docutils slurm-wlm munge sudo
 )
 
 missing=()
@@ -122,10 +122,18 @@ else
   log "apptainer ready: $(apptainer --version)"
 fi
 
+# Two unprivileged users for the `sudo` input's tests, as on a hosted runner: `bi-sudo` with passwordless sudo
+# (GitHub's `runner` has `NOPASSWD: ALL`), and `bi-nosudo` without.
+for user in bi-sudo bi-nosudo; do
+  id -u "$user" >/dev/null 2>&1 || useradd --create-home --shell /bin/bash "$user"
+done
+printf 'bi-sudo ALL=(ALL) NOPASSWD: ALL\n' | put 0440 /etc/sudoers.d/build-image-test
+visudo -cq -f /etc/sudoers.d/build-image-test || die "sudoers entry for bi-sudo is invalid"
+
 # A real PyTorch (CPU) image for the smoke-test suite, built once and cached.
 bash "$(dirname "$0")/provision-torch-image.sh"
 
-for tool in docker-registry skopeo umoci mksquashfs sshd python3 slurmctld munged htpasswd; do
+for tool in docker-registry skopeo umoci mksquashfs sshd python3 slurmctld munged htpasswd sudo; do
   command -v "$tool" >/dev/null || [[ -x /usr/sbin/$tool ]] || [[ -x /usr/bin/$tool ]] || die "$tool is missing after install"
 done
 python3 -c 'import docutils' 2>/dev/null || /usr/bin/python3 -c 'import docutils' || die "python3-docutils is missing"

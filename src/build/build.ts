@@ -11,7 +11,9 @@ import { formatBytes, formatDuration, type Summary } from '../report/summary.js'
 import { readSifFile } from '../image/sif.js';
 import { runProcess } from '../util/process.js';
 import { commandLine } from '../util/shell.js';
-import { detectBuilder, readPrivileges, useFakeroot, type BuilderInfo } from './builder.js';
+import { inUserTerms, locateScriptletFailure, scriptletStarted } from './failure.js';
+import { handBack, lendToRoot, rootCacheSetting, sudoPreserved } from './as-root.js';
+import { BuilderNotFoundError, detectBuilder, readPrivileges, useFakeroot, useSudo, type AsRoot, type BuilderInfo } from './builder.js';
 import { parseDefinition } from './definition.js';
 import { formatFinding, lintDefinition, type Finding } from './lint.js';
 import { buildKey, contextFromEnv, LABELS, provenanceLabels, type BuildContext, type KeyInputs } from './provenance.js';
@@ -78,17 +80,27 @@ export async function build(config: BuildConfig, reporter: Reporter, options: Bu
   // Lint first: a definition with errors never reaches the builder, not even to ask its version.
   const findings = config.definition ? await reporter.group('Lint definition', () => lint(config, reporter)) : [];
 
-  // Asking the builder its version takes a process start; overlap it with resolving the source digests.
-  const detected = detectBuilder(config.builder, env.PATH);
+  // Asking the builder its version (and sudo whether it may) takes process starts; overlap them with resolving
+  // the source digests.
+  const sudoDecision = useSudo(config.sudo);
+  const detected = sudoDecision.then((sudo) =>
+    detectBuilder(config.builder, env.PATH, sudo.asRoot).catch((error: Error) => {
+      // A builder that cannot start as this user: say why sudo was not used, the other way to root.
+      if (!sudo.asRoot && error instanceof BuilderNotFoundError && sudo.reason !== 'already root') error.message += ` (sudo not used: ${sudo.reason})`;
+      throw error;
+    }),
+  );
   detected.catch(() => undefined); // awaited below; no unhandled rejection if resolving fails first
   const resolved = await reporter.group('Resolve source', () => untilAborted(resolveBases(config, reporter, options.signal), options.signal));
 
-  const { builder, fakeroot } = await reporter.group('Prepare', async () => {
+  const { builder, fakeroot, asRoot } = await reporter.group('Prepare', async () => {
     const info = await detected;
     reporter.info(`builder: ${info.product} ${info.version} (${info.path})`);
-    const decision = useFakeroot(config.fakeroot, await readPrivileges());
+    const sudo = await sudoDecision;
+    reporter.info(`sudo: ${sudo.asRoot ? 'yes' : 'no'} (${sudo.reason})`);
+    const decision = useFakeroot(config.fakeroot, await readPrivileges(sudo.asRoot));
     reporter.info(`fakeroot: ${decision.fakeroot ? 'yes' : 'no'} (${decision.reason})`);
-    return { builder: info, fakeroot: decision.fakeroot };
+    return { builder: info, fakeroot: decision.fakeroot, asRoot: sudo.asRoot };
   });
 
   const plan = makePlan(config, resolved, builder, fakeroot, context);
@@ -100,9 +112,11 @@ export async function build(config: BuildConfig, reporter: Reporter, options: Bu
   // Until removed below, a killed step's post: step (or the CLI's exit path) removes it.
   const unholdDir = hold({ kind: 'temp-dir', path: workDir });
   const recipePath = path.join(workDir, 'build.def');
-  const partial = path.join(path.dirname(config.output), `.${path.basename(config.output)}.partial-${process.pid}`);
+  const partialName = path.join(path.dirname(config.output), `.${path.basename(config.output)}.partial-${process.pid}`);
+  // Through sudo, the partial image is written inside a directory lent to root (see as-root.ts).
+  const partial = asRoot ? path.join(partialName, 'image.sif') : partialName;
   // The partial image too: a post: step after a killed build removes it (rm works on files as on directories).
-  const unholdPartial = hold({ kind: 'temp-dir', path: partial });
+  const unholdPartial = hold({ kind: 'temp-dir', path: partialName });
   const argsFile = path.join(workDir, 'build-args');
   const command = builderArgs(config, plan.buildArgs, fakeroot, recipePath, partial, argsFile);
 
@@ -119,6 +133,7 @@ export async function build(config: BuildConfig, reporter: Reporter, options: Bu
   try {
     await writeFile(recipePath, plan.recipe);
     if (Object.keys(plan.buildArgs).length > 0) await writeFile(argsFile, buildArgsFile(plan.buildArgs), { mode: 0o600 });
+    const rootCache = asRoot ? rootCacheSetting(env, builder).cache : undefined;
     if (config.dryRun) {
       reporter.info(`would run: ${commandLine(builder.command, command)}`);
       reporter.info(`recipe:\n${plan.recipe}`);
@@ -148,20 +163,31 @@ export async function build(config: BuildConfig, reporter: Reporter, options: Bu
         deadline.abort();
       });
       watch.start();
-      const run = await runProcess(builder.path, command, {
-        env: builderEnv(env, builder, config),
-        cwd: options.cwd,
-        signal: deadline.signal,
-        onLine: (line) => {
-          watch.line(line);
-          reporter.info(line);
-        },
-        tailLines: 25,
-        ownGroup: true,
-      }).finally(() => {
+      const builderEnvironment = builderEnv(env, builder, config, asRoot);
+      const scriptlets: string[] = [];
+      const launch = async () => {
+        if (asRoot) await lendToRoot([workDir, partialName, rootCache!]);
+        return runProcess(builder.path, command, {
+          env: builderEnvironment,
+          sudo: asRoot ? { preserveEnv: sudoPreserved(builderEnvironment, builder) } : undefined,
+          cwd: options.cwd,
+          signal: deadline.signal,
+          onLine: (line) => {
+            watch.line(line);
+            const scriptlet = scriptletStarted(line);
+            if (scriptlet) scriptlets.push(scriptlet);
+            reporter.info(line);
+          },
+          tailLines: 25,
+          ownGroup: true,
+        });
+      };
+      const run = await launch().finally(async () => {
         watch.stop();
         clearTimeout(timer);
         options.signal?.removeEventListener('abort', onAbort);
+        // Root wrote the image and the layer cache: both go back to the step's user, whatever the outcome.
+        if (asRoot) await handBack(asRoot, [workDir, partialName, rootCache!], reporter);
       });
       if (stalled) {
         throw new BuildError(
@@ -173,10 +199,16 @@ export async function build(config: BuildConfig, reporter: Reporter, options: Bu
         throw new BuildError(`build timed out after ${formatDuration((config.timeoutMs ?? 0) / 1000)} (build-timeout) building ${config.definition ? `${config.definition} (from ${base.sourceUri})` : base.sourceUri}; the builder and its children were stopped, nothing was written to ${config.output}`);
       }
       if (run.code !== 0) {
-        const lines = errorLines(run.tail);
+        const lines = inUserTerms(errorLines(run.tail), recipePath, config.definition);
         const full = run.tail.map((l) => /\b(?:write|open|mkdir|create|copy)\w*\s+(\/\S+?):?\s+no space left on device/i.exec(l)).find(Boolean);
         if (full) throw await noSpaceError(full[1], config, env);
         if (run.tail.some((l) => /no space left on device/i.test(l))) throw await noSpaceError(undefined, config, env, lines);
+        // A failed scriptlet names the user's file and line.
+        const failed = config.definition ? locateScriptletFailure(run.tail, scriptlets, await readFile(config.definition, 'utf8'), config.definition) : undefined;
+        if (failed) {
+          const what = failed.command === undefined ? '' : ` at \`${failed.command}\``;
+          throw new BuildError(`%${failed.section} failed${what} (${failed.where}), exit status ${failed.status}:\n${lines.join('\n')}`);
+        }
         // A failure while fetching names what was being fetched and from where, not only apptainer's own words.
         const what = watch.pulling || run.tail.some((l) => /conveyor failed|while fetching|unexpected EOF|pulling|manifest unknown/i.test(l))
           ? `pulling ${base.sourceUri} from ${registryOf(base.sourceUri)} failed`
@@ -226,7 +258,7 @@ export async function build(config: BuildConfig, reporter: Reporter, options: Bu
     if (e.code === 'ENOSPC') throw await noSpaceError(e.path ?? workDir, config, env);
     throw error;
   } finally {
-    await rm(partial, { force: true });
+    await rm(partialName, { recursive: true, force: true });
     await rm(workDir, { recursive: true, force: true });
     unholdDir();
     unholdPartial();
@@ -440,13 +472,14 @@ function builderArgs(config: BuildConfig, buildArgs: Record<string, string>, fak
   return args;
 }
 
-/** Credentials go to the builder through its environment, under the prefix it reads. */
-function builderEnv(env: NodeJS.ProcessEnv, builder: BuilderInfo, config: BuildConfig): NodeJS.ProcessEnv {
+/** Credentials go to the builder through its environment, under the prefix it reads; through sudo, the cache too. */
+function builderEnv(env: NodeJS.ProcessEnv, builder: BuilderInfo, config: BuildConfig, asRoot?: AsRoot): NodeJS.ProcessEnv {
   const out: NodeJS.ProcessEnv = { ...env };
   if (config.registry) {
     out[`${builder.envPrefix}DOCKER_USERNAME`] = config.registry.username;
     out[`${builder.envPrefix}DOCKER_PASSWORD`] = config.registry.password;
   }
+  if (asRoot) out[`${builder.envPrefix}CACHEDIR`] = rootCacheSetting(env, builder).setting;
   return out;
 }
 

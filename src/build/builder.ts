@@ -1,7 +1,7 @@
 // Which builder runs, which version it is, which environment prefix it reads, and whether it needs
 // --fakeroot (build) or --userns (exec): root on some CI machines lacks capabilities apptainer asks for.
 import { readFile } from 'node:fs/promises';
-import type { Builder, Fakeroot } from '../config/config.js';
+import type { Builder, Fakeroot, Sudo } from '../config/config.js';
 import { findExecutable, runProcess } from '../util/process.js';
 
 export interface BuilderInfo {
@@ -19,12 +19,13 @@ export class BuilderNotFoundError extends Error {
   override name = 'BuilderNotFoundError';
 }
 
-export async function detectBuilder(choice: Builder, envPath?: string): Promise<BuilderInfo> {
+/** Finds the builder on `envPath` and asks its version, through sudo when it will run as root (`asRoot`). */
+export async function detectBuilder(choice: Builder, envPath?: string, asRoot?: AsRoot): Promise<BuilderInfo> {
   const candidates = choice === 'auto' ? ['apptainer', 'singularity'] : [choice];
   for (const command of candidates) {
     const found = await findExecutable(command, envPath);
     if (!found) continue;
-    const result = await runProcess(found, ['--version']);
+    const result = await runProcess(found, ['--version'], { sudo: asRoot ? { preserveEnv: [] } : undefined });
     if (result.code !== 0) {
       const said = result.tail.slice(-3).join(' ').trim();
       const hint = /permission denied|not permitted|setuid|capabilit|unprivileged|user namespace/i.test(said)
@@ -61,12 +62,13 @@ export interface Privileges {
   capEff: bigint;
 }
 
-export async function readPrivileges(): Promise<Privileges> {
-  const uid = process.getuid?.() ?? -1;
+export async function readPrivileges(asRoot?: AsRoot): Promise<Privileges> {
+  const uid = asRoot ? 0 : (process.getuid?.() ?? -1);
   let capEff = 0n;
   let fullCapabilities = false;
   try {
-    const status = await readFile('/proc/self/status', 'utf8');
+    // Through sudo, what counts is root's capabilities, as a process started by sudo sees them.
+    const status = asRoot ? (await runProcess('sudo', ['-n', 'cat', '/proc/self/status'])).stdout : await readFile('/proc/self/status', 'utf8');
     const lastCap = Number((await readFile('/proc/sys/kernel/cap_last_cap', 'utf8')).trim());
     capEff = BigInt(`0x${/^CapEff:\s*([0-9a-f]+)/m.exec(status)?.[1] ?? '0'}`);
     fullCapabilities = hasAllCapabilities(capEff, lastCap);
@@ -79,6 +81,30 @@ export async function readPrivileges(): Promise<Privileges> {
 export function hasAllCapabilities(capEff: bigint, lastCap: number): boolean {
   const all = (1n << BigInt(lastCap + 1)) - 1n;
   return (capEff & all) === all;
+}
+
+/** How the builder runs as root when the step is not root: through passwordless sudo. */
+export interface AsRoot {
+  /** The step's user and group, to whom the image is handed back. */
+  uid: number;
+  gid: number;
+}
+
+/**
+ * Decides whether to build through sudo: `auto` when the step is not root and `sudo -n true` works (passwordless
+ * sudo, as on GitHub's hosted runners); `true` requires it; `false` never.
+ */
+export async function useSudo(choice: Sudo): Promise<{ asRoot?: AsRoot; reason: string }> {
+  const uid = process.getuid?.() ?? -1;
+  if (choice === 'false') return { reason: 'sudo: false' };
+  if (uid === 0) return { reason: 'already root' };
+  const check = await runProcess('sudo', ['-n', 'true']).catch((error: Error) => ({ code: 127, tail: [error.message] }));
+  if (check.code === 0) return { asRoot: { uid, gid: process.getgid?.() ?? uid }, reason: 'not root, passwordless sudo works' };
+  const said = check.tail.join(' ').trim() || `exit ${check.code}`;
+  if (choice === 'true') {
+    throw new BuilderNotFoundError(`sudo: true, but \`sudo -n true\` failed (${said}); allow this user passwordless sudo, or set sudo to auto to build as this user`);
+  }
+  return { reason: `not root, and \`sudo -n true\` failed (${said})` };
 }
 
 /** Apptainer running as root asks for every capability; root without them must build with --fakeroot. */

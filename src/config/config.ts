@@ -26,6 +26,7 @@ export class ConfigError extends Error {
 
 export type Builder = 'auto' | 'apptainer' | 'singularity';
 export type Fakeroot = 'auto' | 'true' | 'false';
+export type Sudo = 'auto' | 'true' | 'false';
 export type Compression = 'gzip' | 'xz' | 'zstd' | 'lz4';
 
 export interface BuildConfig {
@@ -38,6 +39,8 @@ export interface BuildConfig {
   /** Absolute path of the SIF to write. */
   output: string;
   fakeroot: Fakeroot;
+  /** Whether to build as root through passwordless sudo when the step is not root. */
+  sudo: Sudo;
   registry?: { username: string; password: string };
   registryInsecure: boolean;
   labels: Record<string, string>;
@@ -474,6 +477,7 @@ function readDocs(r: Reader): DocsConfig {
 function readBuild(r: Reader, cwd: string, name: string | undefined, dryRun: boolean, check: boolean): BuildConfig {
   const builder = r.enum<Builder>('builder');
   const fakeroot = r.enum<Fakeroot>('fakeroot');
+  const sudo = r.enum<Sudo>('sudo');
   const compression = r.enum<Compression>('compression');
   const registryInsecure = r.boolean('registry-insecure');
   const buildArgs = r.pairs('build-args');
@@ -531,6 +535,7 @@ function readBuild(r: Reader, cwd: string, name: string | undefined, dryRun: boo
     buildArgs,
     output,
     fakeroot,
+    sudo,
     registry,
     registryInsecure,
     labels,

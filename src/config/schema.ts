@@ -115,6 +115,14 @@ export const INPUTS: readonly InputSpec[] = [
     default: 'auto',
   },
   {
+    name: 'sudo',
+    description:
+      '`auto` builds as root through passwordless sudo when the step is not root and `sudo -n true` works (hosted runners), with only the variables the builder needs kept, and hands the image back to the step\'s user; otherwise it builds as the step\'s user (`fakeroot` applies). `true` requires sudo; `false` never uses it.',
+    phases: ['build'],
+    kind: { type: 'enum', values: ['auto', 'true', 'false'] },
+    default: 'auto',
+  },
+  {
     name: 'registry-username',
     description: 'Username for a private registry or NGC (`$oauthtoken`). Given to the builder through its environment.',
     phases: ['build'],

@@ -21,6 +21,12 @@ export interface RunOptions {
    * dies, so that even `kill -9` of the tool leaves no builder behind.
    */
   ownGroup?: boolean;
+  /**
+   * Run the command as root through passwordless sudo (`sudo -n`), with only these environment variables kept. The
+   * values travel in the environment, never in argv. Stopping it (abort, watchdog) signals the root process group
+   * through sudo too, since this user cannot signal root's processes.
+   */
+  sudo?: { preserveEnv: string[] };
 }
 
 export interface RunResult {
@@ -46,6 +52,23 @@ function watchGroup(group: number): void {
   spawn('/bin/sh', ['-c', WATCHDOG, 'build-image-watchdog', String(process.pid), String(group)], { detached: true, stdio: 'ignore' }).unref();
 }
 
+/** Signals (as root) the process group of root's process `$1` with signal `$2`: the group is read from /proc. */
+const SIGNAL_ROOT_GROUP = 'g=$(sed "s/.*) //" /proc/"$1"/stat 2>/dev/null | cut -d" " -f3); [ -n "$g" ] && kill -s "$2" -- "-$g"';
+
+/** The watchdog for a command run through sudo: the same, with the root process's group signalled through sudo. */
+const ROOT_WATCHDOG = [
+  'parent=$1 pid=$2',
+  'while kill -0 "$parent" 2>/dev/null && [ -d /proc/"$pid" ]; do sleep 1; done',
+  `if [ -d /proc/"$pid" ]; then sudo -n /bin/sh -c '${SIGNAL_ROOT_GROUP}' _ "$pid" TERM; sleep 5; sudo -n /bin/sh -c '${SIGNAL_ROOT_GROUP}' _ "$pid" KILL; fi`,
+].join('\n');
+
+/** The first line the root shell prints: its PID, which the builder keeps (exec). */
+const ROOT_PID_LINE = /^build-image-root-pid (\d+)$/;
+
+function signalRootGroup(pid: number, sig: NodeJS.Signals): void {
+  spawn('sudo', ['-n', '/bin/sh', '-c', SIGNAL_ROOT_GROUP, '_', String(pid), sig.replace(/^SIG/, '')], { stdio: 'ignore' }).on('error', () => undefined);
+}
+
 export class CommandNotFoundError extends Error {
   override name = 'CommandNotFoundError';
 }
@@ -54,6 +77,12 @@ export function runProcess(command: string, args: readonly string[], options: Ru
   return new Promise((resolve, reject) => {
     // An abort that already happened is honoured: nothing is started.
     if (options.signal?.aborted) return resolve({ code: 130, signal: 'SIGTERM', stdout: '', tail: [] });
+    let rootPid: number | undefined;
+    if (options.sudo) {
+      const preserve = options.sudo.preserveEnv.length > 0 ? [`--preserve-env=${options.sudo.preserveEnv.join(',')}`] : [];
+      args = ['-n', ...preserve, '--', '/bin/sh', '-c', 'echo "build-image-root-pid $$" >&2; exec "$@"', 'build-image', command, ...args];
+      command = 'sudo';
+    }
     const child = spawn(command, args, {
       cwd: options.cwd,
       env: options.env ?? process.env,
@@ -62,6 +91,7 @@ export function runProcess(command: string, args: readonly string[], options: Ru
     });
     if (options.ownGroup && child.pid) watchGroup(child.pid);
     const kill = (sig: NodeJS.Signals): void => {
+      if (rootPid) signalRootGroup(rootPid, sig);
       try {
         if (options.ownGroup && child.pid) process.kill(-child.pid, sig);
         else child.kill(sig);
@@ -80,6 +110,14 @@ export function runProcess(command: string, args: readonly string[], options: Ru
     // narrows it further (the smoke stage keeps only its report's line).
     const stdoutLines: string[] = [];
     const emit = (line: string, s: 'stdout' | 'stderr'): void => {
+      if (options.sudo && rootPid === undefined && s === 'stderr') {
+        const m = ROOT_PID_LINE.exec(line);
+        if (m) {
+          rootPid = Number(m[1]);
+          if (options.ownGroup) spawn('/bin/sh', ['-c', ROOT_WATCHDOG, 'build-image-watchdog', String(process.pid), m[1]], { detached: true, stdio: 'ignore' }).unref();
+          return;
+        }
+      }
       // Apptainer colours its messages; strip the escapes for logs and error messages.
       const clean = line.includes('\x1b') ? line.replace(/\x1b\[[0-9;]*m/g, '') : line;
       if (s === 'stdout' && (options.keepLine?.(line) ?? true)) stdoutLines.push(line);

@@ -2,7 +2,7 @@
 // and bundle) and the CLI, with what a user sees checked: files, labels, outputs, summaries, errors.
 import { afterAll, beforeAll, describe, expect, jest, test } from '@jest/globals';
 import { execFileSync, spawn, spawnSync } from 'node:child_process';
-import { chmodSync, copyFileSync, existsSync, mkdirSync, readdirSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
+import { chmodSync, copyFileSync, existsSync, mkdirSync, readdirSync, readFileSync, rmSync, statSync, writeFileSync } from 'node:fs';
 import http from 'node:http';
 import net, { type AddressInfo } from 'node:net';
 import os from 'node:os';
@@ -681,6 +681,115 @@ describe('the centre’s %enviroment typo', () => {
   });
 });
 
+describe('sudo: a step that is not root', () => {
+  // As on a hosted runner: the step runs as an unprivileged user; `bi-sudo` has passwordless sudo, `bi-nosudo` not
+  // (both made by scripts/provision.sh). The bundle is copied where those users can read it.
+  let place: { dir: string; cleanup: () => void };
+  let cli: string;
+
+  beforeAll(() => {
+    requireTools('sudo', 'runuser');
+    for (const user of ['bi-sudo', 'bi-nosudo']) {
+      if (spawnSync('id', ['-u', user]).status !== 0) throw new Error(`user ${user} is missing: run scripts/provision.sh`);
+    }
+    place = tempDir('bi-sudo-');
+    chmodSync(place.dir, 0o755);
+    execFileSync('cp', ['-r', path.resolve('dist'), path.join(place.dir, 'dist')]);
+    cli = path.join(place.dir, 'dist', 'cli.js');
+  });
+
+  afterAll(() => place?.cleanup());
+
+  /** A directory owned by `user`, holding a definition that only real root can build (a device node). */
+  function userDir(user: string): string {
+    const dir = path.join(place.dir, user);
+    mkdirSync(path.join(dir, 'home'), { recursive: true });
+    writeFileSync(path.join(dir, 'root.def'), `Bootstrap: docker\nFrom: ${registry.host}/tiny:1.0\n\n%post\n    mknod /dev-made-by-root c 1 3 || touch /dev-made-by-root\n`);
+    execFileSync('chown', ['-R', `${user}:${user}`, dir]);
+    return dir;
+  }
+
+  function runAs(user: string, dir: string, extra: string[] = [], env: Record<string, string> = {}) {
+    const vars = [`HOME=${dir}/home`, 'PATH=/usr/local/bin:/usr/bin:/bin', ...Object.entries(env).map(([k, v]) => `${k}=${v}`)];
+    const args = ['build', '--definition', 'root.def', '--output', 'root.sif', '--registry-insecure', ...extra];
+    return spawnSync('runuser', ['-u', user, '--', 'env', '-i', ...vars, process.execPath, cli, ...args], { cwd: dir, encoding: 'utf8', timeout: 180_000 });
+  }
+
+  test('sudo: auto with passwordless sudo builds as root (a device node) and hands the SIF and the layer cache back', () => {
+    const dir = userDir('bi-sudo');
+    const password = 'sudo-s3cr3t-pw';
+    const run = runAs('bi-sudo', dir, ['--registry-username', 'ci'], { BUILD_IMAGE_REGISTRY_PASSWORD: password });
+    expect([run.status, run.stderr.match(/^error: .*/m)?.[0]]).toEqual([0, undefined]);
+    const log = run.stdout + run.stderr;
+    expect(log).toMatch(/sudo: yes \(not root, passwordless sudo works\)/);
+    expect(log).toMatch(/fakeroot: no \(root with full capabilities\)|fakeroot: yes \(root lacks capabilities/);
+    const image = path.join(dir, 'root.sif');
+    const uid = Number(execFileSync('id', ['-u', 'bi-sudo'], { encoding: 'utf8' }));
+    expect(statSync(image).uid).toBe(uid);
+    if (/fakeroot: no/.test(log)) expect(apptainerExec(image, 'stat -c %F /dev-made-by-root')).toMatch(/character special file/);
+    // The layer cache lives under the user's home, and is the user's.
+    const cache = path.join(dir, 'home', '.apptainer', 'cache');
+    expect(existsSync(cache)).toBe(true);
+    expect(execFileSync('find', [cache, '!', '-uid', String(uid)], { encoding: 'utf8' })).toBe('');
+    expect(leftovers(dir)).toEqual(['root.sif']);
+    expect(log).not.toContain(password);
+  });
+
+  test('sudo: auto without passwordless sudo, as a user who cannot start the builder, says so and why sudo was not used', () => {
+    const dir = userDir('bi-nosudo');
+    const run = runAs('bi-nosudo', dir);
+    expect(run.status).toBe(1);
+    expect(run.stderr).toMatch(/^error: builder: .*cannot start .*it cannot run as this user.* \(sudo not used: not root, and `sudo -n true` failed \(sudo: a password is required\)\)$/m);
+    expect(existsSync(path.join(dir, 'root.sif'))).toBe(false);
+  });
+
+  test('through sudo, build-timeout and kill -9 of the tool each end root\'s builder and its children', async () => {
+    const dir = userDir('bi-sudo');
+    copyFileSync(path.resolve('test/fixtures/sif/busybox-gzip.sif'), path.join(dir, 'base.sif'));
+    const slow = (seconds: number) => {
+      writeFileSync(path.join(dir, `slow-${seconds}.def`), ['Bootstrap: localimage', `From: ${dir}/base.sif`, '', '%post', '    echo post-started', `    sleep ${seconds}`, ''].join('\n'));
+      return ['--definition', `slow-${seconds}.def`, '--output', `slow-${seconds}.sif`];
+    };
+    const sleeping = (seconds: number) => execFileSync('ps', ['-eo', 'args'], { encoding: 'utf8' }).split('\n').filter((l) => l.startsWith(`sleep ${seconds}`));
+    const gone = async (seconds: number) => {
+      const until = Date.now() + 20_000;
+      while (sleeping(seconds).length > 0 && Date.now() < until) await new Promise((r) => setTimeout(r, 200));
+      return sleeping(seconds);
+    };
+
+    const timed = runAs('bi-sudo', dir, [...slow(4251).slice(0, 2), '--output', 'slow.sif', '--build-timeout', '5s']);
+    expect(timed.stderr).toMatch(/^error: build timed out after 5\.0 s \(build-timeout\)/m);
+    expect(await gone(4251)).toEqual([]);
+
+    const child = spawn('runuser', ['-u', 'bi-sudo', '--', 'env', '-i', `HOME=${dir}/home`, 'PATH=/usr/local/bin:/usr/bin:/bin', process.execPath, cli, 'build', ...slow(4252)], { cwd: dir, stdio: ['ignore', 'pipe', 'pipe'] });
+    let output = '';
+    child.stdout!.on('data', (d) => (output += d));
+    child.stderr!.on('data', (d) => (output += d));
+    const until = Date.now() + 60_000;
+    const exited = new Promise((r) => child.once('exit', r));
+    try {
+      // The line the %post prints, not the shell's trace of the echo.
+      while (!/^\s*post-started$/m.test(output) && Date.now() < until) await new Promise((r) => setTimeout(r, 100));
+      expect(sleeping(4252)).toHaveLength(1);
+      // The tool itself (runuser's child), not runuser: nothing is left to forward a signal.
+      const tool = execFileSync('pgrep', ['-u', 'bi-sudo', '-f', `${cli} build`], { encoding: 'utf8' }).trim().split('\n');
+      for (const pid of tool) process.kill(Number(pid), 'SIGKILL');
+      expect(await gone(4252)).toEqual([]);
+    } finally {
+      child.kill('SIGKILL');
+      await exited;
+    }
+  }, 150_000);
+
+  test('sudo: true without passwordless sudo fails at once, naming the input', () => {
+    const dir = userDir('bi-nosudo');
+    const run = runAs('bi-nosudo', dir, ['--sudo', 'true']);
+    expect(run.status).toBe(1);
+    expect(run.stderr).toMatch(/^error: sudo: true, but `sudo -n true` failed \(sudo: a password is required\); allow this user passwordless sudo/m);
+    expect(run.stderr).not.toMatch(/^\s+at /m);
+  });
+});
+
 describe('bad input: exit 1, one message naming the input, no stack trace, no output file', () => {
   let outDir: string;
   beforeAll(() => {
@@ -699,7 +808,7 @@ describe('bad input: exit 1, one message naming the input, no stack trace, no ou
     ['a malformed build arg', () => ({ definition: 'ok.def', 'build-args': 'GOOD=1\nBAD' }), /input build-args: line 2: expected KEY=VALUE/],
     ['an unreachable registry', () => ({ source: `docker://127.0.0.1:${closedPort}/tiny:1.0`, 'registry-insecure': 'true' }), /source: cannot reach registry 127\.0\.0\.1:\d+ \(ECONNREFUSED\)/],
     ['an image the registry does not have', () => ({ source: `docker://${registry.host}/absent:1.0`, 'registry-insecure': 'true' }), /source: image not found: 127\.0\.0\.1:\d+\/absent:1\.0/],
-    ['a %post that fails', () => ({ definition: 'fails.def', 'registry-insecure': 'true' }), /apptainer build failed \(exit \d+\):[\s\S]*about to fail/],
+    ['a %post that fails', () => ({ definition: 'fails.def', 'registry-insecure': 'true' }), /^::error::%post failed at `exit 3` \(\S+\/fails\.def:6\), exit status 3:[\s\S]*about to fail/],
   ];
 
   test.each(cases)('%s', (_name, inputs, message) => {
