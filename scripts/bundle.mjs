@@ -18,7 +18,11 @@ await build({
   platform: 'node',
   target: 'node20',
   minify: true,
-  sourcemap: false,
+  // Names kept and linked source maps shipped (without the sources' text, which the stack traces do not need):
+  // the entry points turn source maps on, so a bug's stack names src/ files and lines.
+  keepNames: true,
+  sourcemap: 'linked',
+  sourcesContent: false,
   legalComments: 'linked',
   define: { BUILD_IMAGE_VERSION: JSON.stringify(JSON.parse(await readFile('package.json', 'utf8')).version) },
   chunkNames: 'chunks/[name]-[hash]',

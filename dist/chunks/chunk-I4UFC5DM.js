@@ -1,2 +1,0 @@
-import { createRequire as __cr } from 'node:module'; import { fileURLToPath as __fup } from 'node:url'; import { dirname as __dn } from 'node:path'; const require = __cr(import.meta.url); const __filename = __fup(import.meta.url); const __dirname = __dn(__filename);
-import{createHash as e}from"node:crypto";import{createReadStream as s}from"node:fs";async function h(t){let r=e("sha256");for await(let a of s(t,{highWaterMark:1<<20}))r.update(a);return r.digest("hex")}export{h as a};

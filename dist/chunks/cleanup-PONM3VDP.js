@@ -1,2 +1,0 @@
-import { createRequire as __cr } from 'node:module'; import { fileURLToPath as __fup } from 'node:url'; import { dirname as __dn } from 'node:path'; const require = __cr(import.meta.url); const __filename = __fup(import.meta.url); const __dirname = __dn(__filename);
-import{a,b}from"./chunk-FVDMTK44.js";import"./chunk-INBS24VO.js";import"./chunk-N2DSM7RF.js";export{b as releaseHeld,a as releaseResources};

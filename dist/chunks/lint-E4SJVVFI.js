@@ -1,4 +1,0 @@
-import { createRequire as __cr } from 'node:module'; import { fileURLToPath as __fup } from 'node:url'; import { dirname as __dn } from 'node:path'; const require = __cr(import.meta.url); const __filename = __fup(import.meta.url); const __dirname = __dn(__filename);
-import{d as g,e as m}from"./chunk-7QHKXXB2.js";import{c as i,d as p}from"./chunk-X74VFSG7.js";import"./chunk-SLOIYCZS.js";import"./chunk-MNWJZFHJ.js";import"./chunk-I4UFC5DM.js";import"./chunk-N2DSM7RF.js";import{readFile as f}from"node:fs/promises";async function b(t,d,o){let s;try{s=await f(t,"utf8")}catch(r){throw new i([{input:"FILE",message:`cannot read ${t}: ${r.code}`}])}let{pairs:c,problems:a}=p(d("build-args")??"");if(a.length>0)throw new i(a.map(r=>({input:"build-args",message:r})));let e=m(s,{buildArgs:c});for(let r of e)o.write(g(t,r)+`
-`);let n=e.filter(r=>r.severity==="error").length;return o.write(`${t}: ${n} error(s), ${e.length-n} warning(s)
-`),n>0?1:0}export{b as lintFile};
