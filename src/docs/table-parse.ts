@@ -1,7 +1,8 @@
 // Finds and parses the tables of a document: RST simple and grid tables the way docutils 0.19 does
 // (docutils/parsers/rst/tableparser.py and the isolate_* steps in states.py, on display columns), and
 // Markdown pipe tables the way GitHub does. Keeps the layout so that table.ts can edit a table in place.
-// Rows keep only where they are; a cell's text is read when asked for, so a huge table costs little memory.
+// Rows keep only where they are, and a table's lines are read from the document when asked for: a cell's text is
+// made when it is read, so a huge table costs little memory.
 import {
   colsText,
   isBlankCols,
@@ -65,8 +66,8 @@ export abstract class RowList {
 /** Rows [from, to) of lists of first lines and line counts; rows under a span line keep their column spec aside. */
 class CompactRows extends RowList {
   constructor(
-    private readonly first: number[],
-    private readonly count: number[],
+    private readonly first: Int32Array,
+    private readonly count: Int32Array,
     private readonly spans: Map<number, [number, number][]>,
     private readonly from: number,
     private readonly to: number,
@@ -105,8 +106,8 @@ export interface ParsedTable {
   startLine: number;
   indent: string;
   /** RST: the table's lines as docutils sees them, indentation removed, as display columns. */
-  block: Cols[];
-  /** Markdown: the lines the table was found in. */
+  block: Block;
+  /** The lines the table was found in. */
   source: SourceLines;
   headRows: RowList;
   bodyRows: RowList;
@@ -133,6 +134,70 @@ export class TableMarkupError extends Error {
   }
 }
 
+/** Lines of a table, as display columns, made when asked for (the last few are kept). */
+export interface Block {
+  readonly length: number;
+  line(i: number): Cols;
+}
+
+const RECENT = 256;
+
+/** A Markdown table's: it is read from its source lines. */
+const NO_BLOCK: Block = { length: 0, line: () => '' };
+
+/** A table's lines read from the document: from `first` on, prepared as docutils does and cut at the indentation. */
+class SourceBlock implements Block {
+  private readonly keys = new Float64Array(RECENT).fill(-1);
+  private readonly cols = new Array<Cols>(RECENT);
+  constructor(
+    private readonly source: SourceLines,
+    private readonly first: number,
+    readonly length: number,
+    private readonly level: number,
+  ) {}
+  line(i: number): Cols {
+    const slot = i & (RECENT - 1);
+    if (this.keys[slot] === i) return this.cols[slot];
+    const cols = toCols(prepareLine(this.source.text(this.first + i)).slice(this.level));
+    this.keys[slot] = i;
+    this.cols[slot] = cols;
+    return cols;
+  }
+}
+
+/** A block with some lines read differently (a parser's own copy, where a separator's `=` become `-`). */
+class Overlay implements Block {
+  readonly over = new Map<number, Cols>();
+  constructor(private readonly base: Block) {}
+  get length(): number {
+    return this.base.length;
+  }
+  line(i: number): Cols {
+    return this.over.get(i) ?? this.base.line(i);
+  }
+}
+
+/** A growing list of integers in a typed array: a long table has hundreds of thousands of rows and cells. */
+class IntList {
+  private data = new Int32Array(64);
+  length = 0;
+  push(n: number): void {
+    if (this.length === this.data.length) {
+      const grown = new Int32Array(this.data.length * 2);
+      grown.set(this.data);
+      this.data = grown;
+    }
+    this.data[this.length++] = n;
+  }
+  get(i: number): number {
+    return this.data[i];
+  }
+  /** The numbers, in an array of their own size. */
+  done(): Int32Array {
+    return this.data.slice(0, this.length);
+  }
+}
+
 const SIMPLE_TOP = /^=+( +=+)+ *$/;
 const SIMPLE_BORDER = /^=+[ =]*$/;
 const GRID_TOP = /^\+-[-+]+-\+ *$/;
@@ -141,9 +206,9 @@ const SIMPLE_HEAD_SEP = /^=[ =]*$/;
 const SPAN_LINE = /^-[ -]*$/;
 
 /** docutils' StringList.get_2D_block on display columns: slice, right-strip, remove the common indent, drop PAD. */
-function get2DBlock(block: Cols[], top: number, left: number, bottom: number, right: number): string[] {
+function get2DBlock(block: Block, top: number, left: number, bottom: number, right: number): string[] {
   const slices: Cols[] = [];
-  for (let i = top; i < bottom; i++) slices.push(rstripCols(sliceCols(block[i], left, right)));
+  for (let i = top; i < bottom; i++) slices.push(rstripCols(sliceCols(block.line(i), left, right)));
   let indent = right;
   for (const s of slices) if (units(s).length > 0) indent = Math.min(indent, leadingBlank(s));
   const cut = indent > 0 && indent < right ? indent : 0;
@@ -157,13 +222,13 @@ const dashes = (line: Cols): Cols =>
  * Finds the one head/body separator line (`pattern`) of a table block, as both docutils parsers do, and turns its
  * `=` into `-` in place so the rest of the parse sees an ordinary border.
  */
-function findHeadSeparator(block: Cols[], pattern: RegExp): number | undefined {
+function findHeadSeparator(block: Overlay, pattern: RegExp): number | undefined {
   let headSep: number | undefined;
   for (let i = 0; i < block.length; i++) {
-    if (!pattern.test(units(block[i]))) continue;
+    if (!pattern.test(units(block.line(i)))) continue;
     if (headSep) throw new TableMarkupError(`Multiple head/body row separators (table lines ${headSep + 1} and ${i + 1}); only one allowed.`, i);
     headSep = i;
-    block[i] = dashes(block[i]);
+    block.over.set(i, dashes(block.line(i)));
   }
   if (headSep === 0 || headSep === block.length - 1) {
     throw new TableMarkupError('The head/body row separator may not be the first or last line of the table.');
@@ -190,12 +255,13 @@ function dashRuns(line: string): [number, number][] {
  * Port of docutils' SimpleTableParser on display columns. The last column is open-ended (text may run past the
  * border, as docutils allows), so a row keeps only its lines and, under a span line, its own column spec.
  */
-export function parseSimpleBlock(input: Cols[]): { head: RowList; body: RowList; columns: [number, number][]; headSep?: number } {
-  const block = input.slice();
-  block[0] = dashes(block[0]);
-  block[block.length - 1] = dashes(block[block.length - 1]);
+export function parseSimpleBlock(input: Block): { head: RowList; body: RowList; columns: [number, number][]; headSep?: number } {
+  const block = new Overlay(input);
+  const last = block.length - 1;
+  block.over.set(0, dashes(block.line(0)));
+  block.over.set(last, dashes(block.line(last)));
   const headSep = findHeadSeparator(block, SIMPLE_HEAD_SEP);
-  const columns = dashRuns(units(block[0]));
+  const columns = dashRuns(units(block.line(0)));
   const borderEnd = columns[columns.length - 1][1];
 
   const spanColumns = (line: Cols, offset: number): [number, number][] => {
@@ -214,15 +280,15 @@ export function parseSimpleBlock(input: Cols[]): { head: RowList; body: RowList;
     }
     return cols;
   };
-  const firsts: number[] = [];
-  const counts: number[] = [];
+  const firsts = new IntList();
+  const counts = new IntList();
   const spans = new Map<number, [number, number][]>();
   const parseRow = (first: number, end: number, spanline?: number): void => {
-    const cols = spanline === undefined ? columns : spanColumns(block[spanline], spanline);
+    const cols = spanline === undefined ? columns : spanColumns(block.line(spanline), spanline);
     // Text in a margin is an error; the last column has none (it runs to the end of the line).
     for (let c = 0; c + 1 < cols.length; c++) {
       for (let i = first; i < end; i++) {
-        if (!isBlankCols(block[i], cols[c][1], cols[c + 1][0])) throw new TableMarkupError(`Text in column margin in table line ${i + 1}.`, i);
+        if (!isBlankCols(block.line(i), cols[c][1], cols[c + 1][0])) throw new TableMarkupError(`Text in column margin in table line ${i + 1}.`, i);
       }
     }
     if (spanline !== undefined) spans.set(firsts.length, cols);
@@ -234,7 +300,7 @@ export function parseSimpleBlock(input: Cols[]): { head: RowList; body: RowList;
   let start = 1;
   let textFound = false;
   for (let offset = 1; offset < block.length; offset++) {
-    const line = block[offset];
+    const line = block.line(offset);
     if (SPAN_LINE.test(units(line))) {
       parseRow(start, offset, offset);
       start = offset + 1;
@@ -250,10 +316,11 @@ export function parseSimpleBlock(input: Cols[]): { head: RowList; body: RowList;
 
   let firstBody = 0;
   if (headSep) {
-    const index = firsts.findIndex((first) => first > headSep);
-    if (index >= 0) firstBody = index;
+    while (firstBody < firsts.length && firsts.get(firstBody) <= headSep) firstBody++;
+    if (firstBody === firsts.length) firstBody = 0;
   }
-  const rows = (from: number, to: number): RowList => new CompactRows(firsts, counts, spans, from, to);
+  const [rowFirsts, rowCounts] = [firsts.done(), counts.done()];
+  const rows = (from: number, to: number): RowList => new CompactRows(rowFirsts, rowCounts, spans, from, to);
   return { head: rows(0, firstBody), body: rows(firstBody, firsts.length), columns, headSep };
 }
 
@@ -337,18 +404,18 @@ class GridRows extends RowList {
 }
 
 /** Port of docutils' GridTableParser on display columns. */
-export function parseGridBlock(input: Cols[]): { grid: GridCells; headRowCount: number; headSep?: number } {
-  const block = input.slice();
+export function parseGridBlock(input: Block): { grid: GridCells; headRowCount: number; headSep?: number } {
+  const block = new Overlay(input);
   const bottom = block.length - 1;
-  const right = units(block[0]).length - 1;
+  const right = units(block.line(0)).length - 1;
   const stride = right + 1;
   const headSep = findHeadSeparator(block, GRID_HEAD_SEP);
-  const at = (i: number, j: number): string | undefined => units(block[i])[j];
+  const at = (i: number, j: number): string | undefined => units(block.line(i))[j];
   const done: number[] = new Array<number>(stride).fill(-1);
   const isRowsep = new Uint8Array(block.length);
   const isColsep = new Uint8Array(stride);
   isRowsep[0] = isColsep[0] = 1;
-  const found = { top: [] as number[], left: [] as number[], bottom: [] as number[], right: [] as number[] };
+  const found = { top: new IntList(), left: new IntList(), bottom: new IntList(), right: new IntList() };
 
   const scanUp = (top: number, left: number, bot: number): number[] | null => {
     const seps: number[] = [];
@@ -360,7 +427,7 @@ export function parseGridBlock(input: Cols[]): { grid: GridCells; headRowCount: 
   };
   const scanLeft = (top: number, left: number, bot: number, rgt: number): { rowseps: number[]; colseps: number[] } | null => {
     const cs: number[] = [];
-    const line = units(block[bot]);
+    const line = units(block.line(bot));
     for (let i = rgt - 1; i > left; i--) {
       if (line[i] === '+') cs.push(i);
       else if (line[i] !== '-') return null;
@@ -384,7 +451,7 @@ export function parseGridBlock(input: Cols[]): { grid: GridCells; headRowCount: 
   };
   const scanRight = (top: number, left: number): { bottom: number; right: number; rowseps: number[]; colseps: number[] } | null => {
     const cs: number[] = [];
-    const line = units(block[top]);
+    const line = units(block.line(top));
     for (let i = left + 1; i <= right; i++) {
       if (line[i] === '+') {
         cs.push(i);
@@ -427,24 +494,24 @@ export function parseGridBlock(input: Cols[]): { grid: GridCells; headRowCount: 
   // Row and column of each separator, as docutils numbers them from its sorted lists.
   const index = (marks: Uint8Array): { seps: Int32Array; of: Int32Array } => {
     const of = new Int32Array(marks.length).fill(-1);
-    const seps: number[] = [];
+    const seps = new IntList();
     marks.forEach((m, i) => {
       if (m) {
         of[i] = seps.length;
         seps.push(i);
       }
     });
-    return { seps: Int32Array.from(seps), of };
+    return { seps: seps.done(), of };
   };
   const rows = index(isRowsep);
   const cols = index(isColsep);
   const width = cols.seps.length - 1;
   const n = found.top.length;
   const grid: GridCells = {
-    top: Int32Array.from(found.top),
-    left: Int32Array.from(found.left),
-    bottom: Int32Array.from(found.bottom),
-    right: Int32Array.from(found.right),
+    top: found.top.done(),
+    left: found.left.done(),
+    bottom: found.bottom.done(),
+    right: found.right.done(),
     morerows: new Int32Array(n),
     morecols: new Int32Array(n),
     rowseps: rows.seps,
@@ -477,9 +544,9 @@ const LITERAL_DIRECTIVES = new Set([
 
 /** Each line's indentation once prepared (tabs expanded), -1 for a blank line. */
 function indents(lines: SourceLines): Int32Array {
-  const out = new Int32Array(lines.raw.length);
+  const out = new Int32Array(lines.length);
   for (let i = 0; i < out.length; i++) {
-    const text = prepareLine(lines.raw[i]);
+    const text = prepareLine(lines.text(i));
     let n = 0;
     while (n < text.length && text.charCodeAt(n) === 32) n++;
     out[i] = text === '' ? -1 : n;
@@ -509,12 +576,12 @@ interface Scan {
  */
 export function findTables(lines: SourceLines, syntax: Syntax = 'auto', firstLine = 1): { tables: ParsedTable[]; problems: Problem[] } {
   const indent = indents(lines);
-  const scan: Scan = { lines, indent, rel: (i, from) => (indent[i] < 0 ? '' : prepareLine(lines.raw[i]).slice(from)) };
+  const scan: Scan = { lines, indent, rel: (i, from) => (indent[i] < 0 ? '' : prepareLine(lines.text(i)).slice(from)) };
   const tables: ParsedTable[] = [];
   const problems: Problem[] = [];
   if (syntax !== 'markdown') findRstTables(scan, tables, problems, firstLine);
   if (syntax !== 'rst') {
-    const taken = new Uint8Array(lines.raw.length);
+    const taken = new Uint8Array(lines.length);
     for (const t of tables) taken.fill(1, t.start, t.end + 1);
     findMarkdownTables(scan, taken, tables, firstLine);
   }
@@ -544,7 +611,7 @@ function findRstTables(scan: Scan, tables: ParsedTable[], problems: Problem[], f
         i = result.resume;
       } else {
         try {
-          tables.push(buildTable(scan.lines, i, result.end, level, simple ? 'rst-simple' : 'rst-grid', result.block, firstLine));
+          tables.push(buildTable(scan.lines, i, result.end, level, simple ? 'rst-simple' : 'rst-grid', firstLine));
         } catch (error) {
           if (!(error instanceof TableMarkupError)) throw error;
           problems.push({ line: firstLine + i + error.offset, message: `Malformed table. ${error.message}` });
@@ -569,7 +636,7 @@ function findRstTables(scan: Scan, tables: ParsedTable[], problems: Problem[], f
   }
 }
 
-type Isolated = { end: number; block: Cols[] } | { error: string; resume: number; offset?: number };
+type Isolated = { end: number } | { error: string; resume: number; offset?: number };
 
 function isolateSimple(scan: Scan, start: number, level: number): Isolated {
   const { indent } = scan;
@@ -604,42 +671,39 @@ function isolateSimple(scan: Scan, start: number, level: number): Isolated {
       resume: found ? foundAt + 1 : limit + 1,
     };
   }
-  const block: Cols[] = [];
-  for (let i = start; i <= end; i++) block.push(toCols(scan.rel(i, level)));
-  return { end, block };
+  return { end };
 }
 
 function isolateGrid(scan: Scan, start: number, level: number): Isolated {
   const { indent } = scan;
   let j = start;
   while (j < indent.length && indent[j] === level) j++;
-  let block: Cols[] = [];
-  for (let i = start; i < j; i++) {
-    const line = toCols(scan.rel(i, level));
-    if (units(line)[0] !== '+' && units(line)[0] !== '|') break;
-    block.push(line);
-  }
-  const width = units(block[0]).length;
-  if (!GRID_TOP.test(units(block[block.length - 1]))) {
+  // The block: the lines at this indentation that start with '+' or '|'.
+  const all = new SourceBlock(scan.lines, start, j - start, level);
+  let length = 0;
+  while (length < all.length && '+|'.includes(units(all.line(length))[0] || '.')) length++;
+  const width = units(all.line(0)).length;
+  if (!GRID_TOP.test(units(all.line(length - 1)))) {
     let cut = -1;
-    for (let i = block.length - 2; i > 1; i--) {
-      if (GRID_TOP.test(units(block[i]))) {
+    for (let i = length - 2; i > 1; i--) {
+      if (GRID_TOP.test(units(all.line(i)))) {
         cut = i;
         break;
       }
     }
-    if (cut < 0) return { error: 'Malformed table.', resume: start + block.length };
-    block = block.slice(0, cut + 1);
+    if (cut < 0) return { error: 'Malformed table.', resume: start + length };
+    length = cut + 1;
   }
-  for (const line of block) {
-    const s = units(line);
+  for (let i = 0; i < length; i++) {
+    const s = units(all.line(i));
     const last = s[s.length - 1];
-    if (s.length !== width || (last !== '+' && last !== '|')) return { error: 'Malformed table.', resume: start + block.length };
+    if (s.length !== width || (last !== '+' && last !== '|')) return { error: 'Malformed table.', resume: start + length };
   }
-  return { end: start + block.length - 1, block };
+  return { end: start + length - 1 };
 }
 
-function buildTable(source: SourceLines, start: number, end: number, indent: number, format: TableFormat, block: Cols[], firstLine: number): ParsedTable {
+function buildTable(source: SourceLines, start: number, end: number, indent: number, format: TableFormat, firstLine: number): ParsedTable {
+  const block = new SourceBlock(source, start, end - start + 1, indent);
   const base = { format, start, end, startLine: firstLine + start, indent: ' '.repeat(indent), block, source };
   if (format === 'rst-simple') {
     const parsed = parseSimpleBlock(block);
@@ -685,31 +749,31 @@ export function splitPipes(line: string): { cells: string[]; leading: boolean; t
 
 function findMarkdownTables(scan: Scan, taken: Uint8Array, tables: ParsedTable[], firstLine: number): void {
   const { lines, indent } = scan;
-  const raw = lines.raw;
+  const raw = (i: number): string => lines.text(i);
   let fence: string | null = null;
-  for (let i = 0; i < raw.length; i++) {
-    const fenceMatch = /^ {0,3}(`{3,}|~{3,})/.exec(raw[i]);
+  for (let i = 0; i < lines.length; i++) {
+    const fenceMatch = /^ {0,3}(`{3,}|~{3,})/.exec(raw(i));
     if (fence !== null) {
-      if (fenceMatch && fenceMatch[1][0] === fence[0] && fenceMatch[1].length >= fence.length && raw[i].trim() === fenceMatch[1]) fence = null;
+      if (fenceMatch && fenceMatch[1][0] === fence[0] && fenceMatch[1].length >= fence.length && raw(i).trim() === fenceMatch[1]) fence = null;
       continue;
     }
     if (fenceMatch) {
       fence = fenceMatch[1];
       continue;
     }
-    if (taken[i] || i + 1 >= raw.length || taken[i + 1]) continue;
-    if (!raw[i].includes('|') || !raw[i + 1].includes('-') || !MD_DELIMITER.test(raw[i + 1])) continue;
-    if (/^ {4,}/.test(raw[i])) continue;
-    if (splitPipes(raw[i]).cells.length !== splitPipes(raw[i + 1]).cells.length) continue;
+    if (taken[i] || i + 1 >= lines.length || taken[i + 1]) continue;
+    if (!raw(i).includes('|') || !raw(i + 1).includes('-') || !MD_DELIMITER.test(raw(i + 1))) continue;
+    if (/^ {4,}/.test(raw(i))) continue;
+    if (splitPipes(raw(i)).cells.length !== splitPipes(raw(i + 1)).cells.length) continue;
     let end = i + 1;
-    while (end + 1 < raw.length && indent[end + 1] >= 0 && raw[end + 1].includes('|') && !taken[end + 1]) end++;
+    while (end + 1 < lines.length && indent[end + 1] >= 0 && raw(end + 1).includes('|') && !taken[end + 1]) end++;
     tables.push({
       format: 'markdown',
       start: i,
       end,
       startLine: firstLine + i,
       indent: '',
-      block: [],
+      block: NO_BLOCK,
       source: lines,
       headRows: new LineRows(1, 0),
       bodyRows: new LineRows(end - i - 1, 2),
@@ -723,7 +787,7 @@ function findMarkdownTables(scan: Scan, taken: Uint8Array, tables: ParsedTable[]
 
 /** Number of columns: the top border's (RST) or the header's (Markdown). */
 export function columnCount(pt: ParsedTable): number {
-  return pt.format === 'markdown' ? splitPipes(pt.source.raw[pt.start]).cells.length : pt.columns.length;
+  return pt.format === 'markdown' ? splitPipes(pt.source.text(pt.start)).cells.length : pt.columns.length;
 }
 
 /** The row's cells in its table's layout (simple tables: lines and columns; the last column runs to the end of the line). */
@@ -745,7 +809,7 @@ export function rowCells(pt: ParsedTable, row: ParsedRow): (Cell | null)[] {
 
 /** The source text of a cell: its lines as docutils cuts them out of the table, or a Markdown cell's raw text. */
 export function cellSource(pt: ParsedTable, row: ParsedRow, column: number): string[] {
-  if (pt.format === 'markdown') return [splitPipes(pt.source.raw[pt.start + row.first]).cells[column] ?? ''];
+  if (pt.format === 'markdown') return [splitPipes(pt.source.text(pt.start + row.first)).cells[column] ?? ''];
   const cell = rowCells(pt, row)[column];
   if (!cell) return [];
   return pt.format === 'rst-grid' ? get2DBlock(pt.block, cell.top + 1, cell.left + 1, cell.bottom, cell.right) : get2DBlock(pt.block, cell.top, cell.left, cell.bottom, cell.right);

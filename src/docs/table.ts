@@ -15,6 +15,7 @@ import {
   RST_LITERAL_MARKER,
   splitPipes,
   tableOf,
+  type Block,
   type Cell,
   type ParsedRow,
   type ParsedTable,
@@ -33,7 +34,6 @@ import {
   isCombining,
   EOLS,
   isPySpace,
-  linesFrom,
   prepareLine,
   rstripCols,
   sliceCols,
@@ -198,23 +198,30 @@ export function escapeMarkdown(text: string): string {
 /** A line of the edited table: a source line kept byte for byte (its index), or new text (standing for `from`). */
 type NewLine = number | { text: string; from?: number };
 
+/** The edited table's lines, made one at a time as they are written: a widened long table is many new lines. */
+interface Rewrite {
+  lines(): Iterable<NewLine>;
+  /** How many units a line may grow by (the columns a widening adds), to size the output once. */
+  growth: number;
+}
+
 interface Plan {
   operation: 'replaced' | 'appended';
   oldValue?: string;
   pt: ParsedTable;
-  lines: NewLine[];
-  /** The table as read back from the result. */
-  after: ParsedTable;
+  edit: Edit;
+  rewrite: Rewrite;
 }
 
 export function editTable(text: string, spec: TableEditSpec): TableEditResult {
   const lines = linesOf(text);
   const plan = planEdit(lines, spec);
-  if (plan.operation === 'unchanged') return outcome({ text }, plan);
-  const out = [text.slice(0, lines.start[plan.pt.start])];
-  for (const part of replacement(lines, plan)) out.push(typeof part === 'string' ? part : text.slice(...part));
-  out.push(text.slice(lines.start[plan.pt.end + 1]));
-  return outcome({ text: out.join('') }, plan);
+  if (plan.operation === 'unchanged') return outcome({ text }, plan, plan.pt);
+  const sink = new TextSink(text);
+  const written = writeEdit(lines, plan, sink);
+  const out = sink.done();
+  const after = verify(plan.edit, written, (from, to) => splitSourceLines(out, from, to), spec.syntax);
+  return outcome({ text: out }, plan, after);
 }
 
 /**
@@ -225,50 +232,123 @@ export function editTableBytes(bytes: Uint8Array, spec: TableEditSpec): TableEdi
   const buf = Buffer.isBuffer(bytes) ? bytes : Buffer.from(bytes.buffer, bytes.byteOffset, bytes.byteLength);
   const lines = linesOf(buf);
   const plan = planEdit(lines, spec);
-  if (plan.operation === 'unchanged') return outcome({ bytes: buf }, plan);
-  for (const line of plan.lines) {
-    if (typeof line === 'number' || line.from === undefined || !lines.raw[line.from].includes('\uFFFD')) continue;
-    const end = lines.start[line.from + 1] - EOLS[lines.eol[line.from]].length;
-    if (!Buffer.from(lines.raw[line.from], 'utf8').equals(buf.subarray(lines.start[line.from], end))) {
-      throw new TableError(
-        `line ${line.from + 1} of ${spec.file ?? 'the document'} is not valid UTF-8, and this edit would rewrite it; fix the file's encoding there first`,
-      );
+  if (plan.operation === 'unchanged') return outcome({ bytes: buf }, plan, plan.pt);
+  const { pt } = plan;
+  const tableLines = pt.end - pt.start + 1;
+  const sink = new ByteSink(buf, buf.length + tableLines * plan.rewrite.growth + 4 * (lines.start[pt.end + 1] - lines.start[pt.end]) + 65536);
+  const written = writeEdit(lines, plan, sink, (from) => {
+    const text = lines.text(from);
+    if (!text.includes('\uFFFD')) return;
+    const end = lines.start[from + 1] - EOLS[lines.eol[from]].length;
+    if (!Buffer.from(text, 'utf8').equals(buf.subarray(lines.start[from], end))) {
+      throw new TableError(`line ${from + 1} of ${spec.file ?? 'the document'} is not valid UTF-8, and this edit would rewrite it; fix the file's encoding there first`);
     }
-  }
-  // Written straight into one buffer: a widened long table is many new lines, and no copy of them all is needed.
-  const parts: (string | [number, number])[] = [[0, lines.start[plan.pt.start]], ...replacement(lines, plan), [lines.start[plan.pt.end + 1], buf.length]];
-  const size = parts.reduce((n, part) => n + (typeof part === 'string' ? Buffer.byteLength(part) : part[1] - part[0]), 0);
-  const out = Buffer.allocUnsafe(size);
-  let at = 0;
-  for (const part of parts) at += typeof part === 'string' ? out.write(part, at) : buf.copy(out, at, part[0], part[1]);
-  return outcome({ bytes: out }, plan);
+  });
+  const out = sink.done();
+  const after = verify(plan.edit, written, (from, to) => splitSourceBytes(out, from, to), spec.syntax);
+  return outcome({ bytes: out }, plan, after);
 }
 
-function outcome<T extends object>(body: T, plan: Plan | Unchanged): T & EditOutcome {
+function outcome<T extends object>(body: T, plan: Plan | Unchanged, read: ParsedTable): T & EditOutcome {
   let table: Table | undefined;
-  const read = plan.operation === 'unchanged' ? plan.pt : plan.after;
   const result = Object.assign(body, { operation: plan.operation, oldValue: plan.oldValue, format: plan.pt.format });
   // Read only when asked for: a caller that wants the text should not pay for every row of a long table.
   Object.defineProperty(result, 'table', { enumerable: true, get: (): Table => (table ??= tableOf(read)) });
   return result as T & EditOutcome;
 }
 
+/** Where the edited document is written: runs of the source copied, new text added. */
+interface Sink {
+  /** Units written so far. */
+  readonly length: number;
+  copy(from: number, to: number): void;
+  write(text: string): void;
+}
+
+/** The new document as text; parts are joined as they pile up, so that a long table is not thousands of strings. */
+class TextSink implements Sink {
+  private readonly chunks: string[] = [];
+  private parts: string[] = [];
+  length = 0;
+  constructor(private readonly source: string) {}
+  copy(from: number, to: number): void {
+    this.write(this.source.slice(from, to));
+  }
+  write(text: string): void {
+    this.parts.push(text);
+    this.length += text.length;
+    if (this.parts.length < 4096) return;
+    this.chunks.push(this.parts.join(''));
+    this.parts = [];
+  }
+  done(): string {
+    return this.chunks.join('') + this.parts.join('');
+  }
+}
+
+/** The new document's bytes, written straight into one buffer, sized once from the plan (and grown if it must). */
+class ByteSink implements Sink {
+  private buf: Buffer;
+  length = 0;
+  constructor(
+    private readonly source: Buffer,
+    capacity: number,
+  ) {
+    this.buf = Buffer.allocUnsafe(capacity);
+  }
+  private room(n: number): void {
+    if (this.length + n <= this.buf.length) return;
+    const grown = Buffer.allocUnsafe(Math.max(this.length + n, Math.ceil(this.buf.length * 1.25)));
+    this.buf.copy(grown, 0, 0, this.length);
+    this.buf = grown;
+  }
+  copy(from: number, to: number): void {
+    this.room(to - from);
+    this.length += this.source.copy(this.buf, this.length, from, to);
+  }
+  write(text: string): void {
+    this.room(text.length * 3 <= this.buf.length - this.length ? 0 : Buffer.byteLength(text));
+    this.length += this.buf.write(text, this.length);
+  }
+  done(): Buffer {
+    return this.buf.subarray(0, this.length);
+  }
+}
+
+/** Where the table was written: its first unit (the same in the source and the output), its end, its line count. */
+interface Written {
+  from: number;
+  to: number;
+  count: number;
+  /** The output's offset of a source offset after the table. */
+  shift: number;
+}
+
 /**
- * The new lines of the table with their line endings: new text, or [from, to) of the source where lines are kept.
- * A line keeps its own ending; a new one takes the table's; the last takes what ended the table.
+ * Writes the document with the table's new lines: everything else is copied from the source. A line keeps its own
+ * ending; a new one takes the table's; the last takes what ended the table. `check` sees each rewritten source line.
  */
-function replacement(lines: SourceLines, plan: Plan): (string | [number, number])[] {
+function writeEdit(lines: SourceLines, plan: Plan, sink: Sink, check?: (from: number) => void): Written {
   const { pt } = plan;
   const tableEol = EOLS[lines.eol[pt.start] || lines.eol.find((e) => e !== 0) || 1];
   const lastEol = EOLS[lines.eol[pt.end]];
-  const parts: (string | [number, number])[] = [];
-  const take = (from: number, to: number): void => {
-    const run = parts[parts.length - 1];
-    if (typeof run === 'object' && run[1] === from) run[1] = to;
-    else parts.push([from, to]);
+  let run: [number, number] | undefined;
+  const flush = (): void => {
+    if (run && run[1] > run[0]) sink.copy(run[0], run[1]);
+    run = undefined;
   };
-  for (const [n, line] of plan.lines.entries()) {
-    const last = n === plan.lines.length - 1;
+  const take = (from: number, to: number): void => {
+    if (run && run[1] === from) run[1] = to;
+    else {
+      flush();
+      run = [from, to];
+    }
+  };
+  const put = (text: string): void => {
+    flush();
+    sink.write(text);
+  };
+  const write = (line: NewLine, last: boolean): void => {
     if (typeof line === 'number') {
       const own = EOLS[lines.eol[line]];
       const eol = last ? lastEol : own || tableEol;
@@ -276,14 +356,30 @@ function replacement(lines: SourceLines, plan: Plan): (string | [number, number]
         take(lines.start[line], lines.start[line + 1]);
       } else {
         take(lines.start[line], lines.start[line + 1] - own.length);
-        parts.push(eol);
+        put(eol);
       }
-      continue;
+      return;
     }
+    if (line.from !== undefined) check?.(line.from);
     const own = line.from !== undefined ? EOLS[lines.eol[line.from]] : '';
-    parts.push(line.text, last ? lastEol : own || tableEol);
+    put(line.text);
+    put(last ? lastEol : own || tableEol);
+  };
+  const from = lines.start[pt.start];
+  take(0, from);
+  let count = 0;
+  let previous: NewLine | undefined;
+  for (const line of plan.rewrite.lines()) {
+    if (previous !== undefined) write(previous, false);
+    previous = line;
+    count++;
   }
-  return parts;
+  if (previous !== undefined) write(previous, true);
+  flush();
+  const to = sink.length;
+  take(lines.start[pt.end + 1], lines.start[lines.length]);
+  flush();
+  return { from, to, count, shift: to - lines.start[pt.end + 1] };
 }
 
 interface Candidate {
@@ -347,9 +443,8 @@ function planEdit(lines: SourceLines, spec: TableEditSpec): Plan | Unchanged {
   const escape = pt.format === 'markdown' ? escapeMarkdown : escapeRst;
   const edit: Edit = { pt, source: lines, k: target.k, v: target.v, key, value, keySource: escape(key), valueSource: escape(value), row, where };
   refuseMisreadMarks(edit);
-  const newLines = pt.format === 'rst-simple' ? editSimple(edit) : pt.format === 'rst-grid' ? editGrid(edit) : editMarkdown(edit);
-  const after = verify(edit, newLines, spec.syntax);
-  return { operation: row === null ? 'appended' : 'replaced', oldValue, pt, lines: newLines, after };
+  const rewrite = pt.format === 'rst-simple' ? editSimple(edit) : pt.format === 'rst-grid' ? editGrid(edit) : editMarkdown(edit);
+  return { operation: row === null ? 'appended' : 'replaced', oldValue, pt, edit, rewrite };
 }
 
 /**
@@ -363,7 +458,8 @@ function refuseMisreadMarks(edit: Edit): void {
   const mark = texts.join('').match(/\p{M}/gu)?.find((ch) => isCombining(ch.codePointAt(0)!));
   if (mark === undefined) return;
   const r = row === null ? undefined : pt.bodyRows.row(row);
-  const multiLine = r !== undefined && pt.block.slice(r.first + 1, r.first + r.count).some((line) => !isBlankCols(line));
+  let multiLine = false;
+  for (let i = r ? r.first + 1 : 0; r && i < r.first + r.count; i++) multiLine ||= !isBlankCols(pt.block.line(i));
   if (pt.format === 'rst-simple' && !multiLine) return;
   const code = mark.codePointAt(0)!.toString(16).toUpperCase().padStart(4, '0');
   const place = pt.format === 'rst-grid' ? 'a grid table' : 'a simple-table row that spans several lines';
@@ -390,24 +486,23 @@ function noTableMessage(tables: ParsedTable[], problems: Problem[], keyNames: st
 }
 
 /**
- * Reads the edited table back from its new lines (and the lines after it, up to a blank one, which decide where a
- * table ends) and checks it says exactly what was intended: the same header, every other row as it read before,
- * and the edited row's key and value as plain text equal to what was asked for.
+ * Reads the edited table back from the written document (its new lines, and the lines after it up to a blank one,
+ * which decide where a table ends) and checks it says exactly what was intended: the same header, every other row
+ * as it read before, and the edited row's key and value as plain text equal to what was asked for. `linesOf` gives
+ * the output's lines in a range of it.
  */
-function verify(edit: Edit, newLines: NewLine[], syntax: Syntax | undefined): ParsedTable {
+function verify(edit: Edit, written: Written, linesOf: (from: number, to: number) => SourceLines, syntax: Syntax | undefined): ParsedTable {
   const { pt, source, k, v, key, value, row } = edit;
-  const raw = newLines.map((line) => (typeof line === 'number' ? source.raw[line] : line.text));
-  for (let i = pt.end + 1; i < source.raw.length; i++) {
-    raw.push(source.raw[i]);
-    if (prepareLine(source.raw[i]) === '') break;
-  }
-  const after = findTables(linesFrom(raw), syntax, pt.startLine).tables.find((t) => t.start === 0);
+  let end = pt.end + 1;
+  while (end < source.length && prepareLine(source.text(end)) !== '') end++;
+  const to = source.start[Math.min(end + 1, source.length)] + written.shift;
+  const after = findTables(linesOf(written.from, to), syntax, pt.startLine).tables.find((t) => t.start === 0);
   const fail = (why: string): never => {
     throw new TableError(
       `cannot edit the table at line ${pt.startLine} of ${edit.where} safely (${why}); edit the row for ${key} by hand`,
     );
   };
-  if (!after || after.format !== pt.format || after.end !== newLines.length - 1) return fail('its layout would not read back as a table of the same extent');
+  if (!after || after.format !== pt.format || after.end !== written.count - 1) return fail('its layout would not read back as a table of the same extent');
   if (columnCount(after) !== columnCount(pt) || JSON.stringify(readHeader(after)) !== JSON.stringify(readHeader(pt))) return fail('its header would read differently');
   const expectedRows = pt.bodyRows.length + (row === null ? 1 : 0);
   if (after.bodyRows.length !== expectedRows) return fail(`it would read as ${after.bodyRows.length} rows instead of ${expectedRows}`);
@@ -438,9 +533,9 @@ function verify(edit: Edit, newLines: NewLine[], syntax: Syntax | undefined): Pa
 
 /** Whether two rows are cut from the same text in the same way, so that they read the same without reading them. */
 function sameSource(a: ParsedTable, ra: ParsedRow, b: ParsedTable, rb: ParsedRow): boolean {
-  if (a.format === 'markdown') return a.source.raw[a.start + ra.first] === b.source.raw[b.start + rb.first];
+  if (a.format === 'markdown') return a.source.text(a.start + ra.first) === b.source.text(b.start + rb.first);
   if (ra.first !== rb.first || ra.count !== rb.count) return false;
-  for (let i = ra.first; i < ra.first + ra.count; i++) if (!colsEqual(a.block[i], b.block[i])) return false;
+  for (let i = ra.first; i < ra.first + ra.count; i++) if (!colsEqual(a.block.line(i), b.block.line(i))) return false;
   if (ra.columns || rb.columns) return JSON.stringify(ra.columns) === JSON.stringify(rb.columns);
   const ca = ra.cells ?? [];
   const cb = rb.cells ?? [];
@@ -464,29 +559,42 @@ interface Edit {
   where: string;
 }
 
-/** The table's lines while they are edited: their columns, and the block line each stands for (none: a new line). */
-interface Work {
-  cols: Cols[];
-  from: (number | undefined)[];
-  /** Block lines to leave out. */
-  dropped: Set<number>;
+/**
+ * The table's lines while they are edited, without a copy of them: changes made to every line (widenings) are
+ * kept as functions applied when a line is read; lines of the edited row are set outright, dropped, or inserted.
+ */
+class Work {
+  readonly rewrites: ((cols: Cols, i: number) => Cols)[] = [];
+  readonly set = new Map<number, Cols>();
+  readonly dropped = new Set<number>();
+  /** New lines, each before block line `before` (the block's length: after the last). */
+  readonly inserts: { before: number; cols: Cols }[] = [];
+  /** Columns the widenings added to a line, at most. */
+  growth = 0;
+  constructor(readonly block: Block) {}
+  line(i: number): Cols {
+    const set = this.set.get(i);
+    if (set !== undefined) return set;
+    let cols = this.block.line(i);
+    for (const rewrite of this.rewrites) cols = rewrite(cols, i);
+    return cols;
+  }
 }
 
-function workOf(pt: ParsedTable): Work {
-  return { cols: pt.block.slice(), from: pt.block.map((_, i) => i), dropped: new Set() };
-}
-
-/** Turns work lines back into table lines; untouched lines are kept as they are (their index in the source). */
-function emit(edit: Edit, work: Work): NewLine[] {
+/** The table's lines from the work: untouched lines are kept as they are (their index in the source). */
+function emit(edit: Edit, work: Work): Rewrite {
   const { pt } = edit;
-  const out: NewLine[] = [];
-  work.cols.forEach((cols, i) => {
-    const from = work.from[i];
-    if (from !== undefined && work.dropped.has(from)) return;
-    if (from !== undefined && colsEqual(pt.block[from], cols)) out.push(pt.start + from);
-    else out.push({ text: pt.indent + colsText(rstripCols(cols)), from: from === undefined ? undefined : pt.start + from });
-  });
-  return out;
+  const text = (cols: Cols): string => pt.indent + colsText(rstripCols(cols));
+  function* lines(): Generator<NewLine> {
+    for (let i = 0; i <= work.block.length; i++) {
+      for (const insert of work.inserts) if (insert.before === i) yield { text: text(insert.cols) };
+      if (i === work.block.length) return;
+      if (work.dropped.has(i)) continue;
+      const cols = work.line(i);
+      yield colsEqual(pt.block.line(i), cols) ? pt.start + i : { text: text(cols), from: pt.start + i };
+    }
+  }
+  return { lines, growth: work.growth };
 }
 
 function checkSpan(edit: Edit, row: ParsedRow, column: number): Cell {
@@ -513,40 +621,44 @@ function blank(cols: Cols, from: number, to: number): Cols {
 const SIMPLE_BORDER = /^=+[ =]*$/;
 const SPAN_LINE = /^-[ -]*$/;
 
-function editSimple(edit: Edit): NewLine[] {
+function editSimple(edit: Edit): Rewrite {
   const { pt, k, v, keySource, valueSource, row } = edit;
-  const work = workOf(pt);
-  const columns = pt.columns.map((c) => [...c] as [number, number]);
+  const work = new Work(pt.block);
+  let columns = pt.columns.map((c) => [...c] as [number, number]);
   const last = columns.length - 1;
-  // Rows under a span line have their own column spec; a widening shifts those too.
-  const specs = new Map<number, [number, number][]>();
-  for (const r of [...pt.headRows, ...pt.bodyRows]) {
-    if (!r.columns) continue;
-    const spec = r.columns.map((c) => [...c] as [number, number]);
-    for (let i = r.first; i < r.first + r.count; i++) specs.set(i, spec);
+  // Rows under a span line have their own column spec (by the row's first line); a widening shifts those too.
+  const rowOf = new Map<number, number>();
+  let specs = new Map<number, [number, number][]>();
+  for (const rows of [pt.headRows, pt.bodyRows]) {
+    for (const r of rows) {
+      if (!r.columns) continue;
+      specs.set(r.first, r.columns.map((c) => [...c] as [number, number]));
+      for (let i = r.first; i < r.first + r.count; i++) rowOf.set(i, r.first);
+    }
   }
 
   const widen = (c: number, extra: number): void => {
     const oldEnd = columns[c][1];
-    for (const [i, cols] of work.cols.entries()) {
+    const start = columns[c][0];
+    // The specs as they are now: the rewrite runs when a line is written, after the shifts below.
+    const [columnsNow, specsNow] = [columns, specs];
+    work.rewrites.push((cols, i) => {
       const s = units(cols);
       if (SIMPLE_BORDER.test(s) || SPAN_LINE.test(s)) {
-        work.cols[i] = c === last ? concatCols(cols, fillCols(extra, s[s.length - 1])) : spliceCols(cols, oldEnd, oldEnd, fillCols(extra, s[oldEnd - 1]));
-        continue;
+        return c === last ? concatCols(cols, fillCols(extra, s[s.length - 1])) : spliceCols(cols, oldEnd, oldEnd, fillCols(extra, s[oldEnd - 1]));
       }
-      if (c === last) continue;
-      const spec = specs.get(i) ?? columns;
-      const seg = spec.find(([a, b]) => a <= columns[c][0] && b >= oldEnd);
-      if (seg && seg === spec[spec.length - 1] && seg[1] !== oldEnd) continue; // merged into the unbounded last column
+      if (c === last) return cols;
+      const own = rowOf.get(i);
+      const spec = own === undefined ? columnsNow : specsNow.get(own)!;
+      const seg = spec.find(([a, b]) => a <= start && b >= oldEnd);
+      if (seg && seg === spec[spec.length - 1] && seg[1] !== oldEnd) return cols; // merged into the unbounded last column
       const at = seg ? seg[1] : oldEnd;
-      if (s.length > at) work.cols[i] = spliceCols(cols, at, at, fillCols(extra, ' '));
-    }
-    const shift = (pair: [number, number]): void => {
-      if (pair[0] >= oldEnd) pair[0] += extra;
-      if (pair[1] >= oldEnd) pair[1] += extra;
-    };
-    columns.forEach(shift);
-    for (const spec of new Set(specs.values())) spec.forEach(shift);
+      return s.length > at ? spliceCols(cols, at, at, fillCols(extra, ' ')) : cols;
+    });
+    work.growth += extra;
+    const shift = ([a, b]: [number, number]): [number, number] => [a >= oldEnd ? a + extra : a, b >= oldEnd ? b + extra : b];
+    columns = columns.map(shift);
+    specs = new Map([...specs].map(([first, spec]) => [first, spec.map(shift)]));
   };
   const ensure = (c: number, text: string): void => {
     const need = displayWidth(text) - (columns[c][1] - columns[c][0]);
@@ -561,11 +673,12 @@ function editSimple(edit: Edit): NewLine[] {
     checkSpan(edit, r, v);
     const [s, e] = columns[v];
     for (let i = r.first; i < r.first + r.count; i++) {
-      const wasBlank = isBlankCols(work.cols[i]);
-      let cols = v === last ? sliceCols(work.cols[i], 0, s) : blank(work.cols[i], s, e);
+      const now = work.line(i);
+      let cols = v === last ? sliceCols(now, 0, s) : blank(now, s, e);
       if (i === r.first) cols = writeAt(cols, s, toCols(valueSource));
-      work.cols[i] = rstripCols(cols);
-      if (i !== r.first && !wasBlank && units(work.cols[i]).length === 0) work.dropped.add(i);
+      cols = rstripCols(cols);
+      work.set.set(i, cols);
+      if (i !== r.first && !isBlankCols(now) && units(cols).length === 0) work.dropped.add(i);
     }
     return emit(edit, work);
   }
@@ -578,16 +691,15 @@ function editSimple(edit: Edit): NewLine[] {
   if (SIMPLE_BORDER.test(units(cols)) || SPAN_LINE.test(units(cols))) {
     throw new TableError(`the row for ${edit.key} would read as a table border; give a different key or value`);
   }
-  work.cols.splice(work.cols.length - 1, 0, cols);
-  work.from.splice(work.from.length - 1, 0, undefined);
+  work.inserts.push({ before: pt.block.length - 1, cols });
   return emit(edit, work);
 }
 
 // ---------------------------------------------------------------- RST grid tables
 
-function editGrid(edit: Edit): NewLine[] {
+function editGrid(edit: Edit): Rewrite {
   const { pt, k, v, keySource, valueSource, row } = edit;
-  const work = workOf(pt);
+  const work = new Work(pt.block);
   const grid = pt.grid!;
   const bounds = [pt.columns[0][0], ...pt.columns.map((c) => c[1])];
   // A widening inserts columns at a boundary; a cell's column after the widenings so far:
@@ -599,18 +711,19 @@ function editGrid(edit: Edit): NewLine[] {
     // Inside a cell spanning across p a line grows before that cell's right border; on the border lines of
     // the cell holding column p - 1 it grows with that border's character, elsewhere with spaces.
     const spanRight = new Map<number, number>();
-    const border = new Uint8Array(work.cols.length);
+    const border = new Uint8Array(pt.block.length);
     for (let n = 0; n < grid.top.length; n++) {
       const left = at(grid.left[n]);
       const right = at(grid.right[n]);
       if (left < p && p < right) for (let i = grid.top[n] + 1; i < grid.bottom[n]; i++) spanRight.set(i, right);
       if (left < p - 1 && p - 1 < right) border[grid.top[n]] = border[grid.bottom[n]] = 1;
     }
-    for (const [i, cols] of work.cols.entries()) {
+    work.rewrites.push((cols, i) => {
       const right = spanRight.get(i);
       const where = right ?? p;
-      work.cols[i] = spliceCols(cols, where, where, fillCols(extra, right === undefined && border[i] ? units(cols)[p - 1] : ' '));
-    }
+      return spliceCols(cols, where, where, fillCols(extra, right === undefined && border[i] ? units(cols)[p - 1] : ' '));
+    });
+    work.growth += extra;
     shifts.push([p, extra]);
     for (let b = c + 1; b < bounds.length; b++) bounds[b] += extra;
   };
@@ -627,9 +740,9 @@ function editGrid(edit: Edit): NewLine[] {
     const cell = checkSpan(edit, r, v);
     const [left, right] = [at(cell.left), at(cell.right)];
     for (let i = cell.top + 1; i < cell.bottom; i++) {
-      let cols = blank(work.cols[i], left + 1, right);
+      let cols = blank(work.line(i), left + 1, right);
       if (i === cell.top + 1) cols = writeAt(cols, left + 2, toCols(valueSource));
-      work.cols[i] = cols;
+      work.set.set(i, cols);
     }
     // Lines of the row left blank in every cell (the old value was longer) go, when no cell spans rows there.
     const own = (r.cells ?? []).filter((c): c is Cell => c !== null);
@@ -643,7 +756,7 @@ function editGrid(edit: Edit): NewLine[] {
         return true;
       };
       for (let i = cell.top + 2; i < cell.bottom; i++) {
-        if (interiorBlank(work.cols[i], newBounds) && !interiorBlank(pt.block[i], oldBounds)) work.dropped.add(i);
+        if (interiorBlank(work.line(i), newBounds) && !interiorBlank(pt.block.line(i), oldBounds)) work.dropped.add(i);
       }
     }
     return emit(edit, work);
@@ -659,10 +772,10 @@ function editGrid(edit: Edit): NewLine[] {
     sepParts.push(fillCols(width, '-'), '+');
   }
   const sep = concatCols(...sepParts);
-  const bottom = work.cols.length - 1;
-  if (bounds.some((b) => units(work.cols[bottom])[b] !== '+')) work.cols[bottom] = sep;
-  work.cols.push(concatCols(...rowParts), sep);
-  work.from.push(undefined, undefined);
+  const bottom = pt.block.length - 1;
+  const bottomLine = units(work.line(bottom));
+  if (bounds.some((b) => bottomLine[b] !== '+')) work.set.set(bottom, sep);
+  work.inserts.push({ before: pt.block.length, cols: concatCols(...rowParts) }, { before: pt.block.length, cols: sep });
   return emit(edit, work);
 }
 
@@ -671,10 +784,10 @@ function editGrid(edit: Edit): NewLine[] {
 /** A row line must not start what GitHub would read as another block (a list, a quote, a heading...). */
 const MD_BLOCK_START = /^(?:[-+*>#=~`<]|\d|\s{4})/;
 
-function editMarkdown(edit: Edit): NewLine[] {
+function editMarkdown(edit: Edit): Rewrite {
   const { pt, k, v, keySource, valueSource, row } = edit;
   const count = pt.end - pt.start + 1;
-  const lineAt = (i: number): string => edit.source.raw[pt.start + i];
+  const lineAt = (i: number): string => edit.source.text(pt.start + i);
   const width = columnCount(pt);
   const { leading, trailing } = splitPipes(lineAt(0));
   const pipePositions = (line: string): number[] => {
@@ -704,24 +817,21 @@ function editMarkdown(edit: Edit): NewLine[] {
   // that starts a list or a quote would end the table; add one then.
   const plain = (cells: string[]): string =>
     (leading || cells[0] === '' || MD_BLOCK_START.test(cells[0]) ? '| ' : '') + cells.join(' | ').trimEnd() + (trailing ? ' |' : '');
-  const result: NewLine[] = Array.from({ length: count }, (_, i) => pt.start + i);
-  const put = (lines: NewLine[], text: string): void => {
-    if (row === null) lines.push({ text });
-    else lines[row + 2] = { text, from: pt.start + row + 2 };
-  };
-  if (!aligned) {
-    put(result, plain(newCells));
-    return result;
-  }
+  // Every line made by `line` (a source line kept by default), and the edited row's text in its place or after them.
+  const rewrite = (text: string, line: (i: number) => NewLine = (i) => pt.start + i, growth = 0): Rewrite => ({
+    *lines() {
+      for (let i = 0; i < count; i++) yield row !== null && i === row + 2 ? { text, from: pt.start + i } : line(i);
+      if (row === null) yield { text };
+    },
+    growth,
+  });
+  if (!aligned) return rewrite(plain(newCells));
 
   const widths = first.slice(1).map((p, i) => p - first[i] - 1);
   const need = newCells.map((c) => displayWidth(c) + 2);
   const padded = (cells: string[], w: number[]): string =>
     '|' + cells.map((c, i) => ` ${c}${' '.repeat(Math.max(0, w[i] - 1 - displayWidth(c)))}`).join('|') + '|';
-  if (need.every((n, i) => n <= widths[i])) {
-    put(result, padded(newCells, widths));
-    return result;
-  }
+  if (need.every((n, i) => n <= widths[i])) return rewrite(padded(newCells, widths));
   const w2 = widths.map((w, i) => Math.max(w, need[i]));
   const delimiter = (): string => {
     const cells = splitPipes(lineAt(1)).cells.slice(0, width);
@@ -739,8 +849,7 @@ function editMarkdown(edit: Edit): NewLine[] {
       '|'
     );
   };
-  const out: NewLine[] = Array.from({ length: count }, (_, i) => ({ text: i === 1 ? delimiter() : padded(cellsOf(i), w2), from: pt.start + i }));
-  put(out, padded(newCells, w2));
-  return out;
+  const growth = w2.reduce((n, w, i) => n + w - widths[i], 0);
+  return rewrite(padded(newCells, w2), (i) => ({ text: i === 1 ? delimiter() : padded(cellsOf(i), w2), from: pt.start + i }), growth);
 }
 
