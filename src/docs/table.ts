@@ -12,19 +12,16 @@ import {
   readRow,
   rowCells,
   rowLine,
-  rstBlockStart,
-  RST_LITERAL_MARKER,
   splitPipes,
   tableOf,
-  type Block,
-  type Cell,
-  type ParsedRow,
   type ParsedTable,
   type Problem,
   type Syntax,
   type Table,
   type TableFormat,
 } from './table-parse.js';
+import { rstBlockStart, RST_LITERAL_MARKER } from './cell-text.js';
+import { SIMPLE_BORDER, SPAN_LINE, type Block, type Cell, type ParsedRow } from './table-block.js';
 import {
   colsEqual,
   colsText,
@@ -628,9 +625,6 @@ function blank(cols: Cols, from: number, to: number): Cols {
 }
 
 // ---------------------------------------------------------------- RST simple tables
-
-const SIMPLE_BORDER = /^=+[ =]*$/;
-const SPAN_LINE = /^-[ -]*$/;
 
 function editSimple(edit: Edit): Rewrite {
   const { pt, k, v, keySource, valueSource, row } = edit;
