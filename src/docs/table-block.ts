@@ -1,6 +1,6 @@
 // What the table parsers share: a table's lines read from the document as display columns when asked for, its
 // rows and cells, the border lines docutils recognises, and the steps both of docutils' parsers take.
-import { colsText, leadingBlank, prepareLine, rstripCols, sliceCols, toCols, units, type Cols, type SourceLines } from './text-width.js';
+import { colsText, leadingBlank, prepareLine, Recent, rstripCols, sliceCols, toCols, units, type Cols, type SourceLines } from './text-width.js';
 
 /** A cell's extent in block coordinates: grid tables its border lines and columns; simple tables its lines and columns. */
 export interface Cell {
@@ -47,25 +47,19 @@ export interface Block {
   line(i: number): Cols;
 }
 
-const RECENT = 256;
-
 /** A table's lines read from the document: from `first` on, prepared as docutils does and cut at the indentation. */
 export class SourceBlock implements Block {
-  private readonly keys = new Float64Array(RECENT).fill(-1);
-  private readonly cols = new Array<Cols>(RECENT);
+  private readonly recent: Recent<Cols>;
   constructor(
-    private readonly source: SourceLines,
-    private readonly first: number,
+    source: SourceLines,
+    first: number,
     readonly length: number,
-    private readonly level: number,
-  ) {}
+    level: number,
+  ) {
+    this.recent = new Recent(length, (i) => toCols(prepareLine(source.text(first + i)).slice(level)));
+  }
   line(i: number): Cols {
-    const slot = i & (RECENT - 1);
-    if (this.keys[slot] === i) return this.cols[slot];
-    const cols = toCols(prepareLine(this.source.text(this.first + i)).slice(this.level));
-    this.keys[slot] = i;
-    this.cols[slot] = cols;
-    return cols;
+    return this.recent.get(i);
   }
 }
 

@@ -210,27 +210,47 @@ export interface SourceLines {
 /** Line terminators: none (the last line of a file that does not end with one), LF, CRLF, CR. */
 export const EOLS = ['', '\n', '\r\n', '\r'] as const;
 
-/** Lines decoded recently, by index modulo the size: parsers read a line several times in a row. */
-const RECENT = 256;
+/**
+ * The values made last for some indexes (a slot per index modulo the size, at most 256): parsers read a line
+ * several times in a row, and a short document is kept whole.
+ */
+export class Recent<T> {
+  private readonly keys: Float64Array;
+  private readonly values: T[];
+  private readonly mask: number;
+  constructor(
+    length: number,
+    private readonly make: (i: number) => T,
+  ) {
+    const size = Math.min(256, 2 ** Math.ceil(Math.log2(Math.max(1, length))));
+    this.keys = new Float64Array(size).fill(-1);
+    this.values = new Array<T>(size);
+    this.mask = size - 1;
+  }
+  get(i: number): T {
+    const slot = i & this.mask;
+    if (this.keys[slot] === i) return this.values[slot];
+    const value = this.make(i);
+    this.keys[slot] = i;
+    this.values[slot] = value;
+    return value;
+  }
+}
 
 class Lines implements SourceLines {
-  private readonly keys = new Float64Array(RECENT).fill(-1);
-  private readonly texts = new Array<string>(RECENT);
+  private readonly recent: Recent<string>;
   constructor(
     readonly eol: Uint8Array,
     readonly start: Float64Array,
-    private readonly decode: (a: number, b: number) => string,
-  ) {}
+    decode: (a: number, b: number) => string,
+  ) {
+    this.recent = new Recent(eol.length, (i) => decode(start[i], start[i + 1] - EOLS[eol[i]].length));
+  }
   get length(): number {
     return this.eol.length;
   }
   text(i: number): string {
-    const slot = i & (RECENT - 1);
-    if (this.keys[slot] === i) return this.texts[slot];
-    const text = this.decode(this.start[i], this.start[i + 1] - EOLS[this.eol[i]].length);
-    this.keys[slot] = i;
-    this.texts[slot] = text;
-    return text;
+    return this.recent.get(i);
   }
 }
 
