@@ -20,6 +20,7 @@ import {
   type Cols,
   type SourceLines,
 } from './text-width.js';
+
 /** An expected failure: the document or the request cannot be edited safely. The message says what to do. */
 export class TableError extends Error {
   override name = 'TableError';
