@@ -1,20 +1,14 @@
 // Finds and parses the tables of a document: RST simple and grid tables the way docutils 0.19 does
 // (docutils/parsers/rst/tableparser.py and the isolate_* steps in states.py, on display columns), and
 // Markdown pipe tables the way GitHub does. Keeps the layout so that table.ts can edit a table in place.
-// Rows keep only where they are; a cell's text is read when asked for, so a huge table costs little memory.
-import {
-  colsText,
-  isBlankCols,
-  isPySpace,
-  leadingBlank,
-  prepareLine,
-  rstripCols,
-  sliceCols,
-  toCols,
-  units,
-  type Cols,
-  type SourceLines,
-} from './text-width.js';
+// Rows keep only where they are, and a table's lines are read from the document when asked for: a cell's text is
+// made when it is read, so a huge table costs little memory. The parsers proper are rst-simple-table.ts and
+// rst-grid-table.ts; what a cell's text reads as is cell-text.ts.
+import { readMarkdownCell, readRstCell, type CellText } from './cell-text.js';
+import { parseGridBlock, type GridCells, GridRows } from './rst-grid-table.js';
+import { parseSimpleBlock } from './rst-simple-table.js';
+import { GRID_TOP, RowList, SIMPLE_BORDER, SIMPLE_TOP, SourceBlock, TableMarkupError, get2DBlock, type Block, type Cell, type ParsedRow } from './table-block.js';
+import { prepareLine, units, type SourceLines } from './text-width.js';
 
 export type TableFormat = 'rst-simple' | 'rst-grid' | 'markdown';
 export type Syntax = 'rst' | 'markdown' | 'auto';
@@ -31,56 +25,6 @@ export interface Table {
    * rest ''. Cells read as docutils (or GitHub) shows them: escapes removed, inline markup reduced to its text.
    */
   rows: { cells: string[]; line: number }[];
-}
-
-/** A cell's extent in block coordinates: grid tables its border lines and columns; simple tables its lines and columns. */
-export interface Cell {
-  morerows: number;
-  morecols: number;
-  top: number;
-  left: number;
-  bottom: number;
-  right: number;
-}
-
-export interface ParsedRow {
-  /** Block (Markdown: table) line of the row's first line, and how many lines the row takes. */
-  first: number;
-  count: number;
-  /** Grid tables: one per column; null where a spanning cell covers it. */
-  cells?: (Cell | null)[];
-  /** Simple tables: the column spec of a row under a span line, as [start, end) pairs; others use the table's. */
-  columns?: [number, number][];
-}
-
-/** A table's rows. Simple-table and Markdown rows are kept as numbers and made when asked for: a long table is mostly rows. */
-export abstract class RowList {
-  abstract readonly length: number;
-  abstract row(i: number): ParsedRow;
-  *[Symbol.iterator](): Iterator<ParsedRow> {
-    for (let i = 0; i < this.length; i++) yield this.row(i);
-  }
-}
-
-/** Rows [from, to) of lists of first lines and line counts; rows under a span line keep their column spec aside. */
-class CompactRows extends RowList {
-  constructor(
-    private readonly first: number[],
-    private readonly count: number[],
-    private readonly spans: Map<number, [number, number][]>,
-    private readonly from: number,
-    private readonly to: number,
-  ) {
-    super();
-  }
-  get length(): number {
-    return this.to - this.from;
-  }
-  row(i: number): ParsedRow {
-    const n = this.from + i;
-    const columns = this.spans.get(n);
-    return columns ? { first: this.first[n], count: this.count[n], columns } : { first: this.first[n], count: this.count[n] };
-  }
 }
 
 /** One row per line, from table line `offset` on. */
@@ -105,8 +49,8 @@ export interface ParsedTable {
   startLine: number;
   indent: string;
   /** RST: the table's lines as docutils sees them, indentation removed, as display columns. */
-  block: Cols[];
-  /** Markdown: the lines the table was found in. */
+  block: Block;
+  /** The lines the table was found in. */
   source: SourceLines;
   headRows: RowList;
   bodyRows: RowList;
@@ -123,348 +67,8 @@ export interface Problem {
   message: string;
 }
 
-export class TableMarkupError extends Error {
-  override name = 'TableMarkupError';
-  constructor(
-    message: string,
-    readonly offset = 0,
-  ) {
-    super(message);
-  }
-}
-
-const SIMPLE_TOP = /^=+( +=+)+ *$/;
-const SIMPLE_BORDER = /^=+[ =]*$/;
-const GRID_TOP = /^\+-[-+]+-\+ *$/;
-const GRID_HEAD_SEP = /^\+=[=+]+=\+ *$/;
-const SIMPLE_HEAD_SEP = /^=[ =]*$/;
-const SPAN_LINE = /^-[ -]*$/;
-
-/** docutils' StringList.get_2D_block on display columns: slice, right-strip, remove the common indent, drop PAD. */
-function get2DBlock(block: Cols[], top: number, left: number, bottom: number, right: number): string[] {
-  const slices: Cols[] = [];
-  for (let i = top; i < bottom; i++) slices.push(rstripCols(sliceCols(block[i], left, right)));
-  let indent = right;
-  for (const s of slices) if (units(s).length > 0) indent = Math.min(indent, leadingBlank(s));
-  const cut = indent > 0 && indent < right ? indent : 0;
-  return slices.map((s) => colsText(s, cut));
-}
-
-const dashes = (line: Cols): Cols =>
-  typeof line === 'string' ? line.replaceAll('=', '-') : line.s.includes('=') ? { ...line, s: line.s.replaceAll('=', '-') } : line;
-
-/**
- * Finds the one head/body separator line (`pattern`) of a table block, as both docutils parsers do, and turns its
- * `=` into `-` in place so the rest of the parse sees an ordinary border.
- */
-function findHeadSeparator(block: Cols[], pattern: RegExp): number | undefined {
-  let headSep: number | undefined;
-  for (let i = 0; i < block.length; i++) {
-    if (!pattern.test(units(block[i]))) continue;
-    if (headSep) throw new TableMarkupError(`Multiple head/body row separators (table lines ${headSep + 1} and ${i + 1}); only one allowed.`, i);
-    headSep = i;
-    block[i] = dashes(block[i]);
-  }
-  if (headSep === 0 || headSep === block.length - 1) {
-    throw new TableMarkupError('The head/body row separator may not be the first or last line of the table.');
-  }
-  return headSep;
-}
-
-// ---------------------------------------------------------------- RST simple tables
-
-/** The `-` runs of a border or span line as [start, end) column pairs. */
-function dashRuns(line: string): [number, number][] {
-  const runs: [number, number][] = [];
-  let end = 0;
-  for (;;) {
-    const begin = line.indexOf('-', end);
-    if (begin < 0) return runs;
-    end = line.indexOf(' ', begin);
-    if (end < 0) end = line.length;
-    runs.push([begin, end]);
-  }
-}
-
-/**
- * Port of docutils' SimpleTableParser on display columns. The last column is open-ended (text may run past the
- * border, as docutils allows), so a row keeps only its lines and, under a span line, its own column spec.
- */
-export function parseSimpleBlock(input: Cols[]): { head: RowList; body: RowList; columns: [number, number][]; headSep?: number } {
-  const block = input.slice();
-  block[0] = dashes(block[0]);
-  block[block.length - 1] = dashes(block[block.length - 1]);
-  const headSep = findHeadSeparator(block, SIMPLE_HEAD_SEP);
-  const columns = dashRuns(units(block[0]));
-  const borderEnd = columns[columns.length - 1][1];
-
-  const spanColumns = (line: Cols, offset: number): [number, number][] => {
-    const cols = dashRuns(units(rstripCols(line)));
-    if (cols.length === 0 || cols[cols.length - 1][1] !== borderEnd) {
-      throw new TableMarkupError(`Column span incomplete in table line ${offset + 1}.`, offset);
-    }
-    let i = 0;
-    for (const [start, end] of cols) {
-      if (i >= columns.length || start !== columns[i][0]) throw new TableMarkupError(`Column span alignment problem in table line ${offset + 2}.`, offset + 1);
-      while (end !== columns[i][1]) {
-        i++;
-        if (i >= columns.length) throw new TableMarkupError(`Column span alignment problem in table line ${offset + 2}.`, offset + 1);
-      }
-      i++;
-    }
-    return cols;
-  };
-  const firsts: number[] = [];
-  const counts: number[] = [];
-  const spans = new Map<number, [number, number][]>();
-  const parseRow = (first: number, end: number, spanline?: number): void => {
-    const cols = spanline === undefined ? columns : spanColumns(block[spanline], spanline);
-    // Text in a margin is an error; the last column has none (it runs to the end of the line).
-    for (let c = 0; c + 1 < cols.length; c++) {
-      for (let i = first; i < end; i++) {
-        if (!isBlankCols(block[i], cols[c][1], cols[c + 1][0])) throw new TableMarkupError(`Text in column margin in table line ${i + 1}.`, i);
-      }
-    }
-    if (spanline !== undefined) spans.set(firsts.length, cols);
-    firsts.push(first);
-    counts.push(end - first);
-  };
-
-  const [firstStart, firstEnd] = columns[0];
-  let start = 1;
-  let textFound = false;
-  for (let offset = 1; offset < block.length; offset++) {
-    const line = block[offset];
-    if (SPAN_LINE.test(units(line))) {
-      parseRow(start, offset, offset);
-      start = offset + 1;
-      textFound = false;
-    } else if (!isBlankCols(line, firstStart, firstEnd)) {
-      if (textFound && offset !== start) parseRow(start, offset);
-      start = offset;
-      textFound = true;
-    } else if (!textFound) {
-      start = offset + 1;
-    }
-  }
-
-  let firstBody = 0;
-  if (headSep) {
-    const index = firsts.findIndex((first) => first > headSep);
-    if (index >= 0) firstBody = index;
-  }
-  const rows = (from: number, to: number): RowList => new CompactRows(firsts, counts, spans, from, to);
-  return { head: rows(0, firstBody), body: rows(firstBody, firsts.length), columns, headSep };
-}
-
-// ---------------------------------------------------------------- RST grid tables
-
-/** The smallest number first: corners as top * width + left, in docutils' order (it sorts its list of corners). */
-class MinHeap {
-  private readonly items: number[] = [];
-  get size(): number {
-    return this.items.length;
-  }
-  push(item: number): void {
-    const h = this.items;
-    h.push(item);
-    for (let i = h.length - 1; i > 0; ) {
-      const parent = (i - 1) >> 1;
-      if (h[i] >= h[parent]) break;
-      [h[i], h[parent]] = [h[parent], h[i]];
-      i = parent;
-    }
-  }
-  pop(): number {
-    const h = this.items;
-    const top = h[0];
-    const last = h.pop()!;
-    if (h.length > 0) {
-      h[0] = last;
-      for (let i = 0; ; ) {
-        const l = 2 * i + 1;
-        let m = i;
-        if (l < h.length && h[l] < h[m]) m = l;
-        if (l + 1 < h.length && h[l + 1] < h[m]) m = l + 1;
-        if (m === i) break;
-        [h[i], h[m]] = [h[m], h[i]];
-        i = m;
-      }
-    }
-    return top;
-  }
-}
-
-/** A grid table's cells as columns of numbers (a long table has hundreds of thousands), and where rows start. */
-export interface GridCells {
-  top: Int32Array;
-  left: Int32Array;
-  bottom: Int32Array;
-  right: Int32Array;
-  morerows: Int32Array;
-  morecols: Int32Array;
-  /** Border lines between rows, the first and last included. */
-  rowseps: Int32Array;
-  colseps: Int32Array;
-  /** Per row and column (row * columns + column), the cell there or -1 where a spanning cell covers it. */
-  slots: Int32Array;
-}
-
-export function gridCell(grid: GridCells, n: number): Cell {
-  return { top: grid.top[n], left: grid.left[n], bottom: grid.bottom[n], right: grid.right[n], morerows: grid.morerows[n], morecols: grid.morecols[n] };
-}
-
-/** Rows [from, to) of a grid table. */
-class GridRows extends RowList {
-  constructor(
-    private readonly grid: GridCells,
-    private readonly from: number,
-    private readonly to: number,
-  ) {
-    super();
-  }
-  get length(): number {
-    return this.to - this.from;
-  }
-  row(i: number): ParsedRow {
-    const r = this.from + i;
-    const { rowseps, colseps, slots } = this.grid;
-    const width = colseps.length - 1;
-    const cells: (Cell | null)[] = [];
-    for (let c = 0; c < width; c++) cells.push(slots[r * width + c] < 0 ? null : gridCell(this.grid, slots[r * width + c]));
-    return { first: rowseps[r] + 1, count: rowseps[r + 1] - rowseps[r] - 1, cells };
-  }
-}
-
-/** Port of docutils' GridTableParser on display columns. */
-export function parseGridBlock(input: Cols[]): { grid: GridCells; headRowCount: number; headSep?: number } {
-  const block = input.slice();
-  const bottom = block.length - 1;
-  const right = units(block[0]).length - 1;
-  const stride = right + 1;
-  const headSep = findHeadSeparator(block, GRID_HEAD_SEP);
-  const at = (i: number, j: number): string | undefined => units(block[i])[j];
-  const done: number[] = new Array<number>(stride).fill(-1);
-  const isRowsep = new Uint8Array(block.length);
-  const isColsep = new Uint8Array(stride);
-  isRowsep[0] = isColsep[0] = 1;
-  const found = { top: [] as number[], left: [] as number[], bottom: [] as number[], right: [] as number[] };
-
-  const scanUp = (top: number, left: number, bot: number): number[] | null => {
-    const seps: number[] = [];
-    for (let i = bot - 1; i > top; i--) {
-      if (at(i, left) === '+') seps.push(i);
-      else if (at(i, left) !== '|') return null;
-    }
-    return seps;
-  };
-  const scanLeft = (top: number, left: number, bot: number, rgt: number): { rowseps: number[]; colseps: number[] } | null => {
-    const cs: number[] = [];
-    const line = units(block[bot]);
-    for (let i = rgt - 1; i > left; i--) {
-      if (line[i] === '+') cs.push(i);
-      else if (line[i] !== '-') return null;
-    }
-    if (line[left] !== '+') return null;
-    const rs = scanUp(top, left, bot);
-    return rs === null ? null : { rowseps: rs, colseps: cs };
-  };
-  const scanDown = (top: number, left: number, rgt: number): { bottom: number; rowseps: number[]; colseps: number[] } | null => {
-    const rs: number[] = [];
-    for (let i = top + 1; i <= bottom; i++) {
-      if (at(i, rgt) === '+') {
-        rs.push(i);
-        const result = scanLeft(top, left, i, rgt);
-        if (result) return { bottom: i, rowseps: [...rs, ...result.rowseps], colseps: result.colseps };
-      } else if (at(i, rgt) !== '|') {
-        return null;
-      }
-    }
-    return null;
-  };
-  const scanRight = (top: number, left: number): { bottom: number; right: number; rowseps: number[]; colseps: number[] } | null => {
-    const cs: number[] = [];
-    const line = units(block[top]);
-    for (let i = left + 1; i <= right; i++) {
-      if (line[i] === '+') {
-        cs.push(i);
-        const result = scanDown(top, left, i);
-        if (result) return { bottom: result.bottom, right: i, rowseps: result.rowseps, colseps: [...cs, ...result.colseps] };
-      } else if (line[i] !== '-') {
-        return null;
-      }
-    }
-    return null;
-  };
-
-  const corners = new MinHeap();
-  corners.push(0);
-  while (corners.size > 0) {
-    const corner = corners.pop();
-    const top = Math.floor(corner / stride);
-    const left = corner % stride;
-    if (top === bottom || left === right || top <= done[left]) continue;
-    if (at(top, left) !== '+') continue;
-    const result = scanRight(top, left);
-    if (!result) continue;
-    for (const r of result.rowseps) isRowsep[r] = 1;
-    for (const c of result.colseps) isColsep[c] = 1;
-    for (let col = left; col < result.right; col++) {
-      if (done[col] !== top - 1) throw new TableMarkupError('Malformed table; parse incomplete.');
-      done[col] = result.bottom - 1;
-    }
-    found.top.push(top);
-    found.left.push(left);
-    found.bottom.push(result.bottom);
-    found.right.push(result.right);
-    corners.push(top * stride + result.right);
-    corners.push(result.bottom * stride + left);
-  }
-  for (let col = 0; col < right; col++) {
-    if (done[col] !== bottom - 1) throw new TableMarkupError('Malformed table; parse incomplete.');
-  }
-
-  // Row and column of each separator, as docutils numbers them from its sorted lists.
-  const index = (marks: Uint8Array): { seps: Int32Array; of: Int32Array } => {
-    const of = new Int32Array(marks.length).fill(-1);
-    const seps: number[] = [];
-    marks.forEach((m, i) => {
-      if (m) {
-        of[i] = seps.length;
-        seps.push(i);
-      }
-    });
-    return { seps: Int32Array.from(seps), of };
-  };
-  const rows = index(isRowsep);
-  const cols = index(isColsep);
-  const width = cols.seps.length - 1;
-  const n = found.top.length;
-  const grid: GridCells = {
-    top: Int32Array.from(found.top),
-    left: Int32Array.from(found.left),
-    bottom: Int32Array.from(found.bottom),
-    right: Int32Array.from(found.right),
-    morerows: new Int32Array(n),
-    morecols: new Int32Array(n),
-    rowseps: rows.seps,
-    colseps: cols.seps,
-    slots: new Int32Array((rows.seps.length - 1) * width).fill(-1),
-  };
-  for (let k = 0; k < n; k++) {
-    const r = rows.of[grid.top[k]];
-    const c = cols.of[grid.left[k]];
-    grid.morerows[k] = rows.of[grid.bottom[k]] - r - 1;
-    grid.morecols[k] = cols.of[grid.right[k]] - c - 1;
-    grid.slots[r * width + c] = k;
-  }
-  let headRowCount = 0;
-  if (headSep) {
-    if (rows.of[headSep] < 0) throw new TableMarkupError('The head/body row separator does not run across the whole table.', headSep);
-    headRowCount = rows.of[headSep];
-  }
-  return { grid, headRowCount, headSep };
-}
+/** A Markdown table's: it is read from its source lines. */
+const NO_BLOCK: Block = { length: 0, line: () => '' };
 
 // ---------------------------------------------------------------- finding tables in a document
 
@@ -477,9 +81,9 @@ const LITERAL_DIRECTIVES = new Set([
 
 /** Each line's indentation once prepared (tabs expanded), -1 for a blank line. */
 function indents(lines: SourceLines): Int32Array {
-  const out = new Int32Array(lines.raw.length);
+  const out = new Int32Array(lines.length);
   for (let i = 0; i < out.length; i++) {
-    const text = prepareLine(lines.raw[i]);
+    const text = prepareLine(lines.text(i));
     let n = 0;
     while (n < text.length && text.charCodeAt(n) === 32) n++;
     out[i] = text === '' ? -1 : n;
@@ -509,12 +113,12 @@ interface Scan {
  */
 export function findTables(lines: SourceLines, syntax: Syntax = 'auto', firstLine = 1): { tables: ParsedTable[]; problems: Problem[] } {
   const indent = indents(lines);
-  const scan: Scan = { lines, indent, rel: (i, from) => (indent[i] < 0 ? '' : prepareLine(lines.raw[i]).slice(from)) };
+  const scan: Scan = { lines, indent, rel: (i, from) => (indent[i] < 0 ? '' : prepareLine(lines.text(i)).slice(from)) };
   const tables: ParsedTable[] = [];
   const problems: Problem[] = [];
   if (syntax !== 'markdown') findRstTables(scan, tables, problems, firstLine);
   if (syntax !== 'rst') {
-    const taken = new Uint8Array(lines.raw.length);
+    const taken = new Uint8Array(lines.length);
     for (const t of tables) taken.fill(1, t.start, t.end + 1);
     findMarkdownTables(scan, taken, tables, firstLine);
   }
@@ -544,7 +148,7 @@ function findRstTables(scan: Scan, tables: ParsedTable[], problems: Problem[], f
         i = result.resume;
       } else {
         try {
-          tables.push(buildTable(scan.lines, i, result.end, level, simple ? 'rst-simple' : 'rst-grid', result.block, firstLine));
+          tables.push(buildTable(scan.lines, i, result.end, level, simple ? 'rst-simple' : 'rst-grid', firstLine));
         } catch (error) {
           if (!(error instanceof TableMarkupError)) throw error;
           problems.push({ line: firstLine + i + error.offset, message: `Malformed table. ${error.message}` });
@@ -569,7 +173,7 @@ function findRstTables(scan: Scan, tables: ParsedTable[], problems: Problem[], f
   }
 }
 
-type Isolated = { end: number; block: Cols[] } | { error: string; resume: number; offset?: number };
+type Isolated = { end: number } | { error: string; resume: number; offset?: number };
 
 function isolateSimple(scan: Scan, start: number, level: number): Isolated {
   const { indent } = scan;
@@ -604,42 +208,39 @@ function isolateSimple(scan: Scan, start: number, level: number): Isolated {
       resume: found ? foundAt + 1 : limit + 1,
     };
   }
-  const block: Cols[] = [];
-  for (let i = start; i <= end; i++) block.push(toCols(scan.rel(i, level)));
-  return { end, block };
+  return { end };
 }
 
 function isolateGrid(scan: Scan, start: number, level: number): Isolated {
   const { indent } = scan;
   let j = start;
   while (j < indent.length && indent[j] === level) j++;
-  let block: Cols[] = [];
-  for (let i = start; i < j; i++) {
-    const line = toCols(scan.rel(i, level));
-    if (units(line)[0] !== '+' && units(line)[0] !== '|') break;
-    block.push(line);
-  }
-  const width = units(block[0]).length;
-  if (!GRID_TOP.test(units(block[block.length - 1]))) {
+  // The block: the lines at this indentation that start with '+' or '|'.
+  const all = new SourceBlock(scan.lines, start, j - start, level);
+  let length = 0;
+  while (length < all.length && '+|'.includes(units(all.line(length))[0] || '.')) length++;
+  const width = units(all.line(0)).length;
+  if (!GRID_TOP.test(units(all.line(length - 1)))) {
     let cut = -1;
-    for (let i = block.length - 2; i > 1; i--) {
-      if (GRID_TOP.test(units(block[i]))) {
+    for (let i = length - 2; i > 1; i--) {
+      if (GRID_TOP.test(units(all.line(i)))) {
         cut = i;
         break;
       }
     }
-    if (cut < 0) return { error: 'Malformed table.', resume: start + block.length };
-    block = block.slice(0, cut + 1);
+    if (cut < 0) return { error: 'Malformed table.', resume: start + length };
+    length = cut + 1;
   }
-  for (const line of block) {
-    const s = units(line);
+  for (let i = 0; i < length; i++) {
+    const s = units(all.line(i));
     const last = s[s.length - 1];
-    if (s.length !== width || (last !== '+' && last !== '|')) return { error: 'Malformed table.', resume: start + block.length };
+    if (s.length !== width || (last !== '+' && last !== '|')) return { error: 'Malformed table.', resume: start + length };
   }
-  return { end: start + block.length - 1, block };
+  return { end: start + length - 1 };
 }
 
-function buildTable(source: SourceLines, start: number, end: number, indent: number, format: TableFormat, block: Cols[], firstLine: number): ParsedTable {
+function buildTable(source: SourceLines, start: number, end: number, indent: number, format: TableFormat, firstLine: number): ParsedTable {
+  const block = new SourceBlock(source, start, end - start + 1, indent);
   const base = { format, start, end, startLine: firstLine + start, indent: ' '.repeat(indent), block, source };
   if (format === 'rst-simple') {
     const parsed = parseSimpleBlock(block);
@@ -685,31 +286,31 @@ export function splitPipes(line: string): { cells: string[]; leading: boolean; t
 
 function findMarkdownTables(scan: Scan, taken: Uint8Array, tables: ParsedTable[], firstLine: number): void {
   const { lines, indent } = scan;
-  const raw = lines.raw;
+  const raw = (i: number): string => lines.text(i);
   let fence: string | null = null;
-  for (let i = 0; i < raw.length; i++) {
-    const fenceMatch = /^ {0,3}(`{3,}|~{3,})/.exec(raw[i]);
+  for (let i = 0; i < lines.length; i++) {
+    const fenceMatch = /^ {0,3}(`{3,}|~{3,})/.exec(raw(i));
     if (fence !== null) {
-      if (fenceMatch && fenceMatch[1][0] === fence[0] && fenceMatch[1].length >= fence.length && raw[i].trim() === fenceMatch[1]) fence = null;
+      if (fenceMatch && fenceMatch[1][0] === fence[0] && fenceMatch[1].length >= fence.length && raw(i).trim() === fenceMatch[1]) fence = null;
       continue;
     }
     if (fenceMatch) {
       fence = fenceMatch[1];
       continue;
     }
-    if (taken[i] || i + 1 >= raw.length || taken[i + 1]) continue;
-    if (!raw[i].includes('|') || !raw[i + 1].includes('-') || !MD_DELIMITER.test(raw[i + 1])) continue;
-    if (/^ {4,}/.test(raw[i])) continue;
-    if (splitPipes(raw[i]).cells.length !== splitPipes(raw[i + 1]).cells.length) continue;
+    if (taken[i] || i + 1 >= lines.length || taken[i + 1]) continue;
+    if (!raw(i).includes('|') || !raw(i + 1).includes('-') || !MD_DELIMITER.test(raw(i + 1))) continue;
+    if (/^ {4,}/.test(raw(i))) continue;
+    if (splitPipes(raw(i)).cells.length !== splitPipes(raw(i + 1)).cells.length) continue;
     let end = i + 1;
-    while (end + 1 < raw.length && indent[end + 1] >= 0 && raw[end + 1].includes('|') && !taken[end + 1]) end++;
+    while (end + 1 < lines.length && indent[end + 1] >= 0 && raw(end + 1).includes('|') && !taken[end + 1]) end++;
     tables.push({
       format: 'markdown',
       start: i,
       end,
       startLine: firstLine + i,
       indent: '',
-      block: [],
+      block: NO_BLOCK,
       source: lines,
       headRows: new LineRows(1, 0),
       bodyRows: new LineRows(end - i - 1, 2),
@@ -723,7 +324,7 @@ function findMarkdownTables(scan: Scan, taken: Uint8Array, tables: ParsedTable[]
 
 /** Number of columns: the top border's (RST) or the header's (Markdown). */
 export function columnCount(pt: ParsedTable): number {
-  return pt.format === 'markdown' ? splitPipes(pt.source.raw[pt.start]).cells.length : pt.columns.length;
+  return pt.format === 'markdown' ? splitPipes(pt.source.text(pt.start)).cells.length : pt.columns.length;
 }
 
 /** The row's cells in its table's layout (simple tables: lines and columns; the last column runs to the end of the line). */
@@ -745,7 +346,7 @@ export function rowCells(pt: ParsedTable, row: ParsedRow): (Cell | null)[] {
 
 /** The source text of a cell: its lines as docutils cuts them out of the table, or a Markdown cell's raw text. */
 export function cellSource(pt: ParsedTable, row: ParsedRow, column: number): string[] {
-  if (pt.format === 'markdown') return [splitPipes(pt.source.raw[pt.start + row.first]).cells[column] ?? ''];
+  if (pt.format === 'markdown') return [splitPipes(pt.source.text(pt.start + row.first)).cells[column] ?? ''];
   const cell = rowCells(pt, row)[column];
   if (!cell) return [];
   return pt.format === 'rst-grid' ? get2DBlock(pt.block, cell.top + 1, cell.left + 1, cell.bottom, cell.right) : get2DBlock(pt.block, cell.top, cell.left, cell.bottom, cell.right);
@@ -785,215 +386,3 @@ export function tableOf(pt: ParsedTable): Table {
 }
 
 
-// ---------------------------------------------------------------- what a cell says
-
-/** A cell's text as a reader sees it, and whether it is plain: no markup at all, so it reads exactly as written. */
-export interface CellText {
-  text: string;
-  plain: boolean;
-}
-
-// The constructs docutils recognises at the start of a line (states.py, Body.patterns), in its order.
-const OPTARG = String.raw`(?:[a-zA-Z][a-zA-Z0-9_-]*|<[^<>]+>)`;
-const OPTION = String.raw`(?:[-+][a-zA-Z0-9](?: ?${OPTARG})?|(?:--|/)[a-zA-Z0-9][a-zA-Z0-9_-]*(?:[ =]${OPTARG})?)`;
-const ENUM = String.raw`(?:\d+|[a-zA-Z]|[ivxlcdm]+|[IVXLCDM]+|#)`;
-const RST_BLOCK_STARTS: [string, RegExp][] = [
-  ['bullet', /^[-+*\u2022\u2023\u2043]( +|$)/],
-  ['enumerator', new RegExp(String.raw`^(?:\(${ENUM}\)|${ENUM}[.)])( +|$)`)],
-  ['field', /^:(?![: ])(?:[^:\\]|\\.|:(?![ `]|$))*(?<! ):( +|$)/],
-  // An option with nothing after it is text (docutils takes it back when no description follows).
-  ['option', new RegExp(String.raw`^${OPTION}(?:, ${OPTION})*  +\S`)],
-  ['doctest', /^>>>( +|$)/],
-  ['line block', /^\|( +|$)/],
-  ['grid table', GRID_TOP],
-  ['simple table', SIMPLE_TOP],
-  ['explicit markup', /^\.\.( +|$)/],
-  ['anonymous target', /^__( +|$)/],
-  ['transition or section adornment', /^([!-/:-@[-`{-~])\1* *$/],
-];
-
-/** What docutils would make of a line that starts a block (a list, a comment, a transition...), if anything. */
-export function rstBlockStart(line: string): string | undefined {
-  const first = line.charCodeAt(0);
-  // Only an enumerator starts with a letter or digit, and only a bullet with a character beyond ASCII.
-  if (/^[a-zA-Z0-9]/.test(line)) return RST_BLOCK_STARTS[1][1].test(line) ? 'enumerator' : undefined;
-  if (first > 0x7f) return RST_BLOCK_STARTS[0][1].test(line) ? 'bullet' : undefined;
-  return RST_BLOCK_STARTS.find(([, pattern]) => pattern.test(line))?.[0];
-}
-
-/** A paragraph ending in an unescaped '::' announces a literal block (states.py, Body.paragraph). */
-export const RST_LITERAL_MARKER = /(?<!\\)(\\\\)*::$/;
-
-// Inline markup recognition (docutils' Inliner): start-strings need whitespace, an opener or a delimiter before
-// them; end-strings need whitespace, a closer or a delimiter after. docutils lists the non-ASCII punctuation by
-// Unicode category; the categories stand in for its lists here.
-const PY_SPACE_CLASS = String.raw`\t\n\v\f\r\x1c-\x1f \x85\xa0\u1680\u2000-\u200a\u2028\u2029\u202f\u205f\u3000`;
-const NON_ASCII_PUNCT = /^[\p{Ps}\p{Pe}\p{Pi}\p{Pf}\p{Pd}\p{Po}]$/u;
-const END_SUFFIX = String.raw`(?=$|[${PY_SPACE_CLASS}\0\\.,;!?\-/:"')>\]}]|(?![\0-\x7f])[\p{Pe}\p{Pf}\p{Pi}\p{Pd}\p{Po}])`;
-const SIMPLENAME = String.raw`[\p{L}\p{N}]+(?:[-._+:][\p{L}\p{N}]+)*`;
-const WHOLE = new RegExp(String.raw`(?:(?<refname>${SIMPLENAME})(?<refend>__?)|\[(?<label>[0-9]+|#(?:${SIMPLENAME})?|\*|${SIMPLENAME})\]_)${END_SUFFIX}`, 'uy');
-const BACKQUOTE = new RegExp(String.raw`(?<role>:${SIMPLENAME}:)?\x60(?!\x60)(?![${PY_SPACE_CLASS}])`, 'uy');
-const END = {
-  '**': new RegExp(String.raw`(?<![${PY_SPACE_CLASS}\0])\*\*${END_SUFFIX}`, 'u'),
-  '*': new RegExp(String.raw`(?<![${PY_SPACE_CLASS}\0])\*${END_SUFFIX}`, 'u'),
-  '``': new RegExp(String.raw`(?<![${PY_SPACE_CLASS}])\x60\x60${END_SUFFIX}`, 'u'),
-  '_`': new RegExp(String.raw`(?<![${PY_SPACE_CLASS}\0])\x60${END_SUFFIX}`, 'u'),
-  '|': new RegExp(String.raw`(?<![${PY_SPACE_CLASS}\0])\|_{0,2}${END_SUFFIX}`, 'u'),
-  '`': new RegExp(String.raw`(?<!(?<!\0)[${PY_SPACE_CLASS}\0])\x60(?<suffix>(?<role>:${SIMPLENAME}:)?(?<refend>__?)?)${END_SUFFIX}`, 'u'),
-};
-const OPENERS: Record<string, string> = { '"': '"', "'": "'", '(': ')', '<': '>', '[': ']', '{': '}', '\u00ab': '\u00bb', '\u2018': '\u2019\u201a', '\u201c': '\u201d\u201e', '\u2039': '\u203a', '\u00bb': '\u00bb', '\u2019': '\u2019', '\u201a': '\u2018\u2019', '\u201e': '\u201c\u201d', '\u201d': '\u201d', '\u203a': '\u203a' };
-
-function startPrefixOk(ch: string | undefined): boolean {
-  return ch === undefined || isPySpace(ch) || `"'(<[{\\-/:`.includes(ch) || (ch > '\x7f' && NON_ASCII_PUNCT.test(ch));
-}
-
-/** Rule 5: a start-string between a matching pair ("*", (*)) is not markup; nor is one at the very end. */
-function quoted(text: string, start: number, end: number): boolean {
-  if (start === 0) return false;
-  if (end >= text.length) return true;
-  const before = text[start - 1];
-  const after = text[end];
-  if (OPENERS[before]?.includes(after)) return true;
-  const cp = before.codePointAt(0)!;
-  return /^\p{Ps}$/u.test(before) && after.codePointAt(0) === cp + 1;
-}
-
-/** docutils' escape2null: a backslash and the character after it become NUL and that character. */
-function escape2null(text: string): string {
-  return text.includes('\\') ? text.replace(/\\(.|\n)?/gsu, (_, ch: string | undefined) => `\0${ch ?? ''}`) : text;
-}
-
-/** docutils' unescape: NULs go, and so does escaped whitespace. */
-function unescape(text: string, restoreBackslashes = false): string {
-  if (!text.includes('\0')) return text;
-  if (restoreBackslashes) return text.replaceAll('\0', '\\');
-  return text.replaceAll('\0 ', '').replaceAll('\0\n', '').replaceAll('\0', '');
-}
-
-const INLINE_HINT = /[\\*`|_[]/;
-
-/** One paragraph's inline markup reduced to its text, as docutils' astext() gives it before references resolve. */
-function readRstInline(source: string): CellText {
-  if (!INLINE_HINT.test(source)) return { text: source, plain: true };
-  const text = escape2null(source);
-  const out: string[] = [];
-  let plain = true;
-  let done = 0; // text before this is in `out`
-  let i = 0;
-  let fresh = true; // just after a construct: docutils starts a new search there, so '^' matches
-  while (i < text.length) {
-    if (!fresh && !startPrefixOk(text[i - 1])) {
-      i++;
-      continue;
-    }
-    fresh = false;
-    const found = inlineAt(text, i);
-    if (!found) {
-      i++;
-      continue;
-    }
-    plain = false;
-    out.push(unescape(text.slice(done, i)), found.text);
-    done = i = found.end;
-    fresh = true;
-  }
-  out.push(unescape(text.slice(done)));
-  return { text: out.join(''), plain };
-}
-
-/** The inline construct (or the lone start-string docutils reports) at `i`, if one starts there. */
-function inlineAt(text: string, i: number): { text: string; end: number } | undefined {
-  const two = text.slice(i, i + 2);
-  const start = two === '**' ? '**' : two === '``' ? '``' : two === '_`' ? '_`' : text[i] === '*' ? '*' : text[i] === '|' && text[i + 1] !== '|' ? '|' : undefined;
-  if (start !== undefined && !(text[i + start.length] !== undefined && isPySpace(text[i + start.length]))) {
-    const from = i + start.length;
-    if (quoted(text, i, from)) return { text: unescape(text.slice(i, from)), end: from };
-    const end = END[start as keyof typeof END].exec(text.slice(from));
-    if (!end || end.index === 0) return { text: start, end: from }; // start-string without end-string: a warning
-    const inner = text.slice(from, from + end.index);
-    const textEnd = from + end.index + end[0].length;
-    if (start === '``') return { text: unescape(inner, true), end: textEnd };
-    if (start === '|') return { text: `|${unescape(inner)}|`, end: textEnd };
-    return { text: unescape(inner), end: textEnd };
-  }
-  WHOLE.lastIndex = i;
-  const whole = WHOLE.exec(text);
-  if (whole) return { text: unescape(whole.groups!.refname ?? whole.groups!.label), end: i + whole[0].length };
-  BACKQUOTE.lastIndex = i;
-  const quote = BACKQUOTE.exec(text);
-  if (quote) {
-    const from = i + quote[0].length;
-    if (!quote.groups!.role && quoted(text, from - 1, from)) return { text: '`', end: from };
-    const end = END['`'].exec(text.slice(from));
-    if (!end || end.index === 0) return { text: '`', end: from };
-    const inner = text.slice(from, from + end.index);
-    // A phrase reference with an embedded target reads as its text, or as the target when it has none.
-    const embedded = end.groups!.refend ? /^(?<label>[\s\S]*?)(?:^|[ \n]+)<(?<target>[^<>]+)>$/.exec(inner) : null;
-    const label = embedded ? embedded.groups!.label || embedded.groups!.target : inner;
-    return { text: unescape(label), end: from + end.index + end[0].length };
-  }
-  return undefined;
-}
-
-const PY_BLANK = /^[\t\n\v\f\r\x1c-\x1f \x85\xa0\u1680\u2000-\u200a\u2028\u2029\u202f\u205f\u3000]*$/;
-const isBlankText = (line: string): boolean => line === '' || PY_BLANK.test(line);
-
-/**
- * A reStructuredText cell's lines (as cut out of the table) as docutils reads them: paragraphs joined with a blank
- * line, escapes removed, inline markup reduced to its text. Anything that is not a plain paragraph (a list, a
- * comment, a transition, a literal-block marker, a section title) is not plain; its text is a close reading.
- */
-export function readRstCell(lines: string[]): CellText {
-  let a = 0;
-  let b = lines.length;
-  while (a < b && isBlankText(lines[a])) a++;
-  while (b > a && isBlankText(lines[b - 1])) b--;
-  if (a === b) return { text: '', plain: true };
-  const paragraphs: string[][] = [];
-  for (let i = a; i < b; i++) {
-    if (isBlankText(lines[i])) continue;
-    if (i === a || isBlankText(lines[i - 1])) paragraphs.push([]);
-    paragraphs[paragraphs.length - 1].push(lines[i]);
-  }
-  let plain = true;
-  const texts = paragraphs.map((p) => {
-    const result = readRstParagraph(p);
-    plain &&= result.plain;
-    return result.text;
-  });
-  return { text: texts.join('\n\n'), plain };
-}
-
-function readRstParagraph(lines: string[]): CellText {
-  const indent = (line: string): number => line.length - line.trimStart().length;
-  let plain = lines.every((l) => indent(l) === indent(lines[0]));
-  const trimmed = lines.map((l) => l.trim());
-  const kind = rstBlockStart(trimmed[0]);
-  if (kind) plain = false;
-  if (trimmed.length > 1 && RST_BLOCK_STARTS[RST_BLOCK_STARTS.length - 1][1].test(trimmed[1])) plain = false;
-  if (kind && trimmed.length === 1 && ['bullet', 'enumerator', 'explicit markup'].includes(kind)) {
-    trimmed[0] = trimmed[0].replace(/^(\S+)\s*/, '');
-  }
-  let data = trimmed.join('\n');
-  if (RST_LITERAL_MARKER.test(data)) {
-    plain = false;
-    data = data.length === 2 ? '' : ' \n'.includes(data[data.length - 3]) ? data.slice(0, -3).trimEnd() : data.slice(0, -1);
-  }
-  const inline = readRstInline(data);
-  return { text: inline.text, plain: plain && inline.plain };
-}
-
-/** Markup that GitHub would render in a table cell, outside backslash escapes. */
-const MARKDOWN_MARKUP = /[*`[<~$]|&(?:#\d+|#[xX][0-9a-fA-F]+|[A-Za-z][A-Za-z0-9]*);|(?<![\p{L}\p{N}])_|_(?![\p{L}\p{N}])/u;
-
-/**
- * A Markdown cell's raw text as GitHub reads it: trimmed, `\|` unescaped first (the table does that before inline
- * parsing), then backslash escapes of ASCII punctuation. Other inline markup is kept as written and is not plain.
- */
-export function readMarkdownCell(raw: string): CellText {
-  const trimmed = raw.trim();
-  if (!/[\\*`[<~$&_]/.test(trimmed)) return { text: trimmed, plain: true };
-  const pipes = trimmed.replaceAll('\\|', '|');
-  const plain = !MARKDOWN_MARKUP.test(pipes.replace(/\\[!-/:-@[-`{-~]/g, ''));
-  return { text: pipes.replace(/\\([!-/:-@[-`{-~])/g, '$1'), plain };
-}

@@ -3,48 +3,12 @@
 // the edited row, unless a column must widen, and then only the lines of that one table; every other line keeps
 // its bytes, invalid UTF-8 included. Keys and values are escaped for the table's syntax, and the result is read
 // back before it is returned: docutils (or GitHub) reads exactly the text that was asked for, or nothing changes.
-import {
-  columnCount,
-  findTables,
-  readCell,
-  readHeader,
-  readRow,
-  rowCells,
-  rowLine,
-  rstBlockStart,
-  RST_LITERAL_MARKER,
-  splitPipes,
-  tableOf,
-  type Cell,
-  type ParsedRow,
-  type ParsedTable,
-  type Problem,
-  type Syntax,
-  type Table,
-  type TableFormat,
-} from './table-parse.js';
-import {
-  colsEqual,
-  colsText,
-  concatCols,
-  displayWidth,
-  fillCols,
-  isBlankCols,
-  isCombining,
-  EOLS,
-  isPySpace,
-  linesFrom,
-  prepareLine,
-  rstripCols,
-  sliceCols,
-  spliceCols,
-  splitSourceBytes,
-  splitSourceLines,
-  toCols,
-  units,
-  type Cols,
-  type SourceLines,
-} from './text-width.js';
+// Here: finding the row and checking the result; the new lines are made in table-rewrite.ts, written by table-write.ts.
+import { cellSource, columnCount, findTables, readCell, readHeader, readRow, rowLine, tableOf, type ParsedTable, type Problem, type Syntax, type Table, type TableFormat } from './table-parse.js';
+import { editGrid, editMarkdown, editSimple, escapeMarkdown, escapeRst, TableError, type Edit, type Rewrite } from './table-rewrite.js';
+import { ByteSink, TextSink, writeEdit, type Written } from './table-write.js';
+import type { ParsedRow } from './table-block.js';
+import { colsEqual, EOLS, isBlankCols, isCombining, prepareLine, splitSourceBytes, splitSourceLines, type SourceLines } from './text-width.js';
 
 export { displayWidth } from './text-width.js';
 export type { Table, TableFormat, Syntax } from './table-parse.js';
@@ -80,10 +44,7 @@ export interface TableEditBytesResult extends EditOutcome {
   bytes: Buffer;
 }
 
-/** An expected failure: the document or the request cannot be edited safely. The message says what to do. */
-export class TableError extends Error {
-  override name = 'TableError';
-}
+export { escapeMarkdown, escapeRst, TableError } from './table-rewrite.js';
 
 export const DEFAULT_KEY_COLUMNS = ['软件', 'Software'];
 export const DEFAULT_VALUE_COLUMNS = ['位置', 'Location'];
@@ -150,71 +111,25 @@ function checkText(what: string, text: string): string {
   return trimmed;
 }
 
-// ---------------------------------------------------------------- escaping
-
-const isWordChar = (ch: string | undefined): boolean => ch !== undefined && /^[\p{L}\p{N}]$/u.test(ch);
-
-/**
- * Text docutils reads back as `text`: backslashes and the inline markup characters * ` | are escaped, and so is
- * an underscore that could end a reference (`name_`); a line that would start a list, comment, option, field or
- * transition gets its first character escaped, and a final '::' its last colon.
- */
-export function escapeRst(text: string): string {
-  const chars = [...text];
-  let out = chars
-    .map((ch, i) => {
-      if (ch === '\\' || ch === '*' || ch === '`' || ch === '|') return `\\${ch}`;
-      if (ch === '_' && !(isWordChar(chars[i - 1]) && isWordChar(chars[i + 1]))) return '\\_';
-      return ch;
-    })
-    .join('');
-  // A line of backslashes is a transition whatever is escaped; an escaped space in front reads as nothing.
-  if (/^\\+$/.test(out)) out = `\\ ${out}`;
-  else if (rstBlockStart(out)) out = `\\${out}`;
-  if (RST_LITERAL_MARKER.test(out)) out = `${out.slice(0, -1)}\\:`;
-  return out;
-}
-
-/**
- * Text a GitHub pipe table reads back as `text`: pipes as `\|`, a backslash doubled where it would escape what
- * follows, and the inline markup characters (emphasis, code, links, HTML, strikethrough, math, entities) escaped.
- */
-export function escapeMarkdown(text: string): string {
-  const chars = [...text];
-  return chars
-    .map((ch, i) => {
-      const next = chars[i + 1];
-      if (ch === '\\') return next === undefined || /^[!-/:-@[-`{-~]$/.test(next) ? '\\\\' : '\\';
-      if ('|*`[<~$'.includes(ch)) return `\\${ch}`;
-      if (ch === '_' && !(isWordChar(chars[i - 1]) && isWordChar(next))) return '\\_';
-      if (ch === '&' && /^&(?:#\d+|#[xX][0-9a-fA-F]+|[A-Za-z][A-Za-z0-9]*);/.test(chars.slice(i, i + 40).join(''))) return '\\&';
-      return ch;
-    })
-    .join('');
-}
-
 // ---------------------------------------------------------------- the edit
-
-/** A line of the edited table: a source line kept byte for byte (its index), or new text (standing for `from`). */
-type NewLine = number | { text: string; from?: number };
 
 interface Plan {
   operation: 'replaced' | 'appended';
   oldValue?: string;
   pt: ParsedTable;
-  lines: NewLine[];
-  /** The table as read back from the result. */
-  after: ParsedTable;
+  edit: Edit;
+  rewrite: Rewrite;
 }
 
 export function editTable(text: string, spec: TableEditSpec): TableEditResult {
   const lines = linesOf(text);
   const plan = planEdit(lines, spec);
-  if (plan.operation === 'unchanged') return outcome({ text }, plan);
-  const out = [text.slice(0, lines.start[plan.pt.start])];
-  for (const part of replacement(lines, plan)) out.push(typeof part === 'string' ? part : text.slice(...part));
-  out.push(text.slice(lines.start[plan.pt.end + 1]));
-  return outcome({ text: out.join('') }, plan);
+  if (plan.operation === 'unchanged') return outcome({ text }, plan, plan.pt);
+  const sink = new TextSink(text);
+  const written = writeEdit(lines, plan.pt, plan.rewrite, sink);
+  const out = sink.done();
+  const after = verify(plan.edit, written, (from, to) => splitSourceLines(out, from, to), spec.syntax);
+  return outcome({ text: out }, plan, after);
 }
 
 /**
@@ -225,65 +140,30 @@ export function editTableBytes(bytes: Uint8Array, spec: TableEditSpec): TableEdi
   const buf = Buffer.isBuffer(bytes) ? bytes : Buffer.from(bytes.buffer, bytes.byteOffset, bytes.byteLength);
   const lines = linesOf(buf);
   const plan = planEdit(lines, spec);
-  if (plan.operation === 'unchanged') return outcome({ bytes: buf }, plan);
-  for (const line of plan.lines) {
-    if (typeof line === 'number' || line.from === undefined || !lines.raw[line.from].includes('\uFFFD')) continue;
-    const end = lines.start[line.from + 1] - EOLS[lines.eol[line.from]].length;
-    if (!Buffer.from(lines.raw[line.from], 'utf8').equals(buf.subarray(lines.start[line.from], end))) {
-      throw new TableError(
-        `line ${line.from + 1} of ${spec.file ?? 'the document'} is not valid UTF-8, and this edit would rewrite it; fix the file's encoding there first`,
-      );
+  if (plan.operation === 'unchanged') return outcome({ bytes: buf }, plan, plan.pt);
+  const { pt } = plan;
+  // Sized for the widening and the new row's text; it grows in the rare case that is not enough.
+  const tableLines = pt.end - pt.start + 1;
+  const sink = new ByteSink(buf, buf.length + tableLines * plan.rewrite.growth + 4 * (lines.start[pt.end + 1] - lines.start[pt.end]) + 65536);
+  const written = writeEdit(lines, pt, plan.rewrite, sink, (from) => {
+    const text = lines.text(from);
+    if (!text.includes('\uFFFD')) return;
+    const end = lines.start[from + 1] - EOLS[lines.eol[from]].length;
+    if (!Buffer.from(text, 'utf8').equals(buf.subarray(lines.start[from], end))) {
+      throw new TableError(`line ${from + 1} of ${spec.file ?? 'the document'} is not valid UTF-8, and this edit would rewrite it; fix the file's encoding there first`);
     }
-  }
-  // Written straight into one buffer: a widened long table is many new lines, and no copy of them all is needed.
-  const parts: (string | [number, number])[] = [[0, lines.start[plan.pt.start]], ...replacement(lines, plan), [lines.start[plan.pt.end + 1], buf.length]];
-  const size = parts.reduce((n, part) => n + (typeof part === 'string' ? Buffer.byteLength(part) : part[1] - part[0]), 0);
-  const out = Buffer.allocUnsafe(size);
-  let at = 0;
-  for (const part of parts) at += typeof part === 'string' ? out.write(part, at) : buf.copy(out, at, part[0], part[1]);
-  return outcome({ bytes: out }, plan);
+  });
+  const out = sink.done();
+  const after = verify(plan.edit, written, (from, to) => splitSourceBytes(out, from, to), spec.syntax);
+  return outcome({ bytes: out }, plan, after);
 }
 
-function outcome<T extends object>(body: T, plan: Plan | Unchanged): T & EditOutcome {
+function outcome<T extends object>(body: T, plan: Plan | Unchanged, read: ParsedTable): T & EditOutcome {
   let table: Table | undefined;
-  const read = plan.operation === 'unchanged' ? plan.pt : plan.after;
   const result = Object.assign(body, { operation: plan.operation, oldValue: plan.oldValue, format: plan.pt.format });
   // Read only when asked for: a caller that wants the text should not pay for every row of a long table.
   Object.defineProperty(result, 'table', { enumerable: true, get: (): Table => (table ??= tableOf(read)) });
   return result as T & EditOutcome;
-}
-
-/**
- * The new lines of the table with their line endings: new text, or [from, to) of the source where lines are kept.
- * A line keeps its own ending; a new one takes the table's; the last takes what ended the table.
- */
-function replacement(lines: SourceLines, plan: Plan): (string | [number, number])[] {
-  const { pt } = plan;
-  const tableEol = EOLS[lines.eol[pt.start] || lines.eol.find((e) => e !== 0) || 1];
-  const lastEol = EOLS[lines.eol[pt.end]];
-  const parts: (string | [number, number])[] = [];
-  const take = (from: number, to: number): void => {
-    const run = parts[parts.length - 1];
-    if (typeof run === 'object' && run[1] === from) run[1] = to;
-    else parts.push([from, to]);
-  };
-  for (const [n, line] of plan.lines.entries()) {
-    const last = n === plan.lines.length - 1;
-    if (typeof line === 'number') {
-      const own = EOLS[lines.eol[line]];
-      const eol = last ? lastEol : own || tableEol;
-      if (eol === own) {
-        take(lines.start[line], lines.start[line + 1]);
-      } else {
-        take(lines.start[line], lines.start[line + 1] - own.length);
-        parts.push(eol);
-      }
-      continue;
-    }
-    const own = line.from !== undefined ? EOLS[lines.eol[line.from]] : '';
-    parts.push(line.text, last ? lastEol : own || tableEol);
-  }
-  return parts;
 }
 
 interface Candidate {
@@ -347,9 +227,8 @@ function planEdit(lines: SourceLines, spec: TableEditSpec): Plan | Unchanged {
   const escape = pt.format === 'markdown' ? escapeMarkdown : escapeRst;
   const edit: Edit = { pt, source: lines, k: target.k, v: target.v, key, value, keySource: escape(key), valueSource: escape(value), row, where };
   refuseMisreadMarks(edit);
-  const newLines = pt.format === 'rst-simple' ? editSimple(edit) : pt.format === 'rst-grid' ? editGrid(edit) : editMarkdown(edit);
-  const after = verify(edit, newLines, spec.syntax);
-  return { operation: row === null ? 'appended' : 'replaced', oldValue, pt, lines: newLines, after };
+  const rewrite = pt.format === 'rst-simple' ? editSimple(edit) : pt.format === 'rst-grid' ? editGrid(edit) : editMarkdown(edit);
+  return { operation: row === null ? 'appended' : 'replaced', oldValue, pt, edit, rewrite };
 }
 
 /**
@@ -363,7 +242,8 @@ function refuseMisreadMarks(edit: Edit): void {
   const mark = texts.join('').match(/\p{M}/gu)?.find((ch) => isCombining(ch.codePointAt(0)!));
   if (mark === undefined) return;
   const r = row === null ? undefined : pt.bodyRows.row(row);
-  const multiLine = r !== undefined && pt.block.slice(r.first + 1, r.first + r.count).some((line) => !isBlankCols(line));
+  let multiLine = false;
+  for (let i = r ? r.first + 1 : 0; r && i < r.first + r.count; i++) multiLine ||= !isBlankCols(pt.block.line(i));
   if (pt.format === 'rst-simple' && !multiLine) return;
   const code = mark.codePointAt(0)!.toString(16).toUpperCase().padStart(4, '0');
   const place = pt.format === 'rst-grid' ? 'a grid table' : 'a simple-table row that spans several lines';
@@ -390,24 +270,23 @@ function noTableMessage(tables: ParsedTable[], problems: Problem[], keyNames: st
 }
 
 /**
- * Reads the edited table back from its new lines (and the lines after it, up to a blank one, which decide where a
- * table ends) and checks it says exactly what was intended: the same header, every other row as it read before,
- * and the edited row's key and value as plain text equal to what was asked for.
+ * Reads the edited table back from the written document (its new lines, and the lines after it up to a blank one,
+ * which decide where a table ends) and checks it says exactly what was intended: the same header, every other row
+ * as it read before, and the edited row's key and value as plain text equal to what was asked for. `linesOf` gives
+ * the output's lines in a range of it.
  */
-function verify(edit: Edit, newLines: NewLine[], syntax: Syntax | undefined): ParsedTable {
+function verify(edit: Edit, written: Written, linesOf: (from: number, to: number) => SourceLines, syntax: Syntax | undefined): ParsedTable {
   const { pt, source, k, v, key, value, row } = edit;
-  const raw = newLines.map((line) => (typeof line === 'number' ? source.raw[line] : line.text));
-  for (let i = pt.end + 1; i < source.raw.length; i++) {
-    raw.push(source.raw[i]);
-    if (prepareLine(source.raw[i]) === '') break;
-  }
-  const after = findTables(linesFrom(raw), syntax, pt.startLine).tables.find((t) => t.start === 0);
+  let end = pt.end + 1;
+  while (end < source.length && prepareLine(source.text(end)) !== '') end++;
+  const to = source.start[Math.min(end + 1, source.length)] + written.shift;
+  const after = findTables(linesOf(written.from, to), syntax, pt.startLine).tables.find((t) => t.start === 0);
   const fail = (why: string): never => {
     throw new TableError(
       `cannot edit the table at line ${pt.startLine} of ${edit.where} safely (${why}); edit the row for ${key} by hand`,
     );
   };
-  if (!after || after.format !== pt.format || after.end !== newLines.length - 1) return fail('its layout would not read back as a table of the same extent');
+  if (!after || after.format !== pt.format || after.end !== written.count - 1) return fail('its layout would not read back as a table of the same extent');
   if (columnCount(after) !== columnCount(pt) || JSON.stringify(readHeader(after)) !== JSON.stringify(readHeader(pt))) return fail('its header would read differently');
   const expectedRows = pt.bodyRows.length + (row === null ? 1 : 0);
   if (after.bodyRows.length !== expectedRows) return fail(`it would read as ${after.bodyRows.length} rows instead of ${expectedRows}`);
@@ -418,7 +297,7 @@ function verify(edit: Edit, newLines: NewLine[], syntax: Syntax | undefined): Pa
     const before = r < pt.bodyRows.length ? pt.bodyRows.row(r) : undefined;
     if (r !== edited) {
       if (sameColumns && sameSource(pt, before!, after, now)) continue;
-      if (JSON.stringify(readRow(after, now)) !== JSON.stringify(readRow(pt, before!))) return fail(`the row at line ${rowLine(after, now)} would read differently`);
+      if (!sameReading(pt, before!, after, now)) return fail(`the row at line ${rowLine(after, now)} would read differently`);
       continue;
     }
     const cells = readRow(after, now);
@@ -436,11 +315,21 @@ function verify(edit: Edit, newLines: NewLine[], syntax: Syntax | undefined): Pa
   return after;
 }
 
+/** Whether two rows read the same: cell by cell, reading only the cells whose text was cut differently. */
+function sameReading(a: ParsedTable, ra: ParsedRow, b: ParsedTable, rb: ParsedRow): boolean {
+  for (let c = 0, width = columnCount(a); c < width; c++) {
+    const [sa, sb] = [cellSource(a, ra, c), cellSource(b, rb, c)];
+    if (sa.length === sb.length && sa.every((line, i) => line === sb[i])) continue;
+    if (readCell(a, ra, c).text !== readCell(b, rb, c).text) return false;
+  }
+  return true;
+}
+
 /** Whether two rows are cut from the same text in the same way, so that they read the same without reading them. */
 function sameSource(a: ParsedTable, ra: ParsedRow, b: ParsedTable, rb: ParsedRow): boolean {
-  if (a.format === 'markdown') return a.source.raw[a.start + ra.first] === b.source.raw[b.start + rb.first];
+  if (a.format === 'markdown') return a.source.text(a.start + ra.first) === b.source.text(b.start + rb.first);
   if (ra.first !== rb.first || ra.count !== rb.count) return false;
-  for (let i = ra.first; i < ra.first + ra.count; i++) if (!colsEqual(a.block[i], b.block[i])) return false;
+  for (let i = ra.first; i < ra.first + ra.count; i++) if (!colsEqual(a.block.line(i), b.block.line(i))) return false;
   if (ra.columns || rb.columns) return JSON.stringify(ra.columns) === JSON.stringify(rb.columns);
   const ca = ra.cells ?? [];
   const cb = rb.cells ?? [];
@@ -448,299 +337,5 @@ function sameSource(a: ParsedTable, ra: ParsedRow, b: ParsedTable, rb: ParsedRow
     const y = cb[i];
     return x === null || y === null ? x === y : x.top === y.top && x.left === y.left && x.bottom === y.bottom && x.right === y.right && x.morerows === y.morerows && x.morecols === y.morecols;
   });
-}
-
-interface Edit {
-  pt: ParsedTable;
-  source: SourceLines;
-  k: number;
-  v: number;
-  /** What the key and value must read as; and the text written for them (escaped). */
-  key: string;
-  value: string;
-  keySource: string;
-  valueSource: string;
-  row: number | null;
-  where: string;
-}
-
-/** The table's lines while they are edited: their columns, and the block line each stands for (none: a new line). */
-interface Work {
-  cols: Cols[];
-  from: (number | undefined)[];
-  /** Block lines to leave out. */
-  dropped: Set<number>;
-}
-
-function workOf(pt: ParsedTable): Work {
-  return { cols: pt.block.slice(), from: pt.block.map((_, i) => i), dropped: new Set() };
-}
-
-/** Turns work lines back into table lines; untouched lines are kept as they are (their index in the source). */
-function emit(edit: Edit, work: Work): NewLine[] {
-  const { pt } = edit;
-  const out: NewLine[] = [];
-  work.cols.forEach((cols, i) => {
-    const from = work.from[i];
-    if (from !== undefined && work.dropped.has(from)) return;
-    if (from !== undefined && colsEqual(pt.block[from], cols)) out.push(pt.start + from);
-    else out.push({ text: pt.indent + colsText(rstripCols(cols)), from: from === undefined ? undefined : pt.start + from });
-  });
-  return out;
-}
-
-function checkSpan(edit: Edit, row: ParsedRow, column: number): Cell {
-  const cell = rowCells(edit.pt, row)[column];
-  if (!cell || cell.morecols > 0 || cell.morerows > 0) {
-    throw new TableError(`the row for ${edit.key} at line ${rowLine(edit.pt, row)} of ${edit.where} has a cell spanning several columns or rows; edit it by hand`);
-  }
-  return cell;
-}
-
-/** `text` written over the columns from `at` on, the line padded with spaces to reach them. */
-function writeAt(cols: Cols, at: number, text: Cols): Cols {
-  return spliceCols(cols, at, at + units(text).length, text);
-}
-
-/** Columns [from, to) of the line blanked (as far as the line reaches). */
-function blank(cols: Cols, from: number, to: number): Cols {
-  const end = Math.min(to, units(cols).length);
-  return end <= from ? cols : spliceCols(cols, from, end, fillCols(end - from, ' '));
-}
-
-// ---------------------------------------------------------------- RST simple tables
-
-const SIMPLE_BORDER = /^=+[ =]*$/;
-const SPAN_LINE = /^-[ -]*$/;
-
-function editSimple(edit: Edit): NewLine[] {
-  const { pt, k, v, keySource, valueSource, row } = edit;
-  const work = workOf(pt);
-  const columns = pt.columns.map((c) => [...c] as [number, number]);
-  const last = columns.length - 1;
-  // Rows under a span line have their own column spec; a widening shifts those too.
-  const specs = new Map<number, [number, number][]>();
-  for (const r of [...pt.headRows, ...pt.bodyRows]) {
-    if (!r.columns) continue;
-    const spec = r.columns.map((c) => [...c] as [number, number]);
-    for (let i = r.first; i < r.first + r.count; i++) specs.set(i, spec);
-  }
-
-  const widen = (c: number, extra: number): void => {
-    const oldEnd = columns[c][1];
-    for (const [i, cols] of work.cols.entries()) {
-      const s = units(cols);
-      if (SIMPLE_BORDER.test(s) || SPAN_LINE.test(s)) {
-        work.cols[i] = c === last ? concatCols(cols, fillCols(extra, s[s.length - 1])) : spliceCols(cols, oldEnd, oldEnd, fillCols(extra, s[oldEnd - 1]));
-        continue;
-      }
-      if (c === last) continue;
-      const spec = specs.get(i) ?? columns;
-      const seg = spec.find(([a, b]) => a <= columns[c][0] && b >= oldEnd);
-      if (seg && seg === spec[spec.length - 1] && seg[1] !== oldEnd) continue; // merged into the unbounded last column
-      const at = seg ? seg[1] : oldEnd;
-      if (s.length > at) work.cols[i] = spliceCols(cols, at, at, fillCols(extra, ' '));
-    }
-    const shift = (pair: [number, number]): void => {
-      if (pair[0] >= oldEnd) pair[0] += extra;
-      if (pair[1] >= oldEnd) pair[1] += extra;
-    };
-    columns.forEach(shift);
-    for (const spec of new Set(specs.values())) spec.forEach(shift);
-  };
-  const ensure = (c: number, text: string): void => {
-    const need = displayWidth(text) - (columns[c][1] - columns[c][0]);
-    if (need > 0) widen(c, need);
-  };
-
-  ensure(v, valueSource);
-  if (row === null) ensure(k, keySource);
-
-  if (row !== null) {
-    const r = pt.bodyRows.row(row);
-    checkSpan(edit, r, v);
-    const [s, e] = columns[v];
-    for (let i = r.first; i < r.first + r.count; i++) {
-      const wasBlank = isBlankCols(work.cols[i]);
-      let cols = v === last ? sliceCols(work.cols[i], 0, s) : blank(work.cols[i], s, e);
-      if (i === r.first) cols = writeAt(cols, s, toCols(valueSource));
-      work.cols[i] = rstripCols(cols);
-      if (i !== r.first && !wasBlank && units(work.cols[i]).length === 0) work.dropped.add(i);
-    }
-    return emit(edit, work);
-  }
-
-  let cols = writeAt('', columns[k][0], toCols(keySource));
-  cols = rstripCols(writeAt(cols, columns[v][0], toCols(valueSource)));
-  if (isBlankCols(cols, columns[0][0], columns[0][1])) {
-    throw new TableError(`cannot append ${edit.key} to the simple table at line ${pt.startLine} of ${edit.where}: its first column would be empty; add the row by hand`);
-  }
-  if (SIMPLE_BORDER.test(units(cols)) || SPAN_LINE.test(units(cols))) {
-    throw new TableError(`the row for ${edit.key} would read as a table border; give a different key or value`);
-  }
-  work.cols.splice(work.cols.length - 1, 0, cols);
-  work.from.splice(work.from.length - 1, 0, undefined);
-  return emit(edit, work);
-}
-
-// ---------------------------------------------------------------- RST grid tables
-
-function editGrid(edit: Edit): NewLine[] {
-  const { pt, k, v, keySource, valueSource, row } = edit;
-  const work = workOf(pt);
-  const grid = pt.grid!;
-  const bounds = [pt.columns[0][0], ...pt.columns.map((c) => c[1])];
-  // A widening inserts columns at a boundary; a cell's column after the widenings so far:
-  const shifts: [number, number][] = [];
-  const at = (column: number): number => shifts.reduce((x, [p, extra]) => (x >= p ? x + extra : x), column);
-
-  const widen = (c: number, extra: number): void => {
-    const p = bounds[c + 1];
-    // Inside a cell spanning across p a line grows before that cell's right border; on the border lines of
-    // the cell holding column p - 1 it grows with that border's character, elsewhere with spaces.
-    const spanRight = new Map<number, number>();
-    const border = new Uint8Array(work.cols.length);
-    for (let n = 0; n < grid.top.length; n++) {
-      const left = at(grid.left[n]);
-      const right = at(grid.right[n]);
-      if (left < p && p < right) for (let i = grid.top[n] + 1; i < grid.bottom[n]; i++) spanRight.set(i, right);
-      if (left < p - 1 && p - 1 < right) border[grid.top[n]] = border[grid.bottom[n]] = 1;
-    }
-    for (const [i, cols] of work.cols.entries()) {
-      const right = spanRight.get(i);
-      const where = right ?? p;
-      work.cols[i] = spliceCols(cols, where, where, fillCols(extra, right === undefined && border[i] ? units(cols)[p - 1] : ' '));
-    }
-    shifts.push([p, extra]);
-    for (let b = c + 1; b < bounds.length; b++) bounds[b] += extra;
-  };
-  const ensure = (c: number, text: string): void => {
-    const need = displayWidth(text) + 2 - (bounds[c + 1] - bounds[c] - 1);
-    if (need > 0) widen(c, need);
-  };
-
-  ensure(v, valueSource);
-  if (row === null) ensure(k, keySource);
-
-  if (row !== null) {
-    const r = pt.bodyRows.row(row);
-    const cell = checkSpan(edit, r, v);
-    const [left, right] = [at(cell.left), at(cell.right)];
-    for (let i = cell.top + 1; i < cell.bottom; i++) {
-      let cols = blank(work.cols[i], left + 1, right);
-      if (i === cell.top + 1) cols = writeAt(cols, left + 2, toCols(valueSource));
-      work.cols[i] = cols;
-    }
-    // Lines of the row left blank in every cell (the old value was longer) go, when no cell spans rows there.
-    const own = (r.cells ?? []).filter((c): c is Cell => c !== null);
-    const simpleRow = own.every((c) => c.morerows === 0) && own.reduce((n, c) => n + c.morecols + 1, 0) === bounds.length - 1;
-    if (simpleRow) {
-      const oldBounds = new Set([pt.columns[0][0], ...pt.columns.map((c) => c[1])]);
-      const newBounds = new Set(bounds);
-      const interiorBlank = (cols: Cols, except: Set<number>): boolean => {
-        const s = units(cols);
-        for (let j = 0; j < s.length; j++) if (!except.has(j) && !isPySpace(s[j])) return false;
-        return true;
-      };
-      for (let i = cell.top + 2; i < cell.bottom; i++) {
-        if (interiorBlank(work.cols[i], newBounds) && !interiorBlank(pt.block[i], oldBounds)) work.dropped.add(i);
-      }
-    }
-    return emit(edit, work);
-  }
-
-  const rowParts: Cols[] = ['|'];
-  const sepParts: Cols[] = ['+'];
-  for (let c = 0; c + 1 < bounds.length; c++) {
-    const width = bounds[c + 1] - bounds[c] - 1;
-    const text = c === k ? keySource : c === v ? valueSource : '';
-    const content = toCols(text === '' ? '' : ` ${text}`);
-    rowParts.push(content, fillCols(width - units(content).length, ' '), '|');
-    sepParts.push(fillCols(width, '-'), '+');
-  }
-  const sep = concatCols(...sepParts);
-  const bottom = work.cols.length - 1;
-  if (bounds.some((b) => units(work.cols[bottom])[b] !== '+')) work.cols[bottom] = sep;
-  work.cols.push(concatCols(...rowParts), sep);
-  work.from.push(undefined, undefined);
-  return emit(edit, work);
-}
-
-// ---------------------------------------------------------------- Markdown pipe tables
-
-/** A row line must not start what GitHub would read as another block (a list, a quote, a heading...). */
-const MD_BLOCK_START = /^(?:[-+*>#=~`<]|\d|\s{4})/;
-
-function editMarkdown(edit: Edit): NewLine[] {
-  const { pt, k, v, keySource, valueSource, row } = edit;
-  const count = pt.end - pt.start + 1;
-  const lineAt = (i: number): string => edit.source.raw[pt.start + i];
-  const width = columnCount(pt);
-  const { leading, trailing } = splitPipes(lineAt(0));
-  const pipePositions = (line: string): number[] => {
-    const s = units(toCols(prepareLine(line)));
-    const at: number[] = [];
-    for (let i = s.indexOf('|'); i >= 0; i = s.indexOf('|', i + 1)) if (s[i - 1] !== '\\') at.push(i);
-    return at;
-  };
-  // Aligned: every line starts with a pipe and has its pipes in the header's columns.
-  const first = pipePositions(lineAt(0));
-  let aligned = leading && trailing && first.length === width + 1;
-  for (let i = 0; aligned && i < count; i++) {
-    const p = pipePositions(lineAt(i));
-    aligned = lineAt(i).startsWith('|') && p.length === first.length && p.every((x, j) => x === first[j]);
-  }
-  const cellsOf = (index: number): string[] => {
-    const cells = splitPipes(lineAt(index)).cells.slice(0, width).map((c) => c.trim());
-    while (cells.length < width) cells.push('');
-    return cells;
-  };
-  const newCells =
-    row === null
-      ? Array.from({ length: width }, (_, c) => (c === k ? keySource : c === v ? valueSource : ''))
-      : cellsOf(row + 2).map((c, i) => (i === v ? valueSource : c));
-
-  // Without a leading pipe an empty first cell would vanish (a leading pipe is only a border), and a first cell
-  // that starts a list or a quote would end the table; add one then.
-  const plain = (cells: string[]): string =>
-    (leading || cells[0] === '' || MD_BLOCK_START.test(cells[0]) ? '| ' : '') + cells.join(' | ').trimEnd() + (trailing ? ' |' : '');
-  const result: NewLine[] = Array.from({ length: count }, (_, i) => pt.start + i);
-  const put = (lines: NewLine[], text: string): void => {
-    if (row === null) lines.push({ text });
-    else lines[row + 2] = { text, from: pt.start + row + 2 };
-  };
-  if (!aligned) {
-    put(result, plain(newCells));
-    return result;
-  }
-
-  const widths = first.slice(1).map((p, i) => p - first[i] - 1);
-  const need = newCells.map((c) => displayWidth(c) + 2);
-  const padded = (cells: string[], w: number[]): string =>
-    '|' + cells.map((c, i) => ` ${c}${' '.repeat(Math.max(0, w[i] - 1 - displayWidth(c)))}`).join('|') + '|';
-  if (need.every((n, i) => n <= widths[i])) {
-    put(result, padded(newCells, widths));
-    return result;
-  }
-  const w2 = widths.map((w, i) => Math.max(w, need[i]));
-  const delimiter = (): string => {
-    const cells = splitPipes(lineAt(1)).cells.slice(0, width);
-    return (
-      '|' +
-      cells
-        .map((c, i) => {
-          const t = c.trim();
-          const spaced = c.startsWith(' ');
-          const n = spaced ? w2[i] - 2 : w2[i];
-          const dashes = (t.startsWith(':') ? ':' : '-') + '-'.repeat(Math.max(0, n - 2)) + (t.endsWith(':') ? ':' : '-');
-          return spaced ? ` ${dashes} ` : dashes;
-        })
-        .join('|') +
-      '|'
-    );
-  };
-  const out: NewLine[] = Array.from({ length: count }, (_, i) => ({ text: i === 1 ? delimiter() : padded(cellsOf(i), w2), from: pt.start + i }));
-  put(out, padded(newCells, w2));
-  return out;
 }
 

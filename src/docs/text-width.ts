@@ -194,61 +194,103 @@ export function prepareLine(raw: string): string {
 /**
  * A document's lines. LF, CRLF and a lone CR end a line, for docutils (Python's splitlines) and GitHub alike.
  * `start` counts in the source's own units (characters of a string, bytes of a buffer), so that an edit can copy
- * everything outside the lines it changes straight from the source.
+ * everything outside the lines it changes straight from the source. A line's text is cut out of the source when
+ * asked for (the last few are kept): a long document is never held a second time as strings.
  */
 export interface SourceLines {
-  /** Each line without its terminator. */
-  raw: string[];
+  readonly length: number;
+  /** Line i without its terminator. */
+  text(i: number): string;
   /** Each line's terminator, an index into EOLS. */
   eol: Uint8Array;
-  /** Where each line starts in the source; one more entry, the end of the source. */
+  /** Where each line starts in the source; one more entry, the end of the lines. */
   start: Float64Array;
 }
 
 /** Line terminators: none (the last line of a file that does not end with one), LF, CRLF, CR. */
 export const EOLS = ['', '\n', '\r\n', '\r'] as const;
 
-/** Lines given as their text, for a document read again from new lines (terminators do not matter to a parse). */
-export function linesFrom(raw: string[]): SourceLines {
-  return { raw, eol: new Uint8Array(raw.length), start: new Float64Array(raw.length + 1) };
+/**
+ * The values made last for some indexes (a slot per index modulo the size, at most 256): parsers read a line
+ * several times in a row, and a short document is kept whole.
+ */
+export class Recent<T> {
+  private readonly keys: Float64Array;
+  private readonly values: T[];
+  private readonly mask: number;
+  constructor(
+    length: number,
+    private readonly make: (i: number) => T,
+  ) {
+    const size = Math.min(256, 2 ** Math.ceil(Math.log2(Math.max(1, length))));
+    this.keys = new Float64Array(size).fill(-1);
+    this.values = new Array<T>(size);
+    this.mask = size - 1;
+  }
+  get(i: number): T {
+    const slot = i & this.mask;
+    if (this.keys[slot] === i) return this.values[slot];
+    const value = this.make(i);
+    this.keys[slot] = i;
+    this.values[slot] = value;
+    return value;
+  }
+}
+
+class Lines implements SourceLines {
+  private readonly recent: Recent<string>;
+  constructor(
+    readonly eol: Uint8Array,
+    readonly start: Float64Array,
+    decode: (a: number, b: number) => string,
+  ) {
+    this.recent = new Recent(eol.length, (i) => decode(start[i], start[i + 1] - EOLS[eol[i]].length));
+  }
+  get length(): number {
+    return this.eol.length;
+  }
+  text(i: number): string {
+    return this.recent.get(i);
+  }
 }
 
 /**
- * Splits a document into lines: `search(unit, from)` finds a CR or LF at or after `from` (-1 when none), `code(i)`
- * is the unit at i and `decode` cuts out a line's text. Counting first keeps the index exact in size.
+ * Splits [from, to) of a document into lines: `search(unit, from)` finds a CR or LF at or after `from` (-1 when
+ * none), `code(i)` is the unit at i and `decode` cuts out a line's text. Counting first keeps the index exact in size.
  */
 function split(
-  length: number,
+  to: number,
   from: number,
   search: (unit: number, from: number) => number,
   code: (i: number) => number,
   decode: (a: number, b: number) => string,
 ): SourceLines {
+  const find = (at: (from: number) => number, i: number): number => {
+    const end = at(i);
+    return end >= to ? -1 : end;
+  };
   let at = nextBreak(search);
   let count = 0;
-  for (let i = from; i < length; ) {
-    const end = at(i);
+  for (let i = from; i < to; ) {
+    const end = find(at, i);
     count++;
     if (end < 0) break;
-    i = end + (code(end) === 0x0d && code(end + 1) === 0x0a ? 2 : 1);
+    i = end + (code(end) === 0x0d && end + 1 < to && code(end + 1) === 0x0a ? 2 : 1);
   }
-  const lines: SourceLines = { raw: new Array<string>(count), eol: new Uint8Array(count), start: new Float64Array(count + 1) };
+  const eol = new Uint8Array(count);
+  const start = new Float64Array(count + 1);
   at = nextBreak(search);
   let i = from;
   for (let n = 0; n < count; n++) {
-    const end = at(i);
-    lines.start[n] = i;
-    if (end < 0) {
-      lines.raw[n] = decode(i, length);
-      break;
-    }
-    lines.raw[n] = decode(i, end);
-    const crlf = code(end) === 0x0d && code(end + 1) === 0x0a;
-    lines.eol[n] = crlf ? 2 : code(end) === 0x0d ? 3 : 1;
+    const end = find(at, i);
+    start[n] = i;
+    if (end < 0) break;
+    const crlf = code(end) === 0x0d && end + 1 < to && code(end + 1) === 0x0a;
+    eol[n] = crlf ? 2 : code(end) === 0x0d ? 3 : 1;
     i = end + (crlf ? 2 : 1);
   }
-  lines.start[count] = length;
-  return lines;
+  start[count] = to;
+  return new Lines(eol, start, decode);
 }
 
 /** The next CR or LF at or after `from`, remembering both searches so that the scan stays linear. */
@@ -262,17 +304,17 @@ function nextBreak(search: (unit: number, from: number) => number): (from: numbe
   };
 }
 
-/** Splits text into lines; `from` skips a byte order mark. */
-export function splitSourceLines(text: string, from = 0): SourceLines {
+/** Splits text (from `from`, which skips a byte order mark, to `to`) into lines. */
+export function splitSourceLines(text: string, from = 0, to = text.length): SourceLines {
   const search = (unit: number, i: number): number => text.indexOf(unit === 0x0a ? '\n' : '\r', i);
-  return split(text.length, from, search, (i) => text.charCodeAt(i), (a, b) => text.slice(a, b));
+  return split(to, from, search, (i) => text.charCodeAt(i), (a, b) => text.slice(a, b));
 }
 
 /**
- * Splits bytes into lines and decodes each as UTF-8 on its own: an invalid sequence reads as U+FFFD there but
- * never joins two lines, and CR and LF are never part of a multi-byte sequence, so lines match the bytes one to one.
+ * Splits bytes into lines, each decoded as UTF-8 on its own when read: an invalid sequence reads as U+FFFD there
+ * but never joins two lines, and CR and LF are never part of a multi-byte sequence, so lines match the bytes one to one.
  */
-export function splitSourceBytes(bytes: Uint8Array, from = 0): SourceLines {
+export function splitSourceBytes(bytes: Uint8Array, from = 0, to = bytes.length): SourceLines {
   const buf = Buffer.isBuffer(bytes) ? bytes : Buffer.from(bytes.buffer, bytes.byteOffset, bytes.byteLength);
-  return split(buf.length, from, (unit, i) => buf.indexOf(unit, i), (i) => buf[i], (a, b) => buf.toString('utf8', a, b));
+  return split(to, from, (unit, i) => buf.indexOf(unit, i), (i) => buf[i], (a, b) => buf.toString('utf8', a, b));
 }

@@ -575,3 +575,84 @@ describe('CR-only line endings', () => {
     ]);
   });
 });
+
+describe('long tables: lines are read from the document and written one at a time', () => {
+  // Thousands of lines: more than the parsers keep at hand, and more new lines than the text API joins at once.
+  const ROWS = 2100;
+  const key = (i: number): string => `software-${i}`;
+  const path = (i: number): string => `/lustre/share/img/software-${i}-24.05-py3.simg`;
+  // Three columns in the simple table: its last column is open-ended, and widening 位置 moves the one after it.
+  const simpleBorder = `${'='.repeat(14)} ${'='.repeat(48)} ${'='.repeat(4)}`;
+  const gridLine = (ch: string): string => `+${ch.repeat(16)}+${ch.repeat(50)}+`;
+  const documents: Record<string, string> = {
+    'rst-simple': [
+      '预置镜像',
+      '========',
+      '',
+      simpleBorder,
+      `软件           位置${' '.repeat(45)}备注`,
+      simpleBorder,
+      ...Array.from({ length: ROWS }, (_, i) => `${key(i).padEnd(14)} ${path(i).padEnd(48)} ok`),
+      simpleBorder,
+      '',
+      'After the table.',
+      '',
+    ].join('\n'),
+    // CRLF line endings, kept on every rewritten line.
+    'rst-grid': [
+      gridLine('-'),
+      `| 软件${' '.repeat(10)} | 位置${' '.repeat(44)} |`,
+      gridLine('='),
+      ...Array.from({ length: ROWS }, (_, i) => [`| ${key(i).padEnd(14)} | ${path(i).padEnd(48)} |`, gridLine('-')]).flat(),
+      'After the table.',
+      '',
+    ].join('\r\n'),
+    markdown: [
+      '# 预置镜像',
+      '',
+      `| 软件${' '.repeat(10)} | 位置${' '.repeat(44)} |`,
+      `| ${'-'.repeat(14)} | ${'-'.repeat(48)} |`,
+      ...Array.from({ length: ROWS }, (_, i) => `| ${key(i).padEnd(14)} | ${path(i).padEnd(48)} |`),
+      '',
+      'After the table.',
+      '',
+    ].join('\n'),
+  };
+
+  test.each(Object.keys(documents))('%s: a widening edit in the middle rewrites every line, reads back whole, and text and bytes agree', (format) => {
+    const source = documents[format];
+    const value = `${path(1500)}-cuda12.4-cudnn9-nccl2.21`;
+    const text = editTable(source, { key: key(1500), value });
+    const bytes = editTableBytes(Buffer.from(source, 'utf8'), { key: key(1500), value });
+    expect(text.operation).toBe('replaced');
+    expect(bytes.bytes.toString('utf8')).toBe(text.text);
+    const [before] = readTables(source);
+    const [after] = readTables(text.text);
+    expect(after.format).toBe(format);
+    expect(after.header).toEqual(before.header);
+    expect(after.rows.map((r) => r.cells)).toEqual(before.rows.map((r, i) => (i === 1500 ? r.cells.map((c, j) => (j === 1 ? value : c)) : r.cells)));
+    expect(after.rows[1500].cells.slice(0, 2)).toEqual([key(1500), value]);
+    // The table's lines all changed (the column is wider); the lines around it did not.
+    const oldLines = source.split(/\r?\n/);
+    const newLines = text.text.split(/\r?\n/);
+    expect(newLines).toHaveLength(oldLines.length);
+    const table = [before.startLine - 1, before.endLine];
+    expect(newLines.slice(0, table[0])).toEqual(oldLines.slice(0, table[0]));
+    expect(newLines.slice(table[1])).toEqual(oldLines.slice(table[1]));
+    expect(newLines.slice(...table).every((line, i) => line !== oldLines[table[0] + i] || line === '')).toBe(true);
+    expect(text.text.split('\r\n').length).toBe(source.split('\r\n').length);
+    // A second edit finds the rows where the first left them, and one that fits changes one line.
+    const again = editTableBytes(bytes.bytes, { key: key(2099), value: '/x.sif' });
+    const changed = again.bytes.toString('utf8').split('\n').filter((line, i) => line !== text.text.split('\n')[i]);
+    expect(changed).toHaveLength(1);
+    expect(readTables(again.bytes)[0].rows[2099].cells.slice(0, 2)).toEqual([key(2099), '/x.sif']);
+  });
+
+  test('a row far longer than the rest of the document is written whole (the output grows past its first size)', () => {
+    const source = '| 软件 | 位置 |\n| - | - |\n| a | /a.sif |\n| b | /b.sif |\n';
+    const value = `/lustre/${'镜像'.repeat(20000)}.sif`;
+    const result = editTableBytes(Buffer.from(source, 'utf8'), { key: 'a', value });
+    expect(result.bytes.toString('utf8')).toBe(`| 软件 | 位置 |\n| - | - |\n| a | ${value} |\n| b | /b.sif |\n`);
+    expect(readTables(result.bytes)[0].rows.map((r) => r.cells)).toEqual([['a', value], ['b', '/b.sif']]);
+  });
+});
