@@ -31,10 +31,13 @@ for d in "${binds[@]}"; do
   mount --rbind "$d" "$root$d"
 done
 cd "$root"
-mkdir -p .old
-pivot_root . .old
-umount -l /.old
-rmdir /.old 2>/dev/null || true
+# The old root's mount point is this shim's own: removing a directory that is a mount point in another
+# namespace detaches that mount (Linux >= 3.18), so a shared `.old` let concurrent shims unmount each other's.
+old=.old-$$
+mkdir "$old"
+pivot_root . "$old"
+umount -l "/$old"
+rmdir "/$old" 2>/dev/null || true
 cd "$BUILD_IMAGE_SHIM_CWD" 2>/dev/null || cd /
 unset BUILD_IMAGE_SHIM_INNER BUILD_IMAGE_SHIM_CWD BUILD_IMAGE_SHIM_BINDS
 exec "/usr/bin/$name" "$@"

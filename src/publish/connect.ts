@@ -1,7 +1,6 @@
 // Opens a verified SFTP session to the cluster: the host key is checked before the client authenticates,
 // network failures are retried with backoff, and the key and passphrase stay in memory and masked.
-import SftpClient from 'ssh2-sftp-client';
-import type { Client as SshClient, SFTPWrapper } from 'ssh2';
+import { Client as SshClient, type ConnectConfig, type SFTPWrapper } from 'ssh2';
 import type { Reporter } from '../report/reporter.js';
 import { parseKnownHosts, verifyHostKey, type HostKeyVerdict } from './known-hosts.js';
 
@@ -48,7 +47,6 @@ export class SftpError extends Error {
 }
 
 export interface SftpConnection {
-  readonly client: SftpClient;
   readonly sftp: SFTPWrapper;
   readonly ssh: SshClient;
   /** How the host key was trusted. */
@@ -132,10 +130,38 @@ function scrub(text: string, target: SftpTarget): string {
   return out;
 }
 
+/**
+ * Connects and opens the SFTP subsystem with ssh2's own client: the transfer needs the raw `SFTPWrapper` (many
+ * requests in flight, its own resume logic) and the SSH connection (exec for the remote hash), which a wrapper
+ * library would only hide.
+ */
+function openSession(ssh: SshClient, config: ConnectConfig): Promise<SFTPWrapper> {
+  return new Promise((resolve, reject) => {
+    const fail = (error: Error) => {
+      ssh.off('error', fail);
+      ssh.off('close', closedEarly);
+      reject(error);
+    };
+    const closedEarly = () => fail(new SftpError('the connection closed before the SFTP session opened', 'network'));
+    ssh.on('error', fail);
+    ssh.once('close', closedEarly);
+    ssh.once('ready', () =>
+      ssh.sftp((err, sftp) => {
+        if (err) return fail(err);
+        ssh.off('error', fail);
+        ssh.off('close', closedEarly);
+        resolve(sftp);
+      }),
+    );
+    ssh.connect(config);
+  });
+}
+
 function connectOnce(target: SftpTarget, opts: ConnectOptions): Promise<SftpConnection> {
   const noop = () => undefined;
-  const client = new SftpClient('build-image', { error: noop, end: noop, close: noop });
-  const ssh = (client as unknown as { client: SshClient }).client;
+  const ssh = new SshClient();
+  // Errors after the session opened show as 'close' (and fail pending calls); an 'error' without a listener would throw.
+  ssh.on('error', noop);
   let verdict: HostKeyVerdict | undefined;
   let open = false;
   let markClosed: () => void = noop;
@@ -149,26 +175,26 @@ function connectOnce(target: SftpTarget, opts: ConnectOptions): Promise<SftpConn
   const onAbort = () => ssh.end();
   opts.signal?.addEventListener('abort', onAbort, { once: true });
 
-  return client
-    .connect({
-      host: target.host,
-      port: target.port,
-      username: target.username,
-      privateKey: target.privateKey,
-      passphrase: target.passphrase,
-      readyTimeout: opts.readyTimeoutMs ?? 20_000,
-      keepaliveInterval: opts.keepaliveIntervalMs ?? 10_000,
-      keepaliveCountMax: 3,
-      // Only public-key auth: never fall back to an agent or a password prompt.
-      agent: undefined,
-      tryKeyboard: false,
-      hostVerifier: (key: Buffer) => {
-        verdict = verifyHostKey({ host: target.host, port: target.port, keyBlob: key, knownHosts: target.knownHosts, fingerprint: target.fingerprint });
-        return verdict.ok;
-      },
-    })
+  return openSession(ssh, {
+    host: target.host,
+    port: target.port,
+    username: target.username,
+    privateKey: target.privateKey,
+    passphrase: target.passphrase,
+    readyTimeout: opts.readyTimeoutMs ?? 20_000,
+    keepaliveInterval: opts.keepaliveIntervalMs ?? 10_000,
+    keepaliveCountMax: 3,
+    // Only public-key auth: never fall back to an agent or a password prompt.
+    agent: undefined,
+    tryKeyboard: false,
+    hostVerifier: (key: Buffer) => {
+      verdict = verifyHostKey({ host: target.host, port: target.port, keyBlob: key, knownHosts: target.knownHosts, fingerprint: target.fingerprint });
+      return verdict.ok;
+    },
+  })
     .then((raw) => {
       open = true;
+      raw.on('error', noop);
       raw.on('close', () => {
         open = false;
         markClosed();
@@ -208,7 +234,6 @@ function connectOnce(target: SftpTarget, opts: ConnectOptions): Promise<SftpConn
       });
       const hostKey = verdict as Extract<HostKeyVerdict, { ok: true }>;
       const connection: SftpConnection = {
-        client,
         sftp,
         ssh,
         hostKey,

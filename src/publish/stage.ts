@@ -279,8 +279,9 @@ interface UploadOptions extends StageOptions {
  */
 async function upload(conn: SftpConnection, o: UploadOptions): Promise<{ sha256: string; segments?: SegmentVerifier }> {
   const sftp = conn.sftp;
-  const serverMax = (sftp as unknown as { _maxWriteLen?: number })._maxWriteLen;
-  const chunk = Math.max(1024, Math.min(o.chunkSize ?? 64 * 1024, typeof serverMax === 'number' && serverMax > 0 ? serverMax : 32 * 1024));
+  // ssh2 splits a write larger than the server's limit (from OpenSSH's limits@openssh.com, else 34000 bytes) into
+  // consecutive requests, in offset order, so the chunk need not know the limit.
+  const chunk = Math.max(1024, o.chunkSize ?? 64 * 1024);
   const maxInFlight = o.requests ?? 64;
   const block = chunk * 16;
   const hash = createHash('sha256');

@@ -1,3 +1,0 @@
-import { createRequire as __cr } from 'node:module'; import { fileURLToPath as __fup } from 'node:url'; import { dirname as __dn } from 'node:path'; const require = __cr(import.meta.url); const __filename = __fup(import.meta.url); const __dirname = __dn(__filename);
-import{d as a,e as b,f as c,g as d,h as e}from"./chunk-KH3JIRH2.js";import"./chunk-B3VC532E.js";import"./chunk-BI3PLFAI.js";import"./chunk-CLAUKBAM.js";import"./chunk-TLVK22CN.js";import"./chunk-7P75JL34.js";import"./chunk-FIGQZIJB.js";import"./chunk-Z7XR5V6P.js";import"./chunk-VBCUYWZD.js";export{b as describeVerification,e as ensureDir,c as stageImage,d as stageSummary,a as stagingLockPath};
-//# sourceMappingURL=stage-3Z4OFDSI.js.map
