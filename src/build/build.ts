@@ -18,7 +18,8 @@ import { buildKey, contextFromEnv, LABELS, provenanceLabels, type BuildContext, 
 import { augmentDefinition, pinReference, recipeForSource, stageBases, substitute } from './recipe.js';
 import { sha256File } from '../util/hash.js';
 import { PullWatch } from './pull-watch.js';
-import { parseImageRef, resolveDigest, resolveManifestDigest, type ResolveOptions } from './source.js';
+import { describeChoice, followSourceTag, type TagChoice } from './tags.js';
+import { parseImageRef, resolveDigest, resolveManifestDigest, type ResolveOptions, type Source } from './source.js';
 
 export interface BuildResult {
   image: string;
@@ -26,6 +27,8 @@ export interface BuildResult {
   size: number;
   sourceUri: string;
   sourceDigest?: string;
+  /** The tag `source-tag-pattern` chose, and why. */
+  sourceTag?: TagChoice;
   buildKey: string;
   builder: BuilderInfo;
   fakeroot: boolean;
@@ -82,6 +85,7 @@ export async function build(config: BuildConfig, reporter: Reporter, options: Bu
   const detected = detectBuilder(config.builder, env.PATH);
   detected.catch(() => undefined); // awaited below; no unhandled rejection if resolving fails first
   const resolved = await reporter.group('Resolve source', () => untilAborted(resolveBases(config, reporter, options.signal), options.signal));
+  if (config.sourceTagPattern) reporter.setOutput('source-tag', resolved.sourceTag?.tag ?? '');
 
   const { builder, fakeroot } = await reporter.group('Prepare', async () => {
     const info = await detected;
@@ -109,6 +113,7 @@ export async function build(config: BuildConfig, reporter: Reporter, options: Bu
   const base = {
     sourceUri: plan.sourceUri,
     sourceDigest: plan.sourceDigests[plan.sourceDigests.length - 1],
+    sourceTag: resolved.sourceTag,
     buildKey: plan.buildKey,
     builder,
     fakeroot,
@@ -258,6 +263,9 @@ async function lint(config: BuildConfig, reporter: Reporter): Promise<Finding[]>
 
 /** Each base the build pulls, resolved to its content digest. */
 interface Resolved {
+  /** The source built (with the tag `source-tag-pattern` chose), for a `source` build. */
+  source?: Source;
+  sourceTag?: TagChoice;
   sourceUri: string;
   sourceDigests: string[];
   /** For a definition build: its text, sha256 and the `From` lines to pin. */
@@ -271,10 +279,12 @@ async function resolveBases(config: BuildConfig, reporter: Reporter, signal?: Ab
   };
 
   if (config.source) {
-    const source = config.source;
+    const { source, choice } = await followSourceTag(config.source, config.sourceTagPattern, resolveOptions, (line) => reporter.info(line)).catch((error: Error) => {
+      throw new BuildError(error.message.startsWith('source-tag-pattern') ? error.message : `source: ${error.message}`);
+    });
     const digest = await resolveDigest(source, resolveOptions).catch(fail);
     reporter.info(`${source.uri} → ${digest}`);
-    return { sourceUri: source.uri, sourceDigests: [digest] };
+    return { source, sourceTag: choice, sourceUri: source.uri, sourceDigests: [digest] };
   }
 
   const file = config.definition!;
@@ -327,7 +337,7 @@ function makePlan(config: BuildConfig, resolved: Resolved, builder: BuilderInfo,
   const labels = { ...config.labels, ...provenanceLabels({ context, key, buildKey: id }) };
   const base = { sourceUri: resolved.sourceUri, sourceDigests: resolved.sourceDigests, labels, buildKey: id };
   if (!resolved.definition) {
-    return { ...base, recipe: recipeForSource(config.source!, resolved.sourceDigests[0], labels), buildArgs: {} };
+    return { ...base, recipe: recipeForSource(resolved.source ?? config.source!, resolved.sourceDigests[0], labels), buildArgs: {} };
   }
   const { text, sha256, pins } = resolved.definition;
   const recipe = augmentDefinition(text, pins, labels);
@@ -466,6 +476,7 @@ export function buildSummary(result: BuildResult): Summary {
     { label: 'Image', value: result.image, code: true },
     { label: 'Source', value: result.sourceUri, code: true },
     { label: 'Source digest', value: result.sourceDigest ?? 'not resolvable for this source', code: !!result.sourceDigest },
+    ...(result.sourceTag ? [{ label: 'Source tag', value: describeChoice(result.sourceTag) }] : []),
     { label: 'Builder', value: `${result.builder.product} ${result.builder.version}${result.fakeroot ? ' (--fakeroot)' : ''}` },
     { label: 'Duration', value: formatDuration(result.durationSeconds) },
   ];
