@@ -62,7 +62,7 @@ function regexPattern(text: string): TagPattern {
   try {
     inner = new RegExp(text.slice(1, -1));
   } catch (error) {
-    throw new Error(`${text} is not a regular expression: ${(error as Error).message}`);
+    throw new Error(`${text} is not a regular expression: ${(error as Error).message}`, { cause: error });
   }
   const regex = new RegExp(`^(?:${inner.source})$`);
   return {
