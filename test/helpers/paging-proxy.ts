@@ -10,7 +10,7 @@ import type { AddressInfo } from 'node:net';
 export interface PagingProxy {
   /** `127.0.0.1:PORT` */
   host: string;
-  /** The path and query of every tag-list request, in order. */
+  /** The path and query of every page of tags served (not the requests the registry refused), in order. */
   tagRequests: string[];
   stop(): Promise<void>;
 }
@@ -20,7 +20,6 @@ export async function startPagingProxy(target: string, maxPage: number): Promise
   const server = http.createServer((req, res) => {
     const url = new URL(req.url!, `http://${target}`);
     const tagList = req.method === 'GET' && /^\/v2\/.+\/tags\/list$/.test(url.pathname);
-    if (tagList) tagRequests.push(req.url!);
     const headers = { ...req.headers, host: target };
     const upstream = http.request({ host: target.split(':')[0], port: Number(target.split(':')[1]), method: req.method, path: tagList ? url.pathname : req.url, headers }, (answer) => {
       if (!tagList || answer.statusCode !== 200) {
@@ -33,6 +32,7 @@ export async function startPagingProxy(target: string, maxPage: number): Promise
         const body = JSON.parse(Buffer.concat(chunks).toString('utf8')) as { name: string; tags: string[] };
         const last = url.searchParams.get('last');
         const n = Math.min(Number(url.searchParams.get('n') ?? maxPage) || maxPage, maxPage);
+        tagRequests.push(req.url!);
         const rest = [...body.tags].sort().filter((t) => last === null || t > last);
         const page = rest.slice(0, n);
         const headers: Record<string, string> = { 'content-type': 'application/json; charset=utf-8' };
