@@ -170,7 +170,7 @@ function failWith(message: string): never {
 export function describeEstimate(e: SpaceEstimate): string {
   return (
     `${formatBytes(e.cache + e.temporary)} for the layer cache and temporary files ` +
-    `(${formatBytes(e.layers)} of compressed layers × ${FACTORS.cache} for the cache + × ${FACTORS.temporary} for the unpacked sandbox and squashfs)` +
+    `(${formatBytes(e.layers)} of compressed layers: ×${FACTORS.cache} for the layer cache, ×${FACTORS.temporary} for the unpacked sandbox and squashfs)` +
     ` and ${formatBytes(e.sif)} for the SIF beside output` +
     (e.unsized.length ? `; not counted: ${e.unsized.join(', ')}` : '')
   );
