@@ -83,6 +83,36 @@ describe('a file system too small for the build', () => {
   });
 });
 
+describe('a multi-platform image (an index, as NGC publishes)', () => {
+  test("the estimate is that of this machine's platform, not another's", async () => {
+    // Two real images under one index: this machine's, and a larger "arm64" one (a 64 KiB label in its config).
+    const bigDigest = registry.pushBusybox('tiny', 'big', {}, { padding: 'x'.repeat(65536) });
+    const manifestOf = async (reference: string) => {
+      const response = await fetch(`http://${registry.host}/v2/tiny/manifests/${reference}`, { headers: { Accept: 'application/vnd.oci.image.manifest.v1+json' } });
+      const body = Buffer.from(await response.arrayBuffer());
+      const json = JSON.parse(body.toString('utf8')) as { layers: { size: number }[]; config: { size: number } };
+      return { size: body.length, digest: response.headers.get('docker-content-digest')!, bytes: json.layers.reduce((sum, l) => sum + l.size, 0) + json.config.size };
+    };
+    const [mine, big] = [await manifestOf('1.0'), await manifestOf(bigDigest)];
+    expect(big.bytes).toBeGreaterThan(mine.bytes + 65536);
+    const arch = process.arch === 'arm64' ? ['arm64', 'amd64'] : ['amd64', 'arm64'];
+    const index = {
+      schemaVersion: 2,
+      mediaType: 'application/vnd.oci.image.index.v1+json',
+      manifests: [
+        { mediaType: 'application/vnd.oci.image.manifest.v1+json', digest: big.digest, size: big.size, platform: { os: 'linux', architecture: arch[1] } },
+        { mediaType: 'application/vnd.oci.image.manifest.v1+json', digest: mine.digest, size: mine.size, platform: { os: 'linux', architecture: arch[0] } },
+      ],
+    };
+    const put = await fetch(`http://${registry.host}/v2/tiny/manifests/multi`, { method: 'PUT', headers: { 'Content-Type': index.mediaType }, body: JSON.stringify(index) });
+    expect(put.status).toBe(201);
+    const run = await runActionFromSources({ ...inputs('multi', { 'dry-run': 'true' }), source: `docker://${registry.host}/tiny:multi` }, { [CANDIDATES_ENV]: large });
+    expect(run.exitCode).toBe(0);
+    expect(run.log).toContain(`(${formatBytes(mine.bytes)} of compressed layers:`);
+    expect(run.summary).toContain(`| Disk | would use ${large}: ${formatBytes(Math.ceil(mine.bytes * FACTORS.cache) + Math.ceil(mine.bytes * FACTORS.temporary))} needed, `);
+  });
+});
+
 describe('a larger file system offered beside it', () => {
   let run: Awaited<ReturnType<typeof runActionFromSources>>;
   let mark: number;
