@@ -83,6 +83,15 @@ describe('a file system too small for the build', () => {
   });
 });
 
+describe('tmp-dir large enough', () => {
+  test('is used, though it is not among the candidates', async () => {
+    const run = await runActionFromSources(inputs('given-large', { 'tmp-dir': large, 'dry-run': 'true' }), { [CANDIDATES_ENV]: small });
+    expect(run.exitCode).toBe(0);
+    expect(run.log).toMatch(new RegExp(`APPTAINER_TMPDIR=${large}/build-image-\\d+-\\w+, APPTAINER_CACHEDIR=${large}/build-image-cache/apptainer \\(tmp-dir\\)`));
+    expect(run.log).not.toContain(`candidate ${small}`);
+  });
+});
+
 describe('a multi-platform image (an index, as NGC publishes)', () => {
   test("the estimate is that of this machine's platform, not another's", async () => {
     // Two real images under one index: this machine's, and a larger "arm64" one (a 64 KiB label in its config).
