@@ -507,8 +507,7 @@ function errorLines(tail: string[]): string[] {
 
 /** What the summary says about the disk: where, how much was free and needed (the peak is added after the build). */
 function diskFacts(plan: DiskPlan): NonNullable<BuildResult['disk']> {
-  const e = plan.estimate;
-  return { root: plan.root, free: plan.free, needed: e.cache + e.temporary };
+  return { root: plan.root, free: plan.free, needed: plan.needed };
 }
 
 function hostSifArch(): string | undefined {

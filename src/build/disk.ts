@@ -182,6 +182,8 @@ export interface DiskPlan {
   estimate: SpaceEstimate;
   /** Free bytes there before the build. */
   free: number;
+  /** What the build needs there: cache and temporary files, and the SIF when `output` is on that file system. */
+  needed: number;
   /** This run's temporary directory under `root`, removed after the build. */
   temporary: string;
   /** The builder's cache under `root`, kept for the next build on this machine. */
@@ -220,6 +222,7 @@ export async function planDisk(options: {
     root: chosen.dir,
     estimate,
     free: chosen.free,
+    needed: chosen.needed,
     temporary,
     cache,
     env: { [`${options.builder.envPrefix}TMPDIR`]: temporary, [`${options.builder.envPrefix}CACHEDIR`]: cache },
