@@ -152,10 +152,13 @@ export class DiskSpaceError extends Error {
   }
 }
 
-/** The candidate with the most free space, when the build fits there; else an error with every candidate's numbers. */
+/**
+ * Of the candidates the build fits on, the one with the most free space (the SIF counts only where `output` is,
+ * so the emptiest file system need not be one that fits); else an error with every candidate's numbers.
+ */
 export function chooseCandidate(usable: Candidate[], skipped: string[], estimate: SpaceEstimate, from: string): Candidate {
-  const best = [...usable].sort((a, b) => b.free - a.free)[0];
-  if (best && best.free >= best.needed) return best;
+  const best = usable.filter((c) => c.free >= c.needed).sort((a, b) => b.free - a.free)[0];
+  if (best) return best;
   const each = usable.map((c) => `${c.dir}: ${formatBytes(c.free)} free, ${formatBytes(c.needed)} needed`);
   const lines = [
     `not enough disk space for this build: it needs ${describeEstimate(estimate)}.`,
