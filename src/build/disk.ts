@@ -118,9 +118,15 @@ export function candidateDirs(env: NodeJS.ProcessEnv, tmpDir: string | undefined
 
 /**
  * Each candidate's free space and what the build needs there: cache and temporary files, plus the SIF when
- * `output` is on the same file system. A candidate that is missing or not writable is skipped, with the reason.
+ * `output` is on the same file system. A candidate that is missing, not writable or on a shared file system (unless
+ * `anyFileSystem`: the user named it) is skipped, with the reason.
  */
-export async function measureCandidates(dirs: string[], estimate: SpaceEstimate, output: string): Promise<{ usable: Candidate[]; skipped: string[] }> {
+export async function measureCandidates(
+  dirs: string[],
+  estimate: SpaceEstimate,
+  output: string,
+  options: { anyFileSystem?: boolean } = {},
+): Promise<{ usable: Candidate[]; skipped: string[] }> {
   const outputDevice = await stat(path.dirname(output)).then((s) => s.dev, () => -1);
   const usable: Candidate[] = [];
   const skipped: string[] = [];
@@ -134,6 +140,8 @@ export async function measureCandidates(dirs: string[], estimate: SpaceEstimate,
       // Two candidates on one file system are one choice: the first listed stands for it.
       if (usable.some((c) => c.device === st.dev)) continue;
       const fs = await statfs(dir);
+      const network = NETWORK_FS[fs.type];
+      if (network && !options.anyFileSystem) throw new Error(`a ${network} file system (the sandbox needs local ownership and speed)`);
       const needed = estimate.cache + estimate.temporary + (st.dev === outputDevice ? estimate.sif : 0);
       usable.push({ dir, free: fs.bavail * fs.bsize, device: st.dev, needed });
     } catch (error) {
@@ -143,6 +151,22 @@ export async function measureCandidates(dirs: string[], estimate: SpaceEstimate,
   }
   return { usable, skipped };
 }
+
+/**
+ * Shared file systems a `/mnt` or a temporary directory may be on (statfs magic numbers, linux/magic.h and the
+ * file systems' sources): unpacking a sandbox there fails under fakeroot (ownership) or crawls, so they are not
+ * chosen automatically; `tmp-dir` can still name one.
+ */
+const NETWORK_FS: Record<number, string> = {
+  0x6969: 'NFS',
+  0xff534d42: 'CIFS',
+  0xfe534d42: 'SMB2',
+  0x65735546: 'FUSE',
+  0x0bd00bd0: 'Lustre',
+  0x47504653: 'GPFS',
+  0x19830326: 'BeeGFS',
+  0x00c36400: 'CephFS',
+};
 
 /** An expected failure: not enough space anywhere. Its message has the numbers. */
 export class DiskSpaceError extends Error {
@@ -215,7 +239,7 @@ export async function planDisk(options: {
   const estimate = await estimateSpace(options.bases, options.resolve);
   options.say(`space needed: ${describeEstimate(estimate)}`);
   const { dirs, from } = candidateDirs(options.env, options.tmpDir);
-  const { usable, skipped } = await measureCandidates(dirs, estimate, options.output);
+  const { usable, skipped } = await measureCandidates(dirs, estimate, options.output, { anyFileSystem: !!options.tmpDir });
   for (const c of usable) options.say(`candidate ${c.dir}: ${formatBytes(c.free)} free, ${formatBytes(c.needed)} needed`);
   for (const s of skipped) options.say(`candidate skipped: ${s}`);
   const chosen = chooseCandidate(usable, skipped, estimate, from);

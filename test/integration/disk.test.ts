@@ -92,6 +92,35 @@ describe('tmp-dir large enough', () => {
   });
 });
 
+describe('a shared file system (FUSE here, as NFS or Lustre would be)', () => {
+  let fuse: string;
+
+  beforeAll(() => {
+    requireTools('fuse2fs', 'mkfs.ext4');
+    // Larger than the tmpfs beside it, so that only the kind of file system keeps it from being chosen.
+    const image = path.join(work.dir, 'fuse.img');
+    execFileSync('truncate', ['-s', '128M', image]);
+    execFileSync('mkfs.ext4', ['-q', '-F', image]);
+    fuse = path.join(work.dir, 'fuse');
+    mkdirSync(fuse);
+    execFileSync('fuse2fs', [image, fuse, '-o', 'fakeroot']);
+    mounts.push(fuse);
+  });
+
+  test('is skipped among the candidates, saying why, though it has the most free space', async () => {
+    const run = await runActionFromSources(inputs('fuse', { 'dry-run': 'true' }), { [CANDIDATES_ENV]: `${fuse}:${large}` });
+    expect(run.exitCode).toBe(0);
+    expect(run.log).toContain(`candidate skipped: ${fuse}: a FUSE file system (the sandbox needs local ownership and speed)`);
+    expect(run.log).toMatch(new RegExp(`APPTAINER_TMPDIR=${large}/build-image-`));
+  });
+
+  test('is used when tmp-dir names it', async () => {
+    const run = await runActionFromSources(inputs('fuse-given', { 'dry-run': 'true', 'tmp-dir': fuse }), { [CANDIDATES_ENV]: large });
+    expect(run.exitCode).toBe(0);
+    expect(run.log).toMatch(new RegExp(`APPTAINER_TMPDIR=${fuse}/build-image-\\d+-\\w+, .* \\(tmp-dir\\)`));
+  });
+});
+
 describe('a multi-platform image (an index, as NGC publishes)', () => {
   test("the estimate is that of this machine's platform, not another's", async () => {
     // Two real images under one index: this machine's, and a larger "arm64" one (a 64 KiB label in its config).
