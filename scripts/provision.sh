@@ -18,6 +18,7 @@ PACKAGES=(
   ca-certificates debootstrap util-linux
   docker-registry apache2-utils skopeo umoci busybox-static
   squashfs-tools openssh-server openssh-client python3-docutils slurm-wlm munge sudo
+  fuse2fs # a FUSE file system, which the disk placement must not choose on its own (test/integration/disk.test.ts)
 )
 
 missing=()

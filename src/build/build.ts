@@ -20,7 +20,9 @@ import { buildKey, contextFromEnv, LABELS, provenanceLabels, type BuildContext, 
 import { augmentDefinition, pinReference, recipeForSource, stageBases, substitute } from './recipe.js';
 import { sha256File } from '../util/hash.js';
 import { PullWatch } from './pull-watch.js';
-import { parseImageRef, resolveDigest, resolveManifestDigest, type ResolveOptions } from './source.js';
+import { DiskSpaceError, DiskWatch, planDisk, type DiskPlan, type SizedBase } from './disk.js';
+import { describeChoice, followSourceTag, type TagChoice } from './tags.js';
+import { parseImageRef, resolveDigest, resolveManifestDigest, type ResolveOptions, type Source } from './source.js';
 
 export interface BuildResult {
   image: string;
@@ -28,6 +30,10 @@ export interface BuildResult {
   size: number;
   sourceUri: string;
   sourceDigest?: string;
+  /** The tag `source-tag-pattern` chose, and why. */
+  sourceTag?: TagChoice;
+  /** Where the builder's cache and temporary files went, the space estimated and the most used. */
+  disk?: { root: string; free: number; needed: number; peak?: number };
   buildKey: string;
   builder: BuilderInfo;
   fakeroot: boolean;
@@ -92,6 +98,7 @@ export async function build(config: BuildConfig, reporter: Reporter, options: Bu
   );
   detected.catch(() => undefined); // awaited below; no unhandled rejection if resolving fails first
   const resolved = await reporter.group('Resolve source', () => untilAborted(resolveBases(config, reporter, options.signal), options.signal));
+  if (config.sourceTagPattern) reporter.setOutput('source-tag', resolved.sourceTag?.tag ?? '');
 
   const { builder, fakeroot, asRoot } = await reporter.group('Prepare', async () => {
     const info = await detected;
@@ -104,9 +111,27 @@ export async function build(config: BuildConfig, reporter: Reporter, options: Bu
   });
 
   const plan = makePlan(config, resolved, builder, fakeroot, context);
+  // Sized and placed before anything is pulled: a disk too small fails here, with the numbers.
+  const disk = await reporter.group('Disk space', () =>
+    planDisk({
+      bases: resolved.bases,
+      output: config.output,
+      tmpDir: config.tmpDir,
+      env,
+      builder,
+      resolve: { insecure: config.registryInsecure, auth: config.registry, signal: options.signal },
+      say: (line) => reporter.info(line),
+    }).catch((error: Error) => {
+      throw error instanceof DiskSpaceError ? new BuildError(error.message) : error;
+    }),
+  );
+  const unholdDisk = hold({ kind: 'temp-dir', path: disk.temporary });
+  const runEnv = { ...env, ...disk.env };
   // Leftovers of runs that died (kill -9, a lost runner) are recognised by the PID in their names.
-  await removeStaleLeftovers(config.output, reporter);
+  await removeStaleLeftovers(config.output, reporter, disk.root);
   const workDir = await mkdtemp(path.join(os.tmpdir(), `build-image-${process.pid}-`)).catch(async (error: NodeJS.ErrnoException) => {
+    await rm(disk.temporary, { recursive: true, force: true });
+    unholdDisk();
     throw error.code === 'ENOSPC' ? await noSpaceError(error.path ?? os.tmpdir(), config, env) : error;
   });
   // Until removed below, a killed step's post: step (or the CLI's exit path) removes it.
@@ -123,6 +148,8 @@ export async function build(config: BuildConfig, reporter: Reporter, options: Bu
   const base = {
     sourceUri: plan.sourceUri,
     sourceDigest: plan.sourceDigests[plan.sourceDigests.length - 1],
+    sourceTag: resolved.sourceTag,
+    disk: diskFacts(disk),
     buildKey: plan.buildKey,
     builder,
     fakeroot,
@@ -133,7 +160,7 @@ export async function build(config: BuildConfig, reporter: Reporter, options: Bu
   try {
     await writeFile(recipePath, plan.recipe);
     if (Object.keys(plan.buildArgs).length > 0) await writeFile(argsFile, buildArgsFile(plan.buildArgs), { mode: 0o600 });
-    const rootCache = asRoot ? rootCacheSetting(env, builder).cache : undefined;
+    const rootCache = asRoot ? rootCacheSetting(runEnv, builder).cache : undefined;
     if (config.dryRun) {
       reporter.info(`would run: ${commandLine(builder.command, command)}`);
       reporter.info(`recipe:\n${plan.recipe}`);
@@ -158,15 +185,17 @@ export async function build(config: BuildConfig, reporter: Reporter, options: Bu
       options.signal?.addEventListener('abort', onAbort, { once: true });
       if (options.signal?.aborted) deadline.abort();
       let stalled = false;
-      const watch = new PullWatch(pullDirs(env, builder), config.pullStallMs ?? 5 * 60_000, () => {
+      const watch = new PullWatch(pullDirs(runEnv, builder), config.pullStallMs ?? 5 * 60_000, () => {
         stalled = true;
         deadline.abort();
       });
       watch.start();
-      const builderEnvironment = builderEnv(env, builder, config, asRoot);
+      const builderEnvironment = builderEnv(runEnv, builder, config, asRoot);
       const scriptlets: string[] = [];
+      const diskWatch = new DiskWatch(disk.root);
+      await diskWatch.begin();
       const launch = async () => {
-        if (asRoot) await lendToRoot([workDir, partialName, rootCache!]);
+        if (asRoot) await lendToRoot([workDir, partialName, disk.temporary, rootCache!]);
         return runProcess(builder.path, command, {
           env: builderEnvironment,
           sudo: asRoot ? { preserveEnv: sudoPreserved(builderEnvironment, builder) } : undefined,
@@ -183,11 +212,13 @@ export async function build(config: BuildConfig, reporter: Reporter, options: Bu
         });
       };
       const run = await launch().finally(async () => {
+        base.disk.peak = await diskWatch.end();
+        reporter.info(`disk: ${formatBytes(base.disk.peak)} used at most on the file system of ${disk.root} (estimated ${formatBytes(base.disk.needed)})`);
         watch.stop();
         clearTimeout(timer);
         options.signal?.removeEventListener('abort', onAbort);
         // Root wrote the image and the layer cache: both go back to the step's user, whatever the outcome.
-        if (asRoot) await handBack(asRoot, [workDir, partialName, rootCache!], reporter);
+        if (asRoot) await handBack(asRoot, [workDir, partialName, disk.temporary, rootCache!], reporter);
       });
       if (stalled) {
         throw new BuildError(
@@ -201,8 +232,8 @@ export async function build(config: BuildConfig, reporter: Reporter, options: Bu
       if (run.code !== 0) {
         const lines = inUserTerms(errorLines(run.tail), recipePath, config.definition);
         const full = run.tail.map((l) => /\b(?:write|open|mkdir|create|copy)\w*\s+(\/\S+?):?\s+no space left on device/i.exec(l)).find(Boolean);
-        if (full) throw await noSpaceError(full[1], config, env);
-        if (run.tail.some((l) => /no space left on device/i.test(l))) throw await noSpaceError(undefined, config, env, lines);
+        if (full) throw await noSpaceError(full[1], config, runEnv);
+        if (run.tail.some((l) => /no space left on device/i.test(l))) throw await noSpaceError(undefined, config, runEnv, lines);
         // A failed scriptlet names the user's file and line.
         const failed = config.definition ? locateScriptletFailure(run.tail, scriptlets, await readFile(config.definition, 'utf8'), config.definition) : undefined;
         if (failed) {
@@ -255,11 +286,13 @@ export async function build(config: BuildConfig, reporter: Reporter, options: Bu
     return result;
   } catch (error) {
     const e = error as NodeJS.ErrnoException;
-    if (e.code === 'ENOSPC') throw await noSpaceError(e.path ?? workDir, config, env);
+    if (e.code === 'ENOSPC') throw await noSpaceError(e.path ?? workDir, config, runEnv);
     throw error;
   } finally {
     await rm(partialName, { recursive: true, force: true });
     await rm(workDir, { recursive: true, force: true });
+    await rm(disk.temporary, { recursive: true, force: true });
+    unholdDisk();
     unholdDir();
     unholdPartial();
   }
@@ -290,8 +323,13 @@ async function lint(config: BuildConfig, reporter: Reporter): Promise<Finding[]>
 
 /** Each base the build pulls, resolved to its content digest. */
 interface Resolved {
+  /** The source built (with the tag `source-tag-pattern` chose), for a `source` build. */
+  source?: Source;
+  sourceTag?: TagChoice;
   sourceUri: string;
   sourceDigests: string[];
+  /** What the build pulls, for sizing it. */
+  bases: SizedBase[];
   /** For a definition build: its text, sha256 and the `From` lines to pin. */
   definition?: { text: string; sha256: string; pins: Map<number, string> };
 }
@@ -303,10 +341,13 @@ async function resolveBases(config: BuildConfig, reporter: Reporter, signal?: Ab
   };
 
   if (config.source) {
-    const source = config.source;
+    const { source, choice } = await followSourceTag(config.source, config.sourceTagPattern, resolveOptions, (line) => reporter.info(line)).catch((error: Error) => {
+      throw new BuildError(error.message.startsWith('source-tag-pattern') ? error.message : `source: ${error.message}`);
+    });
     const digest = await resolveDigest(source, resolveOptions).catch(fail);
     reporter.info(`${source.uri} → ${digest}`);
-    return { sourceUri: source.uri, sourceDigests: [digest] };
+    const base: SizedBase = source.kind === 'docker' || source.kind === 'oras' ? { kind: 'registry', ref: { ...source.ref, digest }, shown: source.uri } : { kind: 'file', path: source.path, shown: source.uri };
+    return { source, sourceTag: choice, sourceUri: source.uri, sourceDigests: [digest], bases: [base] };
   }
 
   const file = config.definition!;
@@ -315,7 +356,12 @@ async function resolveBases(config: BuildConfig, reporter: Reporter, signal?: Ab
   const def = parseDefinition(text);
   const pins = new Map<number, string>();
   const digests: string[] = [];
-  for (const base of stageBases(def, config.buildArgs)) {
+  const sized: SizedBase[] = [];
+  const stages = stageBases(def, config.buildArgs);
+  def.stages.forEach((stage, i) => {
+    if (!stages.some((b) => b.stageIndex === i) && stage.bootstrap && stage.bootstrap.toLowerCase() !== 'scratch') sized.push({ kind: 'unknown', shown: `Bootstrap: ${stage.bootstrap}` });
+  });
+  for (const base of stages) {
     if (base.kind === 'registry') {
       let ref;
       try {
@@ -327,11 +373,13 @@ async function resolveBases(config: BuildConfig, reporter: Reporter, signal?: Ab
       reporter.info(`line ${base.line}: ${base.from} → ${digest}`);
       pins.set(base.line, pinReference(base.from, digest));
       digests.push(digest);
+      sized.push({ kind: 'registry', ref: { ...ref, digest }, shown: base.from });
     } else {
       const local = path.resolve(base.from);
       const digest = `sha256:${await sha256File(local).catch(() => fail(new Error(`definition line ${base.line}: file not found: ${base.from}`)))}`;
       reporter.info(`line ${base.line}: ${base.from} → ${digest}`);
       digests.push(digest);
+      sized.push({ kind: 'file', path: local, shown: base.from });
     }
   }
   const last = def.stages[def.stages.length - 1];
@@ -340,7 +388,7 @@ async function resolveBases(config: BuildConfig, reporter: Reporter, signal?: Ab
   const sourceUri = !lastFrom ? agent : agent === 'docker' || agent === 'oras' ? `${agent}://${lastFrom}` : `${agent}:${lastFrom}`;
   if (digests.length === 0) reporter.info(`no base digest to resolve for bootstrap agent ${agent}; the build key covers the definition only`);
   const sha256 = createHash('sha256').update(raw).digest('hex');
-  return { sourceUri, sourceDigests: digests, definition: { text, sha256, pins } };
+  return { sourceUri, sourceDigests: digests, bases: sized, definition: { text, sha256, pins } };
 }
 
 /** The build key, the labels and the recipe, from what was resolved and which builder runs. */
@@ -359,7 +407,7 @@ function makePlan(config: BuildConfig, resolved: Resolved, builder: BuilderInfo,
   const labels = { ...config.labels, ...provenanceLabels({ context, key, buildKey: id }) };
   const base = { sourceUri: resolved.sourceUri, sourceDigests: resolved.sourceDigests, labels, buildKey: id };
   if (!resolved.definition) {
-    return { ...base, recipe: recipeForSource(config.source!, resolved.sourceDigests[0], labels), buildArgs: {} };
+    return { ...base, recipe: recipeForSource(resolved.source ?? config.source!, resolved.sourceDigests[0], labels), buildArgs: {} };
   }
   const { text, sha256, pins } = resolved.definition;
   const recipe = augmentDefinition(text, pins, labels);
@@ -433,7 +481,7 @@ function untilAborted<T>(work: Promise<T>, signal?: AbortSignal): Promise<T> {
  * Removes what builds that died left behind: `.NAME.partial-PID` beside the output and `build-image-PID-*`
  * directories in the temporary directory, when no process with that PID runs any more.
  */
-async function removeStaleLeftovers(output: string, reporter: Reporter): Promise<void> {
+async function removeStaleLeftovers(output: string, reporter: Reporter, tmpRoot: string): Promise<void> {
   const dead = (pid: number) => {
     if (pid === process.pid) return false;
     try {
@@ -446,7 +494,7 @@ async function removeStaleLeftovers(output: string, reporter: Reporter): Promise
   const partial = new RegExp(`^\\.${escapeRegExp(path.basename(output))}\\.partial-(\\d+)$`);
   const places: [string, RegExp][] = [
     [path.dirname(output), partial],
-    [os.tmpdir(), /^build-image-(\d+)-/],
+    ...[...new Set([os.tmpdir(), tmpRoot])].map((dir): [string, RegExp] => [dir, /^build-image-(\d+)-/]),
   ];
   for (const [dir, pattern] of places) {
     for (const name of await readdir(dir).catch(() => [] as string[])) {
@@ -490,6 +538,11 @@ function errorLines(tail: string[]): string[] {
   return tail.slice(from).filter((l) => l.trim() !== '');
 }
 
+/** What the summary says about the disk: where, how much was free and needed (the peak is added after the build). */
+function diskFacts(plan: DiskPlan): NonNullable<BuildResult['disk']> {
+  return { root: plan.root, free: plan.free, needed: plan.needed };
+}
+
 function hostSifArch(): string | undefined {
   return ({ x64: 'amd64', arm64: 'arm64', ppc64: 'ppc64le', s390x: 's390x', riscv64: 'riscv64' } as Record<string, string>)[process.arch];
 }
@@ -499,13 +552,19 @@ export function buildSummary(result: BuildResult): Summary {
     { label: 'Image', value: result.image, code: true },
     { label: 'Source', value: result.sourceUri, code: true },
     { label: 'Source digest', value: result.sourceDigest ?? 'not resolvable for this source', code: !!result.sourceDigest },
+    ...(result.sourceTag ? [{ label: 'Source tag', value: describeChoice(result.sourceTag) }] : []),
     { label: 'Builder', value: `${result.builder.product} ${result.builder.version}${result.fakeroot ? ' (--fakeroot)' : ''}` },
     { label: 'Duration', value: formatDuration(result.durationSeconds) },
   ];
   if (!result.dryRun) {
     facts.push({ label: 'Size', value: formatBytes(result.size) });
     facts.push({ label: 'SHA-256', value: result.sha256, code: true });
+    if (result.disk?.peak !== undefined) {
+      facts.push({ label: 'Disk', value: `${formatBytes(result.disk.peak)} used at most on the file system of ${result.disk.root} (estimated ${formatBytes(result.disk.needed)}, ${formatBytes(result.disk.free)} free before)` });
+    }
     if (result.compression) facts.push({ label: 'Compression', value: result.compression });
+  } else if (result.disk) {
+    facts.push({ label: 'Disk', value: `would use ${result.disk.root}: ${formatBytes(result.disk.needed)} needed, ${formatBytes(result.disk.free)} free` });
   }
   facts.push({ label: 'Build key', value: result.buildKey, code: true });
   const lintCount = result.findings.length;

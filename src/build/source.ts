@@ -110,7 +110,8 @@ export interface ResolveOptions {
   signal?: AbortSignal;
 }
 
-const MANIFEST_TYPES = [
+/** Every manifest kind a registry may answer with: indexes (multi-platform) and single-platform manifests. */
+export const MANIFEST_TYPES = [
   'application/vnd.oci.image.index.v1+json',
   'application/vnd.docker.distribution.manifest.list.v2+json',
   'application/vnd.oci.image.manifest.v1+json',
@@ -130,17 +131,52 @@ export async function resolveDigest(source: Source, options: ResolveOptions = {}
 
 /** HEAD on the manifest, following the registry's bearer-token challenge (Docker Hub, NGC, GHCR) when there is one. */
 export async function resolveManifestDigest(ref: ImageRef, options: ResolveOptions = {}): Promise<string> {
-  const doFetch = options.fetch ?? fetch;
-  const scheme = options.insecure ? 'http' : 'https';
   const reference = ref.digest ?? ref.tag ?? 'latest';
-  const url = `${scheme}://${ref.registry}/v2/${ref.repository}/manifests/${reference}`;
   const where = `${ref.registry}/${ref.repository}:${reference}`;
-  const request = async (headers: Record<string, string>, method: 'HEAD' | 'GET' = 'HEAD'): Promise<Response> => {
+  const client = registryClient(ref, options);
+  const manifestPath = `manifests/${reference}`;
+  const response = await client.request(manifestPath, { method: 'HEAD', accept: MANIFEST_TYPES });
+  if (response.status === 404) throw new Error(`image not found: ${where}`);
+  if (!response.ok) throw new Error(`registry ${ref.registry} answered HTTP ${response.status} for ${where}`);
+  const digest = response.headers.get('docker-content-digest');
+  if (digest && /^sha256:[0-9a-f]{64}$/.test(digest)) return digest;
+  // No digest header (some registries and proxies leave it out): the digest is the sha256 of the manifest's bytes.
+  const manifest = await client.request(manifestPath, { accept: MANIFEST_TYPES });
+  if (!manifest.ok) throw new Error(`registry ${ref.registry} answered HTTP ${manifest.status} for the manifest of ${where}`);
+  const body = Buffer.from(await manifest.arrayBuffer());
+  if (body.length === 0) throw new Error(`registry ${ref.registry} gave neither a content digest nor a manifest for ${where}`);
+  return `sha256:${createHash('sha256').update(body).digest('hex')}`;
+}
+
+export interface RegistryClient {
+  /**
+   * A request to the repository's API: `resource` is relative to `/v2/REPOSITORY/` (`manifests/TAG`, `tags/list?n=100`),
+   * or an absolute URL (a `Link` header's next page). A refused login is thrown; every other status is returned.
+   */
+  request(resource: string, init?: { method?: 'GET' | 'HEAD'; accept?: string }): Promise<Response>;
+  /** The absolute URL of a resource. */
+  url(resource: string): string;
+}
+
+/**
+ * Requests to one repository that answer the registry's authentication challenge the first time: a bearer token
+ * from its token service (Docker Hub, NGC, GHCR), with the credentials as Basic auth when given, or Basic auth
+ * directly (an htpasswd registry). Later requests reuse what worked.
+ */
+export function registryClient(ref: ImageRef, options: ResolveOptions = {}): RegistryClient {
+  const doFetch = options.fetch ?? fetch;
+  const base = `${options.insecure ? 'http' : 'https'}://${ref.registry}/v2/${ref.repository}/`;
+  const basic = options.auth
+    ? `Basic ${Buffer.from(`${options.auth.username}:${options.auth.password}`).toString('base64')}`
+    : undefined;
+  let auth: Record<string, string> = {};
+  const send = async (url: string, method: string, accept: string | undefined): Promise<Response> => {
+    const timeout = AbortSignal.timeout(options.timeoutMs ?? 30_000);
     try {
       return await doFetch(url, {
         method,
-        headers: { Accept: MANIFEST_TYPES, ...headers },
-        signal: options.signal ? AbortSignal.any([AbortSignal.timeout(options.timeoutMs ?? 30_000), options.signal]) : AbortSignal.timeout(options.timeoutMs ?? 30_000),
+        headers: { ...(accept ? { Accept: accept } : {}), ...auth },
+        signal: options.signal ? AbortSignal.any([timeout, options.signal]) : timeout,
       });
     } catch (error) {
       const cause = (error as { cause?: { code?: string; message?: string } }).cause;
@@ -148,34 +184,29 @@ export async function resolveManifestDigest(ref: ImageRef, options: ResolveOptio
       throw new Error(`cannot reach registry ${ref.registry} (${why})${options.insecure ? '' : '; for a plain-HTTP registry set registry-insecure'}`, { cause: error });
     }
   };
-  const basic = options.auth
-    ? `Basic ${Buffer.from(`${options.auth.username}:${options.auth.password}`).toString('base64')}`
-    : undefined;
-  let auth: Record<string, string> = {};
-  let response = await request(auth);
-  if (response.status === 401) {
-    const challenge = response.headers.get('www-authenticate') ?? '';
-    if (/^bearer/i.test(challenge)) {
-      const token = await fetchBearerToken(challenge, basic, doFetch, ref);
-      auth = { Authorization: `Bearer ${token}` };
-    } else if (basic) {
-      auth = { Authorization: basic };
-    }
-    if (auth.Authorization) response = await request(auth);
-  }
-  if (response.status === 401 || response.status === 403) {
-    throw new Error(`registry ${ref.registry} refused access to ${ref.repository} (HTTP ${response.status}); check registry-username and registry-password`);
-  }
-  if (response.status === 404) throw new Error(`image not found: ${where}`);
-  if (!response.ok) throw new Error(`registry ${ref.registry} answered HTTP ${response.status} for ${where}`);
-  const digest = response.headers.get('docker-content-digest');
-  if (digest && /^sha256:[0-9a-f]{64}$/.test(digest)) return digest;
-  // No digest header (some registries and proxies leave it out): the digest is the sha256 of the manifest's bytes.
-  const manifest = await request(auth, 'GET');
-  if (!manifest.ok) throw new Error(`registry ${ref.registry} answered HTTP ${manifest.status} for the manifest of ${where}`);
-  const body = Buffer.from(await manifest.arrayBuffer());
-  if (body.length === 0) throw new Error(`registry ${ref.registry} gave neither a content digest nor a manifest for ${where}`);
-  return `sha256:${createHash('sha256').update(body).digest('hex')}`;
+  const url = (resource: string) => new URL(resource, base).href;
+  return {
+    url,
+    async request(resource, init = {}) {
+      const method = init.method ?? 'GET';
+      const target = url(resource);
+      let response = await send(target, method, init.accept);
+      if (response.status === 401) {
+        const challenge = response.headers.get('www-authenticate') ?? '';
+        const before = auth.Authorization;
+        if (/^bearer/i.test(challenge)) {
+          auth = { Authorization: `Bearer ${await fetchBearerToken(challenge, basic, doFetch, ref)}` };
+        } else if (basic) {
+          auth = { Authorization: basic };
+        }
+        if (auth.Authorization && auth.Authorization !== before) response = await send(target, method, init.accept);
+      }
+      if (response.status === 401 || response.status === 403) {
+        throw new Error(`registry ${ref.registry} refused access to ${ref.repository} (HTTP ${response.status}); check registry-username and registry-password`);
+      }
+      return response;
+    },
+  };
 }
 
 async function fetchBearerToken(

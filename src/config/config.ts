@@ -6,6 +6,7 @@ import { parse as shellParse } from 'shell-quote';
 import { inputSpec, type InputSpec, type StageName } from './schema.js';
 import { isReservedLabel } from '../build/provenance.js';
 import { parseSource, type Source } from '../build/source.js';
+import { parseTagPattern, sourceTagProblem, type TagPattern } from '../build/tags.js';
 import type { SftpTarget } from '../publish/connect.js';
 import type { SmokeOptions } from '../smoke/smoke.js';
 
@@ -33,6 +34,10 @@ export interface BuildConfig {
   name?: string;
   builder: Builder;
   source?: Source;
+  /** Follow the source repository's newest tag matching this pattern. */
+  sourceTagPattern?: TagPattern;
+  /** Absolute path of the directory for the builder's temporary files and cache (`tmp-dir`); chosen by free space when absent. */
+  tmpDir?: string;
   /** Absolute path of the definition file. */
   definition?: string;
   buildArgs: Record<string, string>;
@@ -507,6 +512,7 @@ function readBuild(r: Reader, cwd: string, name: string | undefined, dryRun: boo
     if (!existsSync(definition)) r.problem('definition', `file not found: ${definitionText}`);
     else if (!statSync(definition).isFile()) r.problem('definition', `not a file: ${definitionText}`);
   }
+  const sourceTagPattern = readTagPattern(r, source, definitionText, check);
   if (Object.keys(buildArgs).length > 0 && sourceText) {
     r.problem('build-args', 'build arguments only apply to a `definition` build');
   }
@@ -520,6 +526,11 @@ function readBuild(r: Reader, cwd: string, name: string | undefined, dryRun: boo
   else if (!statSync(outputDir).isDirectory()) r.problem('output', `not a directory: ${outputDir}`);
   else if (existsSync(output) && statSync(output).isDirectory()) r.problem('output', `is a directory: ${outputText}`);
 
+  const tmpDirText = r.string('tmp-dir');
+  const tmpDir = tmpDirText === undefined ? undefined : path.resolve(cwd, tmpDirText);
+  if (tmpDir && check && !existsSync(tmpDir)) r.problem('tmp-dir', `directory does not exist: ${tmpDirText}`);
+  else if (tmpDir && check && !statSync(tmpDir).isDirectory()) r.problem('tmp-dir', `not a directory: ${tmpDirText}`);
+
   const username = r.string('registry-username');
   const password = r.raw('registry-password');
   let registry: BuildConfig['registry'];
@@ -531,6 +542,8 @@ function readBuild(r: Reader, cwd: string, name: string | undefined, dryRun: boo
     name,
     builder,
     source,
+    sourceTagPattern,
+    tmpDir,
     definition,
     buildArgs,
     output,
@@ -544,6 +557,26 @@ function readBuild(r: Reader, cwd: string, name: string | undefined, dryRun: boo
     pullStallMs: r.duration('pull-stall-timeout'),
     dryRun,
   };
+}
+
+/** `source-tag-pattern`: parsed, and only with a registry `source` it can follow. */
+function readTagPattern(r: Reader, source: Source | undefined, definitionText: string | undefined, check: boolean): TagPattern | undefined {
+  const text = r.string('source-tag-pattern');
+  if (text === undefined || !check) return undefined;
+  if (definitionText) {
+    r.problem('source-tag-pattern', 'follows the tags of `source`; a definition names its base in `From:`');
+    return undefined;
+  }
+  let pattern: TagPattern;
+  try {
+    pattern = parseTagPattern(text);
+  } catch (error) {
+    r.problem('source-tag-pattern', (error as Error).message);
+    return undefined;
+  }
+  const problem = source && sourceTagProblem(source, pattern);
+  if (problem) r.problem('source-tag-pattern', problem);
+  return pattern;
 }
 
 /** Secret input values, to be masked before anything is logged. */

@@ -84,6 +84,14 @@ export const INPUTS: readonly InputSpec[] = [
     placeholder: 'URI',
   },
   {
+    name: 'source-tag-pattern',
+    description:
+      'Build the newest tag of the `source` repository that matches this pattern, e.g. `{yy}.{mm}-py3`: each `{name}` is a number (so `24.10-py3` is newer than `24.9-py3`), `*` any text; or a regular expression between slashes, ordered by its capture groups. `source` then names the repository; a tag written there must match the pattern and is replaced by the newest matching one.',
+    phases: ['build'],
+    kind: str,
+    placeholder: 'PATTERN',
+  },
+  {
     name: 'definition',
     description: 'Path to an Apptainer/Singularity definition file. It is linted before the build starts.',
     phases: ['build'],
@@ -174,6 +182,14 @@ export const INPUTS: readonly InputSpec[] = [
     phases: ['build'],
     kind: { type: 'duration' },
     default: '5m',
+  },
+  {
+    name: 'tmp-dir',
+    description:
+      'Directory for the builder\'s temporary sandbox and layer cache (`APPTAINER_TMPDIR`, `APPTAINER_CACHEDIR`). Default: of `RUNNER_TEMP`, the system temporary directory and `/mnt`, the one on the file system with the most free space. The build fails before pulling when the space it needs (estimated from the layer sizes) is not free there.',
+    phases: ['build'],
+    kind: str,
+    placeholder: 'DIR',
   },
   // ── stage (SFTP) ───────────────────────────────────────────────────────────────────────────────
   {
@@ -509,6 +525,7 @@ export const OUTPUTS: readonly OutputSpec[] = [
   { name: 'image', phase: 'build', description: 'Absolute path of the built image.' },
   { name: 'sha256', phase: 'build', description: 'SHA-256 of the image file.' },
   { name: 'size', phase: 'build', description: 'Size of the image file in bytes.' },
+  { name: 'source-tag', phase: 'build', description: 'The tag `source-tag-pattern` chose (empty without a pattern).' },
   { name: 'source-digest', phase: 'build', description: 'Resolved digest of the source (registry manifest or file sha256).' },
   { name: 'build-key', phase: 'build', description: 'Hash of everything that determines the image; equal keys mean an equal build.' },
   { name: 'skipped', phase: 'build', description: '`true` when the published image already has this build key.' },

@@ -5,6 +5,7 @@ import { copyFileSync, mkdirSync, symlinkSync, writeFileSync } from 'node:fs';
 import net from 'node:net';
 import path from 'node:path';
 import { requireTools, tempDir } from './tools.js';
+import type { TokenServer } from './token-server.js';
 
 export interface Registry {
   /** `127.0.0.1:PORT` */
@@ -12,6 +13,21 @@ export interface Registry {
   stop(): Promise<void>;
   /** Pushes a busybox image with `env` and `labels` set in its config; returns its manifest digest. */
   pushBusybox(repository: string, tag: string, env?: Record<string, string>, labels?: Record<string, string>): string;
+  /** Tags an image already pushed with another tag (a manifest PUT: no layer moves); on a registry without auth. */
+  tag(repository: string, from: string, to: string): Promise<void>;
+  /** Where the registry keeps its data, for another registry to serve (`storage`). */
+  dataDir: string;
+  /** What the registry printed: its access log (one line a request) and errors. */
+  log(): string;
+}
+
+export interface RegistryOptions {
+  /** Serve this storage (another registry's `dataDir`): images pushed there without auth are served here with auth. */
+  storage?: string;
+  /** Basic auth from an htpasswd file (bcrypt, as distribution requires) with this one account. */
+  htpasswd?: { username: string; password: string };
+  /** Bearer tokens from this token service (distribution's `auth: token:`). */
+  token?: TokenServer;
 }
 
 export async function freePort(): Promise<number> {
@@ -42,14 +58,25 @@ async function waitForPort(port: number, child: ChildProcess, log: () => string)
   throw new Error(`registry did not listen on ${port}: ${log()}`);
 }
 
-export async function startRegistry(): Promise<Registry> {
+export async function startRegistry(options: RegistryOptions = {}): Promise<Registry> {
   requireTools('docker-registry', 'umoci', 'skopeo');
   const { dir, cleanup } = tempDir('bi-registry-');
   const port = await freePort();
   const config = path.join(dir, 'config.yml');
+  const dataDir = options.storage ?? `${dir}/data`;
+  const auth: string[] = [];
+  if (options.htpasswd) {
+    requireTools('htpasswd');
+    const file = path.join(dir, 'htpasswd');
+    execFileSync('htpasswd', ['-Bbc', file, options.htpasswd.username, options.htpasswd.password], { stdio: 'pipe' });
+    auth.push('auth:', '  htpasswd:', '    realm: build-image-test', `    path: ${file}`);
+  } else if (options.token) {
+    const t = options.token;
+    auth.push('auth:', '  token:', `    realm: ${t.realm}`, `    service: ${t.service}`, `    issuer: ${t.issuer}`, `    rootcertbundle: ${t.certFile}`);
+  }
   writeFileSync(
     config,
-    ['version: 0.1', 'log:', '  level: error', 'storage:', '  filesystem:', `    rootdirectory: ${dir}/data`, 'http:', `  addr: 127.0.0.1:${port}`, ''].join('\n'),
+    ['version: 0.1', 'log:', '  level: error', 'storage:', '  filesystem:', `    rootdirectory: ${dataDir}`, 'http:', `  addr: 127.0.0.1:${port}`, ...auth, ''].join('\n'),
   );
   let output = '';
   const child = spawn('docker-registry', ['serve', config], { stdio: ['ignore', 'pipe', 'pipe'] });
@@ -59,6 +86,15 @@ export async function startRegistry(): Promise<Registry> {
   const host = `127.0.0.1:${port}`;
   return {
     host,
+    dataDir,
+    log: () => output,
+    async tag(repository, from, to) {
+      const url = (tag: string) => `http://${host}/v2/${repository}/manifests/${tag}`;
+      const manifest = await fetch(url(from), { headers: { Accept: 'application/vnd.oci.image.manifest.v1+json, application/vnd.docker.distribution.manifest.v2+json' } });
+      if (!manifest.ok) throw new Error(`GET ${url(from)}: HTTP ${manifest.status}`);
+      const put = await fetch(url(to), { method: 'PUT', headers: { 'Content-Type': manifest.headers.get('content-type')! }, body: Buffer.from(await manifest.arrayBuffer()) });
+      if (!put.ok) throw new Error(`PUT ${url(to)}: HTTP ${put.status} ${await put.text()}`);
+    },
     async stop() {
       child.kill('SIGTERM');
       await new Promise((r) => (child.exitCode !== null ? r(null) : child.once('exit', r)));

@@ -704,13 +704,14 @@ describe('sudo: a step that is not root', () => {
   function userDir(user: string): string {
     const dir = path.join(place.dir, user);
     mkdirSync(path.join(dir, 'home'), { recursive: true });
+    mkdirSync(path.join(dir, 'tmp'), { recursive: true });
     writeFileSync(path.join(dir, 'root.def'), `Bootstrap: docker\nFrom: ${registry.host}/tiny:1.0\n\n%post\n    mknod /dev-made-by-root c 1 3 || touch /dev-made-by-root\n`);
     execFileSync('chown', ['-R', `${user}:${user}`, dir]);
     return dir;
   }
 
   function runAs(user: string, dir: string, extra: string[] = [], env: Record<string, string> = {}) {
-    const vars = [`HOME=${dir}/home`, 'PATH=/usr/local/bin:/usr/bin:/bin', ...Object.entries(env).map(([k, v]) => `${k}=${v}`)];
+    const vars = [`HOME=${dir}/home`, `TMPDIR=${dir}/tmp`, 'PATH=/usr/local/bin:/usr/bin:/bin', ...Object.entries(env).map(([k, v]) => `${k}=${v}`)];
     const args = ['build', '--definition', 'root.def', '--output', 'root.sif', '--registry-insecure', ...extra];
     return spawnSync('runuser', ['-u', user, '--', 'env', '-i', ...vars, process.execPath, cli, ...args], { cwd: dir, encoding: 'utf8', timeout: 180_000 });
   }
@@ -727,8 +728,8 @@ describe('sudo: a step that is not root', () => {
     const uid = Number(execFileSync('id', ['-u', 'bi-sudo'], { encoding: 'utf8' }));
     expect(statSync(image).uid).toBe(uid);
     if (/fakeroot: no/.test(log)) expect(apptainerExec(image, 'stat -c %F /dev-made-by-root')).toMatch(/character special file/);
-    // The layer cache lives under the user's home, and is the user's.
-    const cache = path.join(dir, 'home', '.apptainer', 'cache');
+    // The layer cache (placed on the file system with the most room: here the user's TMPDIR) is the user's.
+    const cache = path.join(dir, 'tmp', 'build-image-cache', 'apptainer', 'cache');
     expect(existsSync(cache)).toBe(true);
     expect(execFileSync('find', [cache, '!', '-uid', String(uid)], { encoding: 'utf8' })).toBe('');
     expect(leftovers(dir)).toEqual(['root.sif']);
@@ -761,7 +762,7 @@ describe('sudo: a step that is not root', () => {
     expect(timed.stderr).toMatch(/^error: build timed out after 5\.0 s \(build-timeout\)/m);
     expect(await gone(4251)).toEqual([]);
 
-    const child = spawn('runuser', ['-u', 'bi-sudo', '--', 'env', '-i', `HOME=${dir}/home`, 'PATH=/usr/local/bin:/usr/bin:/bin', process.execPath, cli, 'build', ...slow(4252)], { cwd: dir, stdio: ['ignore', 'pipe', 'pipe'] });
+    const child = spawn('runuser', ['-u', 'bi-sudo', '--', 'env', '-i', `HOME=${dir}/home`, `TMPDIR=${dir}/tmp`, 'PATH=/usr/local/bin:/usr/bin:/bin', process.execPath, cli, 'build', ...slow(4252)], { cwd: dir, stdio: ['ignore', 'pipe', 'pipe'] });
     let output = '';
     child.stdout!.on('data', (d) => (output += d));
     child.stderr!.on('data', (d) => (output += d));
