@@ -12,6 +12,7 @@ import { readSifFile } from '../image/sif.js';
 import { runProcess } from '../util/process.js';
 import { commandLine } from '../util/shell.js';
 import { detectBuilder, readPrivileges, useFakeroot, type BuilderInfo } from './builder.js';
+import { builderCacheDir, restoreLayerCache } from './cache.js';
 import { parseDefinition } from './definition.js';
 import { formatFinding, lintDefinition, type Finding } from './lint.js';
 import { buildKey, contextFromEnv, LABELS, provenanceLabels, type BuildContext, type KeyInputs } from './provenance.js';
@@ -134,6 +135,8 @@ export async function build(config: BuildConfig, reporter: Reporter, options: Bu
       return result;
     }
 
+    // Layers an earlier run downloaded come back into the builder's cache directory before it pulls.
+    const layerCache = await restoreLayerCache({ ...plan, setting: config.cache, env: builderEnv(env, builder, config), builder, reporter });
     await reporter.group(`Build with ${builder.command}`, async () => {
       reporter.info(`$ ${commandLine(builder.command, command)}`);
       // The build-timeout and a cancellation both end the builder's whole process group.
@@ -184,6 +187,8 @@ export async function build(config: BuildConfig, reporter: Reporter, options: Bu
         throw new BuildError(`${what} (exit ${run.code}):\n${lines.join('\n')}`);
       }
     });
+
+    if (layerCache) await reporter.group('Save layer cache', () => layerCache.save());
 
     const verified = await reporter.group('Verify image', async () => {
       const info = await readSifFile(partial).catch((error: Error) => {
@@ -375,9 +380,7 @@ async function noSpaceError(where: string | undefined, config: BuildConfig, env:
 
 /** Where the builder downloads layers: its cache and temporary directories (as the shim and apptainer place them). */
 function pullDirs(env: NodeJS.ProcessEnv, builder: BuilderInfo): string[] {
-  const prefix = builder.envPrefix;
-  const cache = env[`${prefix}CACHEDIR`] ?? path.join(env.HOME ?? os.homedir(), builder.command === 'singularity' ? '.singularity' : '.apptainer', 'cache');
-  return [...new Set([cache, env[`${prefix}TMPDIR`] ?? env.TMPDIR ?? os.tmpdir()])];
+  return [...new Set([builderCacheDir(env, builder), env[`${builder.envPrefix}TMPDIR`] ?? env.TMPDIR ?? os.tmpdir()])];
 }
 
 /** The registry host of a `docker://` or `oras://` URI, or what the source is otherwise. */

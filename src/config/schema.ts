@@ -167,6 +167,14 @@ export const INPUTS: readonly InputSpec[] = [
     kind: { type: 'duration' },
     default: '5m',
   },
+  {
+    name: 'cache',
+    description:
+      "Layer cache: restore the builder's downloaded layers (its OCI blob cache) before the build and save them after it with the Actions cache, keyed by builder, runner OS and source digests, so a fresh runner downloads only layers it has not seen. `auto` is on under GitHub Actions and off on the command line; where the runner has no cache service (GitHub Enterprise Server without it) the build says so once and goes on. A cache error never fails a build.",
+    phases: ['build'],
+    kind: { type: 'enum', values: ['auto', 'true', 'false'] },
+    default: 'auto',
+  },
   // ── stage (SFTP) ───────────────────────────────────────────────────────────────────────────────
   {
     name: 'image',

@@ -10,8 +10,19 @@ export interface Registry {
   /** `127.0.0.1:PORT` */
   host: string;
   stop(): Promise<void>;
+  /** Requests served so far, from the registry's access log, oldest first. */
+  requests(): RegistryRequest[];
   /** Pushes a busybox image with `env` and `labels` set in its config; returns its manifest digest. */
   pushBusybox(repository: string, tag: string, env?: Record<string, string>, labels?: Record<string, string>): string;
+}
+
+/** One line of the registry's access log (Apache combined format, written to its stdout). */
+export interface RegistryRequest {
+  method: string;
+  path: string;
+  status: number;
+  /** Response bytes the registry wrote. */
+  bytes: number;
 }
 
 export async function freePort(): Promise<number> {
@@ -59,6 +70,14 @@ export async function startRegistry(): Promise<Registry> {
   const host = `127.0.0.1:${port}`;
   return {
     host,
+    requests() {
+      return [...output.matchAll(/"([A-Z]+) (\S+) HTTP\/[\d.]+" (\d{3}) (\d+|-)/g)].map((m) => ({
+        method: m[1],
+        path: m[2],
+        status: Number(m[3]),
+        bytes: m[4] === '-' ? 0 : Number(m[4]),
+      }));
+    },
     async stop() {
       child.kill('SIGTERM');
       await new Promise((r) => (child.exitCode !== null ? r(null) : child.once('exit', r)));
