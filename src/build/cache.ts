@@ -123,7 +123,7 @@ async function restore(args: {
     const how = restoredKey === keys.key ? 'exact match' : 'partial match: layers of an earlier build of this source or builder';
     reporter.info(`layer cache: restored ${files} blob(s), ${formatBytes(bytes)}, into ${dir} from ${restoredKey} (${how})`);
   } else {
-    reporter.info(`layer cache: no entry for ${keys.key} or its prefixes; layers are downloaded from the registry`);
+    reporter.info(`layer cache: nothing restored for ${keys.key} or its prefixes; layers are downloaded from the registry`);
   }
   return {
     dir,

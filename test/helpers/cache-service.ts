@@ -149,7 +149,7 @@ async function untilListening(child: ChildProcess, probe: () => Promise<unknown>
       await probe();
       return;
     } catch (error) {
-      if (Date.now() > deadline) throw new Error(`azurite did not answer: ${(error as Error).message}\n${log()}`);
+      if (Date.now() > deadline) throw new Error(`azurite did not answer: ${(error as Error).message}\n${log()}`, { cause: error });
       await new Promise((r) => setTimeout(r, 200));
     }
   }
