@@ -12,7 +12,7 @@ import { readSifFile } from '../image/sif.js';
 import { runProcess } from '../util/process.js';
 import { commandLine } from '../util/shell.js';
 import { detectBuilder, readPrivileges, useFakeroot, type BuilderInfo } from './builder.js';
-import { builderCacheDir, restoreLayerCache } from './cache.js';
+import { restoreLayerCache } from './cache.js';
 import { parseDefinition } from './definition.js';
 import { formatFinding, lintDefinition, type Finding } from './lint.js';
 import { buildKey, contextFromEnv, LABELS, provenanceLabels, type BuildContext, type KeyInputs } from './provenance.js';
@@ -380,7 +380,9 @@ async function noSpaceError(where: string | undefined, config: BuildConfig, env:
 
 /** Where the builder downloads layers: its cache and temporary directories (as the shim and apptainer place them). */
 function pullDirs(env: NodeJS.ProcessEnv, builder: BuilderInfo): string[] {
-  return [...new Set([builderCacheDir(env, builder), env[`${builder.envPrefix}TMPDIR`] ?? env.TMPDIR ?? os.tmpdir()])];
+  const prefix = builder.envPrefix;
+  const cache = env[`${prefix}CACHEDIR`] ?? path.join(env.HOME ?? os.homedir(), builder.command === 'singularity' ? '.singularity' : '.apptainer', 'cache');
+  return [...new Set([cache, env[`${prefix}TMPDIR`] ?? env.TMPDIR ?? os.tmpdir()])];
 }
 
 /** The registry host of a `docker://` or `oras://` URI, or what the source is otherwise. */

@@ -31,15 +31,14 @@ export interface LayerCache {
   save(): Promise<void>;
 }
 
-/** The builder's OCI blob cache: the part of its cache directory that holds downloaded layers. */
+/**
+ * The builder's OCI blob cache, the part of its cache that holds downloaded layers, where the builder itself puts
+ * it: `cache/blob` under `$APPTAINER_CACHEDIR` (`$SINGULARITY_CACHEDIR`), else under `~/.apptainer` (`~/.singularity`).
+ */
 export function blobCacheDir(env: NodeJS.ProcessEnv, builder: BuilderInfo): string {
-  return path.join(builderCacheDir(env, builder), 'cache', 'blob');
-}
-
-/** The builder's cache directory, as the builder itself picks it from the environment it runs with. */
-export function builderCacheDir(env: NodeJS.ProcessEnv, builder: BuilderInfo): string {
   const dot = builder.command === 'singularity' ? '.singularity' : '.apptainer';
-  return env[`${builder.envPrefix}CACHEDIR`] ?? path.join(env.HOME ?? os.homedir(), dot, 'cache');
+  const parent = env[`${builder.envPrefix}CACHEDIR`] ?? path.join(env.HOME ?? os.homedir(), dot);
+  return path.join(parent, 'cache', 'blob');
 }
 
 /**
