@@ -12,13 +12,13 @@ import { readSifFile } from '../image/sif.js';
 import { runProcess } from '../util/process.js';
 import { commandLine } from '../util/shell.js';
 import { detectBuilder, readPrivileges, useFakeroot, type BuilderInfo } from './builder.js';
-import { restoreLayerCache } from './cache.js';
 import { parseDefinition } from './definition.js';
 import { formatFinding, lintDefinition, type Finding } from './lint.js';
 import { buildKey, contextFromEnv, LABELS, provenanceLabels, type BuildContext, type KeyInputs } from './provenance.js';
 import { augmentDefinition, pinReference, recipeForSource, stageBases, substitute } from './recipe.js';
 import { sha256File } from '../util/hash.js';
 import { PullWatch } from './pull-watch.js';
+import { restoreLayerCache } from './cache.js';
 import { parseImageRef, resolveDigest, resolveManifestDigest, type ResolveOptions } from './source.js';
 
 export interface BuildResult {
