@@ -1,7 +1,9 @@
 // Layer cache keys and the cache service check: what decides which entry a runner restores and saves.
 import { describe, expect, test } from '@jest/globals';
 import type { BuilderInfo } from '../../src/build/builder.js';
-import { blobCacheDir, cacheKeys, serviceAbsence } from '../../src/build/cache.js';
+import { blobCacheDir, cacheKeys, restoreLayerCache, serviceAbsence } from '../../src/build/cache.js';
+import type { CacheSetting } from '../../src/config/config.js';
+import { CaptureReporter } from '../helpers/capture-reporter.js';
 
 const apptainer: BuilderInfo = { command: 'apptainer', path: '/usr/bin/apptainer', product: 'apptainer', version: '1.4.5', envPrefix: 'APPTAINER_' };
 const singularity: BuilderInfo = { command: 'singularity', path: '/usr/bin/singularity', product: 'singularity-ce', version: '4.1.2', envPrefix: 'SINGULARITY_' };
@@ -66,5 +68,27 @@ describe('blobCacheDir', () => {
     expect(blobCacheDir({ HOME: '/home/r' }, apptainer)).toBe('/home/r/.apptainer/cache/blob');
     expect(blobCacheDir({ SINGULARITY_CACHEDIR: '/mnt/s', HOME: '/home/r' }, singularity)).toBe('/mnt/s/cache/blob');
     expect(blobCacheDir({ HOME: '/home/r' }, singularity)).toBe('/home/r/.singularity/cache/blob');
+  });
+});
+
+describe('restoreLayerCache without a cache service', () => {
+  const attempt = async (setting: CacheSetting, env: NodeJS.ProcessEnv) => {
+    const reporter = new CaptureReporter();
+    const cache = await restoreLayerCache({ setting, env, builder: apptainer, sourceUri: NGC, sourceDigests: [D1], reporter });
+    return { cache, lines: reporter.lines };
+  };
+
+  test('on a runner without the service (GHES): one line, and the build goes on without a cache', async () => {
+    const { cache, lines } = await attempt('auto', { GITHUB_ACTIONS: 'true', HOME: '/home/r' });
+    expect(cache).toBeUndefined();
+    expect(lines).toEqual(['layer cache: not used, this runner offers no cache service (no ACTIONS_RESULTS_URL; GitHub Enterprise Server without Actions cache); layers are downloaded from the registry']);
+  });
+
+  test('cache: true on the command line warns once; auto there and false anywhere say nothing', async () => {
+    const asked = await attempt('true', { HOME: '/home/r' });
+    expect(asked.cache).toBeUndefined();
+    expect(asked.lines).toEqual(['warning: layer cache: not used, not on GitHub Actions (no ACTIONS_RESULTS_URL); layers are downloaded from the registry']);
+    expect((await attempt('auto', { HOME: '/home/r' })).lines).toEqual([]);
+    expect((await attempt('false', { GITHUB_ACTIONS: 'true', ACTIONS_RESULTS_URL: 'http://x/', ACTIONS_RUNTIME_TOKEN: 't' })).lines).toEqual([]);
   });
 });
