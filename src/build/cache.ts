@@ -3,7 +3,7 @@
 // the layers an earlier run already downloaded. Best effort throughout: a cache that is absent, slow or broken
 // costs a download, never the build.
 import { createHash } from 'node:crypto';
-import { readdir, stat } from 'node:fs/promises';
+import { readdir, readFile, rm, stat, writeFile } from 'node:fs/promises';
 import os from 'node:os';
 import path from 'node:path';
 import type { CacheSetting } from '../config/config.js';
@@ -110,6 +110,13 @@ async function restore(args: {
     return undefined;
   }
   const dir = blobCacheDir(env, builder);
+  const held = await measure(path.join(dir, 'blobs'));
+  if (held.files > 0) {
+    // A runner that keeps its builder cache (self-hosted) has the layers already; restoring over it would replace
+    // its index, and saving it would store whatever else it holds.
+    reporter.info(`layer cache: ${dir} already holds ${held.files} blob(s), ${formatBytes(held.bytes)} (a runner that keeps its cache); used as it is, not restored over or saved`);
+    return undefined;
+  }
   const keys = cacheKeys(builder, args.sourceUri, args.sourceDigests, env);
   let restoredKey: string | undefined;
   try {
@@ -124,6 +131,8 @@ async function restore(args: {
   } else {
     reporter.info(`layer cache: nothing restored for ${keys.key} or its prefixes; layers are downloaded from the registry`);
   }
+  // The builder appends one index entry for each image it fetches; those after this mark are this build's.
+  const mark = (await readIndex(dir).catch(() => undefined))?.manifests.length ?? 0;
   return {
     dir,
     keys,
@@ -134,6 +143,8 @@ async function restore(args: {
         return;
       }
       try {
+        const pruned = await pruneToBuild(dir, mark);
+        if (pruned > 0) reporter.info(`layer cache: left out ${pruned} blob(s) this build did not use (restored from an earlier one)`);
         const { files, bytes } = await measure(path.join(dir, 'blobs'));
         if (files === 0) {
           reporter.info(`layer cache: ${dir} holds no blobs; nothing to store`);
@@ -147,6 +158,49 @@ async function restore(args: {
       }
     },
   };
+}
+
+interface OciIndex {
+  manifests: { digest: string }[];
+}
+
+async function readIndex(dir: string): Promise<OciIndex | undefined> {
+  const text = await readFile(path.join(dir, 'index.json'), 'utf8').catch(() => undefined);
+  if (text === undefined) return undefined;
+  const index = JSON.parse(text) as OciIndex;
+  return Array.isArray(index.manifests) ? index : undefined;
+}
+
+/**
+ * Keeps only the images this build fetched (index entries after `mark`) and the blobs they reference, so a
+ * cache restored from an earlier build's entry does not carry that build's layers forward month after month.
+ * Anything unexpected (no new entry, an unreadable manifest) leaves the directory as it is. Returns the number
+ * of blobs removed.
+ */
+async function pruneToBuild(dir: string, mark: number): Promise<number> {
+  const index = await readIndex(dir).catch(() => undefined);
+  const used = index?.manifests.slice(mark) ?? [];
+  if (!index || used.length === 0) return 0;
+  const blobPath = (digest: string) => path.join(dir, 'blobs', ...digest.split(':'));
+  const keep = new Set<string>();
+  for (const { digest } of used) {
+    const manifest = await readFile(blobPath(digest), 'utf8')
+      .then((t) => JSON.parse(t) as { config?: { digest: string }; layers?: { digest: string }[] })
+      .catch(() => undefined);
+    if (!manifest?.config || !Array.isArray(manifest.layers)) return 0;
+    for (const d of [digest, manifest.config.digest, ...manifest.layers.map((l) => l.digest)]) keep.add(d);
+  }
+  let removed = 0;
+  for (const algorithm of await readdir(path.join(dir, 'blobs'))) {
+    for (const hex of await readdir(path.join(dir, 'blobs', algorithm))) {
+      if (keep.has(`${algorithm}:${hex}`)) continue;
+      await rm(path.join(dir, 'blobs', algorithm, hex), { force: true });
+      removed++;
+    }
+  }
+  const unique = [...new Map(used.map((m) => [m.digest, m])).values()];
+  await writeFile(path.join(dir, 'index.json'), JSON.stringify({ ...index, manifests: unique }));
+  return removed;
 }
 
 /** Files and bytes under a directory (the OCI layout's `blobs/`), 0 when it does not exist. */

@@ -76,8 +76,8 @@ function pushImages(): void {
 
 /** Runs the action on a fresh runner: an empty apptainer cache directory and temp directory. Asynchronously:
  * this process serves the cache service's RPCs. */
-async function runOnFreshRunner(tag: string, env: Record<string, string>, inputs: Record<string, string> = {}): Promise<Run> {
-  rmSync(cacheDir, { recursive: true, force: true });
+async function runOnFreshRunner(tag: string, env: Record<string, string>, inputs: Record<string, string> = {}, keepCache = false): Promise<Run> {
+  if (!keepCache) rmSync(cacheDir, { recursive: true, force: true });
   const runnerTemp = path.join(work.dir, `runner-temp-${Date.now()}`);
   mkdirSync(runnerTemp);
   const before = registry.requests().length;
@@ -151,8 +151,18 @@ describe('with the cache service', () => {
     expect(third.lines.join('\n')).toContain(`from ${older.key} (partial match`);
     expect(sent(third, base)).toBeLessThan(base.size / 2);
     expect(sent(third, added)).toBe(added.size);
-    expect(third.lines.join('\n')).toContain(`as ${newer.key}`);
+    // Saved: big:1.1's manifest, config and two layers; big:1.0's manifest and config, restored, are left out.
+    expect(third.lines.join('\n')).toContain('left out 2 blob(s) this build did not use');
+    expect(third.lines.join('\n')).toMatch(new RegExp(`saved 4 blob\\(s\\), .* as ${newer.key}`));
     expect(newer.sizeBytes).toBeGreaterThan(base.size);
+  });
+
+  test('a runner that keeps its apptainer cache (self-hosted) uses it as it is: nothing restored over it or saved', async () => {
+    const run = await runOnFreshRunner('1.0', service.env, {}, true);
+    expect(run.status).toBe(0);
+    expect(run.lines).toEqual([expect.stringMatching(new RegExp(`layer cache: ${cacheDir}/cache/blob already holds 4 blob\\(s\\), .* used as it is, not restored over or saved`))]);
+    expect(run.calls).toEqual([]);
+    expect(sent(run, base)).toBeLessThan(base.size / 2);
   });
 });
 
