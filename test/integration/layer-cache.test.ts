@@ -184,11 +184,4 @@ describe('without a usable cache service the build goes on', () => {
     expect(run.outputs.sha256).toMatch(/^[0-9a-f]{64}$/);
     expect(existsSync(path.join(work.dir, 'big.sif'))).toBe(true);
   });
-
-  test('cache: false does not talk to the service', async () => {
-    const run = await runOnFreshRunner('1.0', service.env, { cache: 'false' });
-    expect(run.status).toBe(0);
-    expect(run.calls).toEqual([]);
-    expect(run.lines).toEqual([]);
-  });
 });

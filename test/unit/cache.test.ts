@@ -89,6 +89,8 @@ describe('restoreLayerCache without a cache service', () => {
     expect(asked.cache).toBeUndefined();
     expect(asked.lines).toEqual(['warning: layer cache: not used, not on GitHub Actions (no ACTIONS_RESULTS_URL); layers are downloaded from the registry']);
     expect((await attempt('auto', { HOME: '/home/r' })).lines).toEqual([]);
-    expect((await attempt('false', { GITHUB_ACTIONS: 'true', ACTIONS_RESULTS_URL: 'http://x/', ACTIONS_RUNTIME_TOKEN: 't' })).lines).toEqual([]);
+    // false: nothing said and nothing done, even where a service is (http://x/ would fail if it were asked).
+    const off = await attempt('false', { GITHUB_ACTIONS: 'true', ACTIONS_RESULTS_URL: 'http://x/', ACTIONS_RUNTIME_TOKEN: 't' });
+    expect(off).toEqual({ cache: undefined, lines: [] });
   });
 });
