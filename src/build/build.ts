@@ -20,6 +20,7 @@ import { buildKey, contextFromEnv, LABELS, provenanceLabels, type BuildContext, 
 import { augmentDefinition, pinReference, recipeForSource, stageBases, substitute } from './recipe.js';
 import { sha256File } from '../util/hash.js';
 import { PullWatch } from './pull-watch.js';
+import { restoreLayerCache } from './cache.js';
 import { DiskSpaceError, DiskWatch, planDisk, type DiskPlan, type SizedBase } from './disk.js';
 import { describeChoice, followSourceTag, type TagChoice } from './tags.js';
 import { parseImageRef, resolveDigest, resolveManifestDigest, type ResolveOptions, type Source } from './source.js';
@@ -176,6 +177,8 @@ export async function build(config: BuildConfig, reporter: Reporter, options: Bu
       return result;
     }
 
+    // Layers an earlier run downloaded come back into the builder's cache directory before it pulls.
+    const layerCache = await restoreLayerCache({ ...plan, setting: config.cache, env: builderEnv(runEnv, builder, config, asRoot), builder, reporter });
     await reporter.group(`Build with ${builder.command}`, async () => {
       reporter.info(`$ ${commandLine(builder.command, command)}`);
       // The build-timeout and a cancellation both end the builder's whole process group.
@@ -247,6 +250,8 @@ export async function build(config: BuildConfig, reporter: Reporter, options: Bu
         throw new BuildError(`${what} (exit ${run.code}):\n${lines.join('\n')}`);
       }
     });
+
+    if (layerCache) await reporter.group('Save layer cache', () => layerCache.save());
 
     const verified = await reporter.group('Verify image', async () => {
       const info = await readSifFile(partial).catch((error: Error) => {

@@ -29,6 +29,8 @@ export type Builder = 'auto' | 'apptainer' | 'singularity';
 export type Fakeroot = 'auto' | 'true' | 'false';
 export type Sudo = 'auto' | 'true' | 'false';
 export type Compression = 'gzip' | 'xz' | 'zstd' | 'lz4';
+/** `auto`: on under GitHub Actions, off on the command line. */
+export type CacheSetting = 'auto' | 'true' | 'false';
 
 export interface BuildConfig {
   name?: string;
@@ -54,6 +56,8 @@ export interface BuildConfig {
   timeoutMs: number;
   /** How long a pull may go without receiving data before the build is stopped, in milliseconds. */
   pullStallMs: number;
+  /** The layer cache (src/build/cache.ts). */
+  cache: CacheSetting;
   dryRun: boolean;
 }
 
@@ -555,6 +559,7 @@ function readBuild(r: Reader, cwd: string, name: string | undefined, dryRun: boo
     compression,
     timeoutMs: r.duration('build-timeout'),
     pullStallMs: r.duration('pull-stall-timeout'),
+    cache: r.enum<CacheSetting>('cache'),
     dryRun,
   };
 }

@@ -191,6 +191,14 @@ export const INPUTS: readonly InputSpec[] = [
     kind: str,
     placeholder: 'DIR',
   },
+  {
+    name: 'cache',
+    description:
+      "Layer cache: restore the builder's downloaded layers (its OCI blob cache) before the build and save them after it with the Actions cache, keyed by builder, runner OS and source digests, so a fresh runner downloads only layers it has not seen. `auto` is on under GitHub Actions and off on the command line, `true` is on anywhere the cache service is, `false` is off. Where the runner has no cache service (GitHub Enterprise Server without it) the build says so once and goes on; a cache error never fails a build.",
+    phases: ['build'],
+    kind: { type: 'enum', values: ['auto', 'true', 'false'] },
+    default: 'auto',
+  },
   // ── stage (SFTP) ───────────────────────────────────────────────────────────────────────────────
   {
     name: 'image',

@@ -68,11 +68,11 @@ export function runBundledAction(
 /** The same, without blocking this process: needed when the test itself serves the action (a local GitHub). */
 export function runBundledActionAsync(
   inputs: Record<string, string>,
-  options: { cwd: string; path?: string; env?: Record<string, string> },
+  options: { cwd: string; path?: string; env?: Record<string, string>; script?: string },
 ): Promise<ActionRun> {
   const runner = prepare(inputs, options);
   return new Promise((resolve, reject) => {
-    const child = spawn('node', [path.resolve('dist/index.js')], { env: runner.env, cwd: options.cwd });
+    const child = spawn('node', [options.script ?? path.resolve('dist/index.js')], { env: runner.env, cwd: options.cwd });
     let output = '';
     child.stdout.on('data', (d) => (output += d));
     child.stderr.on('data', (d) => (output += d));

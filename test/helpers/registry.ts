@@ -11,6 +11,8 @@ export interface Registry {
   /** `127.0.0.1:PORT` */
   host: string;
   stop(): Promise<void>;
+  /** Requests served so far, from the registry's access log, oldest first. */
+  requests(): RegistryRequest[];
   /** Pushes a busybox image with `env` and `labels` set in its config; returns its manifest digest. */
   pushBusybox(repository: string, tag: string, env?: Record<string, string>, labels?: Record<string, string>): string;
   /** Tags an image already pushed with another tag (a manifest PUT: no layer moves); on a registry without auth. */
@@ -28,6 +30,15 @@ export interface RegistryOptions {
   htpasswd?: { username: string; password: string };
   /** Bearer tokens from this token service (distribution's `auth: token:`). */
   token?: TokenServer;
+}
+
+/** One line of the registry's access log (Apache combined format, written to its stdout). */
+export interface RegistryRequest {
+  method: string;
+  path: string;
+  status: number;
+  /** Response bytes the registry wrote. */
+  bytes: number;
 }
 
 export async function freePort(): Promise<number> {
@@ -94,6 +105,14 @@ export async function startRegistry(options: RegistryOptions = {}): Promise<Regi
       if (!manifest.ok) throw new Error(`GET ${url(from)}: HTTP ${manifest.status}`);
       const put = await fetch(url(to), { method: 'PUT', headers: { 'Content-Type': manifest.headers.get('content-type')! }, body: Buffer.from(await manifest.arrayBuffer()) });
       if (!put.ok) throw new Error(`PUT ${url(to)}: HTTP ${put.status} ${await put.text()}`);
+    },
+    requests() {
+      return [...output.matchAll(/"([A-Z]+) (\S+) HTTP\/[\d.]+" (\d{3}) (\d+|-)/g)].map((m) => ({
+        method: m[1],
+        path: m[2],
+        status: Number(m[3]),
+        bytes: m[4] === '-' ? 0 : Number(m[4]),
+      }));
     },
     async stop() {
       child.kill('SIGTERM');

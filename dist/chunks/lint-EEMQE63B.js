@@ -1,5 +1,0 @@
-import { createRequire as __cr } from 'node:module'; import { fileURLToPath as __fup } from 'node:url'; import { dirname as __dn } from 'node:path'; const require = __cr(import.meta.url); const __filename = __fup(import.meta.url); const __dirname = __dn(__filename);
-import{c as i,d as g}from"./chunk-X5HVDOND.js";import{d as m,e as d}from"./chunk-3MBJAHCC.js";import"./chunk-CURXCGK7.js";import"./chunk-AJKJJNCG.js";import"./chunk-BI3PLFAI.js";import{a as p}from"./chunk-VBCUYWZD.js";import{readFile as l}from"node:fs/promises";async function h(t,c,o){let s;try{s=await l(t,"utf8")}catch(r){throw new i([{input:"FILE",message:`cannot read ${t}: ${r.code}`}])}let{pairs:f,problems:a}=g(c("build-args")??"");if(a.length>0)throw new i(a.map(r=>({input:"build-args",message:r})));let e=d(s,{buildArgs:f});for(let r of e)o.write(m(t,r)+`
-`);let n=e.filter(r=>r.severity==="error").length;return o.write(`${t}: ${n} error(s), ${e.length-n} warning(s)
-`),n>0?1:0}p(h,"lintFile");export{h as lintFile};
-//# sourceMappingURL=lint-EEMQE63B.js.map

@@ -1,3 +1,0 @@
-import { createRequire as __cr } from 'node:module'; import { fileURLToPath as __fup } from 'node:url'; import { dirname as __dn } from 'node:path'; const require = __cr(import.meta.url); const __filename = __fup(import.meta.url); const __dirname = __dn(__filename);
-import{a,b,c,d,e}from"./chunk-ESIJTPOS.js";import"./chunk-3MBJAHCC.js";import"./chunk-DABQFCPR.js";import"./chunk-FJTFDOAD.js";import"./chunk-CURXCGK7.js";import"./chunk-AJKJJNCG.js";import"./chunk-VW2AMGDT.js";import"./chunk-B3VC532E.js";import"./chunk-BI3PLFAI.js";import"./chunk-CLAUKBAM.js";import"./chunk-7P75JL34.js";import"./chunk-VBCUYWZD.js";export{e as CancelledError,c as StageInputError,d as cancellationSignal,b as runPipeline,a as stepsFor};
-//# sourceMappingURL=pipeline-KHT5PIFB.js.map

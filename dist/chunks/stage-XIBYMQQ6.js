@@ -1,3 +1,0 @@
-import { createRequire as __cr } from 'node:module'; import { fileURLToPath as __fup } from 'node:url'; import { dirname as __dn } from 'node:path'; const require = __cr(import.meta.url); const __filename = __fup(import.meta.url); const __dirname = __dn(__filename);
-import{d as a,e as b,f as c,g as d,h as e}from"./chunk-FGT27GQT.js";import"./chunk-B3VC532E.js";import"./chunk-BI3PLFAI.js";import"./chunk-CLAUKBAM.js";import"./chunk-2L66C574.js";import"./chunk-7P75JL34.js";import"./chunk-PNYOWTPR.js";import"./chunk-25Z3YALU.js";import"./chunk-VBCUYWZD.js";export{b as describeVerification,e as ensureDir,c as stageImage,d as stageSummary,a as stagingLockPath};
-//# sourceMappingURL=stage-XIBYMQQ6.js.map
