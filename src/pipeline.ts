@@ -50,8 +50,18 @@ export async function runPipeline(
     reporter.info(`dry run: would run ${steps.join(' → ')}`);
   }
 
+  if (config.skipped && !steps.includes('build')) {
+    // A separate smoke or publish job after a skipped build: the published image is current already.
+    reporter.info(`skipped: the build job found the published image unchanged (input skipped: true); nothing to ${config.stage === 'smoke' ? 'smoke-test' : 'publish'}`);
+    reporter.setOutput('skipped', 'true');
+    return result;
+  }
+
   if (steps.includes('build')) {
-    result.build = await build(config.build, reporter, { signal });
+    const { unchangedCheck } = await import('./skip.js');
+    result.build = await build(config.build, reporter, { signal, unchanged: unchangedCheck(config, reporter, signal) });
+    // The published image has this build key already: no upload, no smoke test, no promotion, no PR.
+    if (result.build.skipped) return result;
   }
 
   if (steps.includes('stage') && !config.dryRun) {

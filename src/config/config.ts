@@ -6,6 +6,7 @@ import { parse as shellParse } from 'shell-quote';
 import { inputSpec, type InputSpec, type StageName } from './schema.js';
 import { isReservedLabel } from '../build/provenance.js';
 import { parseSource, type Source } from '../build/source.js';
+import { keyInputLines } from '../build/key-inputs.js';
 import type { SftpTarget } from '../publish/connect.js';
 import type { SmokeOptions } from '../smoke/smoke.js';
 
@@ -47,6 +48,10 @@ export interface BuildConfig {
   /** How long a pull may go without receiving data before the build is stopped, in milliseconds. */
   pullStallMs: number;
   dryRun: boolean;
+  /** Build even when the published image has the same build key. */
+  force: boolean;
+  /** `key-inputs` lines, evaluated when the build starts (src/build/key-inputs.ts). */
+  keyInputs: string[];
 }
 
 /** The cluster account and host-key pin, exactly what the SFTP stage takes. */
@@ -114,6 +119,8 @@ export interface Config {
   dryRun: boolean;
   /** An existing image, for stages that did not build it. */
   image?: string;
+  /** The build job skipped (input `skipped`): a separate smoke or publish step does nothing. */
+  skipped: boolean;
   build: BuildConfig;
   remote: RemoteConfig;
   smoke: SmokeConfig;
@@ -339,7 +346,8 @@ export function loadConfig(
     r.problem('image', `file not found: ${imageText}`);
   }
   if (r.problems.length > 0) throw new ConfigError(r.problems);
-  return { stage, name, dryRun, image, build, remote, smoke, publish, docs };
+  const skipped = stage === 'smoke' || stage === 'publish' ? r.boolean('skipped') : false;
+  return { stage, name, dryRun, image, skipped, build, remote, smoke, publish, docs };
 }
 
 function readRemote(r: Reader, name: string | undefined, nameGiven: boolean, need: { sftpRequired: boolean; check: boolean }): RemoteConfig {
@@ -538,6 +546,8 @@ function readBuild(r: Reader, cwd: string, name: string | undefined, dryRun: boo
     timeoutMs: r.duration('build-timeout'),
     pullStallMs: r.duration('pull-stall-timeout'),
     dryRun,
+    force: r.boolean('force'),
+    keyInputs: keyInputLines(r.raw('key-inputs') ?? ''),
   };
 }
 

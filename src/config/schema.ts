@@ -167,6 +167,31 @@ export const INPUTS: readonly InputSpec[] = [
     kind: { type: 'duration' },
     default: '5m',
   },
+  {
+    name: 'force',
+    description:
+      'Build even when the image published at `remote-dir/remote-name` (or behind `alias`) already has this build key. Without it, an unchanged build is skipped: nothing is built, uploaded, smoke-tested or published, and `skipped` is `true`.',
+    phases: ['build'],
+    kind: bool,
+    default: 'false',
+  },
+  {
+    name: 'key-inputs',
+    description:
+      'More inputs of the build key, one a line, for what `%post` downloads (a nightly wheel, a git branch): a line starting with `$ ` is a command run on the runner with `/bin/sh -c`, whose standard output joins the key (e.g. `$ git ls-remote https://github.com/org/repo refs/heads/main`); any other line joins it as written. A failing command, or one that prints nothing, stops the build.',
+    phases: ['build'],
+    kind: str,
+    multiline: true,
+    placeholder: 'LINES',
+  },
+  {
+    name: 'skipped',
+    description:
+      'The build job\'s `skipped` output, for `smoke` and `publish` run as separate jobs: `true` makes the step do nothing and succeed (the published image is already current).',
+    phases: ['smoke', 'publish'],
+    kind: bool,
+    default: 'false',
+  },
   // ── stage (SFTP) ───────────────────────────────────────────────────────────────────────────────
   {
     name: 'image',
@@ -503,7 +528,8 @@ export const OUTPUTS: readonly OutputSpec[] = [
   { name: 'size', phase: 'build', description: 'Size of the image file in bytes.' },
   { name: 'source-digest', phase: 'build', description: 'Resolved digest of the source (registry manifest or file sha256).' },
   { name: 'build-key', phase: 'build', description: 'Hash of everything that determines the image; equal keys mean an equal build.' },
-  { name: 'skipped', phase: 'build', description: '`true` when the published image already has this build key.' },
+  { name: 'skipped', phase: 'build', description: '`true` when the published image already has this build key: nothing was built, uploaded, smoke-tested or published.' },
+  { name: 'skip-reason', phase: 'build', description: 'Why the build was skipped (which published image has the same build key); empty when it was not.' },
   { name: 'staged-path', phase: 'stage', description: 'Remote path of the staged upload.' },
   { name: 'bytes-sent', phase: 'stage', description: 'Bytes sent over SFTP (less than the size after a resume, 0 when skipped).' },
   { name: 'upload-skipped', phase: 'stage', description: '`true` when the remote already had a file with the same sha256.' },
