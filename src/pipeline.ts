@@ -57,6 +57,12 @@ export async function runPipeline(
     return result;
   }
 
+  if (config.remote.remoteName) reporter.setOutput('remote-name', config.remote.remoteName);
+  if (!steps.includes('build') && (steps.includes('stage') || steps.includes('promote')) && !config.dryRun) {
+    const { refuseOverwrite } = await import('./skip.js');
+    await refuseOverwrite(config, reporter, signal);
+  }
+
   if (steps.includes('build')) {
     const { unchangedCheck } = await import('./skip.js');
     result.build = await build(config.build, reporter, { signal, unchanged: unchangedCheck(config, reporter, signal) });

@@ -7,6 +7,7 @@ import { inputSpec, type InputSpec, type StageName } from './schema.js';
 import { isReservedLabel } from '../build/provenance.js';
 import { parseSource, type Source } from '../build/source.js';
 import { keyInputLines } from '../build/key-inputs.js';
+import { expandName, nameValues, type NameValues } from './naming.js';
 import type { SftpTarget } from '../publish/connect.js';
 import type { SmokeOptions } from '../smoke/smoke.js';
 
@@ -63,6 +64,8 @@ export interface RemoteConfig {
   stagingDir?: string;
   remoteDir?: string;
   remoteName?: string;
+  /** Refuse to replace an existing file at `remoteDir/remoteName` (default on for tag-triggered runs). */
+  immutable?: boolean;
 }
 
 /** The smoke inputs, typed as the smoke stage takes them. `baseline`: undefined means the published image when
@@ -312,9 +315,10 @@ const PARTS: Record<StageName, Part[]> = {
 
 export function loadConfig(
   read: InputReader,
-  options: { cwd?: string; stage?: StageName; parts?: Part[] } = {},
+  options: { cwd?: string; stage?: StageName; parts?: Part[]; env?: NodeJS.ProcessEnv; now?: Date } = {},
 ): Config {
   const cwd = options.cwd ?? process.cwd();
+  const env = options.env ?? process.env;
   const r = new Reader(read);
   const stage = options.stage ?? r.enum<StageName>('stage');
   const parts = new Set(options.parts ?? PARTS[stage]);
@@ -329,10 +333,23 @@ export function loadConfig(
 
   const quiet = new Reader(read); // reads parts that this stage does not use, without reporting problems
   const build = readBuild(parts.has('build') ? r : quiet, cwd, name, dryRun, parts.has('build'));
+  const sourceText = r.string('source');
+  const definitionText = r.string('definition');
+  const names = nameValues({
+    name,
+    source: sourceText,
+    definition: definitionText ? path.resolve(cwd, definitionText) : undefined,
+    buildArgs: build.buildArgs,
+    env,
+    now: options.now ?? new Date(),
+  });
   const remote = readRemote(r, name, nameText !== undefined, {
     sftpRequired: parts.has('publish') || (parts.has('stage') && !parts.has('build')),
     check: parts.has('stage') || parts.has('publish'),
-  });
+  }, names);
+  // A release (a tag-triggered run) never overwrites a published name unless told to.
+  const immutableText = r.string('immutable');
+  const immutable = immutableText === undefined ? (env.GITHUB_REF ?? '').startsWith('refs/tags/') : r.boolean('immutable');
   const smoke = readSmoke(parts.has('smoke') ? r : quiet);
   const publish = readPublish(parts.has('publish') ? r : quiet, remote.remoteName);
   const docs = readDocs(parts.has('docs') ? r : quiet);
@@ -347,13 +364,21 @@ export function loadConfig(
   }
   if (r.problems.length > 0) throw new ConfigError(r.problems);
   const skipped = stage === 'smoke' || stage === 'publish' ? r.boolean('skipped') : false;
-  return { stage, name, dryRun, image, skipped, build, remote, smoke, publish, docs };
+  return { stage, name, dryRun, image, skipped, build, remote: { ...remote, immutable }, smoke, publish, docs };
 }
 
-function readRemote(r: Reader, name: string | undefined, nameGiven: boolean, need: { sftpRequired: boolean; check: boolean }): RemoteConfig {
+function readRemote(r: Reader, name: string | undefined, nameGiven: boolean, need: { sftpRequired: boolean; check: boolean }, names: NameValues): RemoteConfig {
   const host = r.string('sftp-host');
   const remoteDir = r.string('remote-dir');
-  const remoteName = r.string('remote-name') ?? (name ? `${name}.sif` : undefined);
+  const template = r.string('remote-name');
+  let remoteName = template ?? (name ? `${name}.sif` : undefined);
+  if (template !== undefined && /[{}]/.test(template)) {
+    const expanded = expandName(template, names);
+    if ('problem' in expanded) {
+      if (need.check) r.problem('remote-name', `${expanded.problem} (in ${quote(template)})`);
+      remoteName = undefined;
+    } else remoteName = expanded.value;
+  }
   const port = r.integer('sftp-port');
   // Staging sits beside the live images by default, so promotion is a rename within one file system.
   const validRemoteDir = remoteDir?.startsWith('/') ? remoteDir : undefined;
@@ -386,9 +411,9 @@ function readRemote(r: Reader, name: string | undefined, nameGiven: boolean, nee
   else if (!remoteDir.startsWith('/')) r.problem('remote-dir', `must be an absolute path; got ${quote(remoteDir)}`);
   if (!remoteName) {
     // An invalid `name` was reported already; the remote name it would have given is not a second problem.
-    if (!nameGiven) r.problem('remote-name', 'required with `sftp-host` when `name` is not set');
+    if (!nameGiven && template === undefined) r.problem('remote-name', 'required with `sftp-host` when `name` is not set');
   }
-  else if (r.rawString('remote-name') !== undefined && fileNameProblem(remoteName)) r.problem('remote-name', fileNameProblem(remoteName)!);
+  else if (template !== undefined && fileNameProblem(remoteName)) r.problem('remote-name', fileNameProblem(remoteName)!);
   if (stagingDir && !stagingDir.startsWith('/')) r.problem('staging-dir', `must be an absolute path; got ${quote(stagingDir)}`);
   return {
     sftp: username && privateKey ? { host, port, username, privateKey, passphrase, knownHosts, fingerprint } : undefined,

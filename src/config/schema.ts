@@ -270,10 +270,18 @@ export const INPUTS: readonly InputSpec[] = [
   },
   {
     name: 'remote-name',
-    description: 'File name of the published image. Default: `NAME.sif`; release workflows put the tag in it.',
+    description:
+      'File name of the published image. Default: `NAME.sif`. A template may use `{name}`, `{tag}` (the source\'s tag, or the tag of the definition\'s last `From:`), `{date}` (UTC, `YYYYMMDD`), `{git-tag}` (the tag that triggered the run) and `{short-sha}` (the commit, 7 digits), e.g. `pytorch-{tag}.sif`; a placeholder with no value in the run is an error.',
     phases: ['stage', 'publish', 'docs'],
     kind: str,
     placeholder: 'FILE',
+  },
+  {
+    name: 'immutable',
+    description:
+      'Refuse to replace a file that already exists at `remote-dir/remote-name`, before anything is built or uploaded (an unchanged build is still skipped). Default: `true` for tag-triggered runs (`GITHUB_REF` is `refs/tags/...`), `false` otherwise.',
+    phases: ['stage', 'publish'],
+    kind: bool,
   },
   // ── smoke ──────────────────────────────────────────────────────────────────────────────────────
   {
@@ -530,6 +538,7 @@ export const OUTPUTS: readonly OutputSpec[] = [
   { name: 'build-key', phase: 'build', description: 'Hash of everything that determines the image; equal keys mean an equal build.' },
   { name: 'skipped', phase: 'build', description: '`true` when the published image already has this build key: nothing was built, uploaded, smoke-tested or published.' },
   { name: 'skip-reason', phase: 'build', description: 'Why the build was skipped (which published image has the same build key); empty when it was not.' },
+  { name: 'remote-name', phase: 'stage', description: 'The file name the image is published under, `remote-name` with its placeholders filled in; give it to a separate publish job.' },
   { name: 'staged-path', phase: 'stage', description: 'Remote path of the staged upload.' },
   { name: 'bytes-sent', phase: 'stage', description: 'Bytes sent over SFTP (less than the size after a resume, 0 when skipped).' },
   { name: 'upload-skipped', phase: 'stage', description: '`true` when the remote already had a file with the same sha256.' },

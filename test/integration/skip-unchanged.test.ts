@@ -67,6 +67,8 @@ function inputs(extra: Record<string, string> = {}): Record<string, string> {
     'docs-repo': DOCS,
     'docs-file': DOCS_FILE,
     software: 'Tiny',
+    // Not a release, whatever GITHUB_REF the test runs under (release-naming.test.ts covers immutable names).
+    immutable: 'false',
     ...extra,
   };
 }
