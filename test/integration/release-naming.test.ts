@@ -9,6 +9,7 @@ import { loadConfig } from '../../src/config/config.js';
 import { describeError } from '../../src/errors.js';
 import { runPipeline } from '../../src/pipeline.js';
 import { CaptureReporter } from '../helpers/capture-reporter.js';
+import { startGitHubServer, type GitHubServer } from '../helpers/github-server.js';
 import { startRegistry, type Registry } from '../helpers/registry.js';
 import { startSshd, type Sshd } from '../helpers/sshd.js';
 import { requireTools, tempDir } from '../helpers/tools.js';
@@ -17,6 +18,10 @@ jest.setTimeout(240_000);
 
 let registry: Registry;
 let sshd: Sshd;
+let github: GitHubServer;
+const DOCS = 'sjtu-hpc/docs';
+const DOCS_FILE = 'docs/container/preset_images.rst';
+const TOKEN = 'ghp_releaseTOKEN0123456789abcdefABCDEFGHIJ';
 const work = tempDir('bi-release-');
 let remoteDir: string;
 const RELEASE = { GITHUB_REF: 'refs/tags/v2024.10', GITHUB_SHA: 'c0ffee0123456789abcdef0123456789abcdef01' };
@@ -44,13 +49,26 @@ function inputs(extra: Record<string, string> = {}): Record<string, string> {
 
 async function run(given: Record<string, string>, env: NodeJS.ProcessEnv = RELEASE): Promise<{ reporter: CaptureReporter; message?: string }> {
   const reporter = new CaptureReporter();
+  // The run's context (labels, record, PR link) is read from the process environment, as on a runner.
+  const saved = Object.fromEntries(GITHUB_VARS.map((k) => [k, process.env[k]]));
+  for (const k of GITHUB_VARS) {
+    if (env[k] === undefined) delete process.env[k];
+    else process.env[k] = env[k];
+  }
   try {
     await runPipeline(loadConfig((name) => given[name], { cwd: work.dir, env }), reporter);
     return { reporter };
   } catch (error) {
     return { reporter, message: describeError(error, (name) => `input ${name}`) };
+  } finally {
+    for (const k of GITHUB_VARS) {
+      if (saved[k] === undefined) delete process.env[k];
+      else process.env[k] = saved[k];
+    }
   }
 }
+
+const GITHUB_VARS = ['GITHUB_REF', 'GITHUB_SHA', 'GITHUB_REPOSITORY', 'GITHUB_RUN_ID', 'GITHUB_RUN_ATTEMPT', 'GITHUB_SERVER_URL'];
 
 /** Every file under the remote directory with its size, mtime and sha256: what "nothing changed" is checked against. */
 function serverState(): Record<string, string> {
@@ -73,11 +91,15 @@ beforeAll(async () => {
   registry.pushBusybox('gromacs', '2024.10');
   sshd = await startSshd();
   remoteDir = path.join(sshd.root, 'img');
+  github = await startGitHubServer();
+  github.createRepo(DOCS, { files: { [DOCS_FILE]: readFileSync('test/fixtures/docs/preset-images.rst', 'utf8') } });
+  github.addToken(TOKEN, { login: 'image-bot', repos: { [DOCS]: 'write' } });
 });
 
 afterAll(async () => {
   await registry?.stop();
   await sshd?.stop();
+  await github?.stop();
   work.cleanup();
 });
 
@@ -137,5 +159,68 @@ describe('a release', () => {
     expect(replaced.message).toBeUndefined();
     expect(replaced.reporter.outputs['remote-path']).toBe(live());
     expect(readFileSync(live()).length).toBeGreaterThan(0);
+  });
+});
+
+describe('the provenance record, job by job as the nightly runs them', () => {
+  const env = { GITHUB_REPOSITORY: 'sjtu-hpc/images', GITHUB_RUN_ID: '900', GITHUB_SHA: 'b'.repeat(40), GITHUB_REF: 'refs/heads/main' };
+  const job = (stage: string, extra: Record<string, string> = {}) => {
+    const { source: _s, ...common } = inputs({ stage, name: 'lammps', 'remote-name': 'lammps-{tag}.sif', ...extra });
+    return common;
+  };
+
+  test('build, smoke and publish jobs carry one record; the publish job\'s PR body and summary have the evidence', async () => {
+    registry.pushBusybox('lammps', '2025.1');
+    const source = `docker://${registry.host}/lammps:2025.1`;
+    const built = await run({ ...job('build'), source }, env);
+    expect(built.message).toBeUndefined();
+    const local = built.reporter.outputs.provenance;
+    expect(local).toBe(path.join(work.dir, 'lammps.provenance.json'));
+    const fromBuild = JSON.parse(readFileSync(local, 'utf8'));
+    expect(fromBuild).toMatchObject({
+      tool: 'build-image',
+      revision: 'b'.repeat(40),
+      runUrl: 'https://github.com/sjtu-hpc/images/actions/runs/900',
+      source: { uri: source, digest: expect.stringMatching(/^sha256:/) },
+      image: { sha256: built.reporter.outputs.sha256 },
+      builder: { product: 'apptainer', version: expect.any(String) },
+    });
+    const staged = path.join(remoteDir, '.staging', 'lammps-2025.1.provenance.json');
+    expect(JSON.parse(readFileSync(staged, 'utf8'))).toEqual(fromBuild);
+
+    // The smoke job sees the staged image and record on the cluster's file system (here: the same machine).
+    const smoked = await run(job('smoke', { 'remote-name': built.reporter.outputs['remote-name'] }), env);
+    expect(smoked.message).toBeUndefined();
+    const afterSmoke = JSON.parse(readFileSync(staged, 'utf8'));
+    expect(afterSmoke.smoke.json).toEqual(JSON.parse(smoked.reporter.outputs['smoke-json']));
+
+    // The publish job: {tag} comes from the build job's remote-name output here, as a workflow passes it.
+    const published = await run(
+      {
+        ...job('publish', { 'remote-name': built.reporter.outputs['remote-name'], 'staged-sha256': built.reporter.outputs.sha256 }),
+        'github-token': TOKEN,
+        'github-api-url': github.apiUrl,
+        'docs-repo': DOCS,
+        'docs-file': DOCS_FILE,
+        software: 'LAMMPS',
+      },
+      { ...env, GITHUB_RUN_ID: '901' },
+    );
+    expect(published.message).toBeUndefined();
+    const body = github.pulls(DOCS)[0].body;
+    expect(body).toContain(built.reporter.outputs.sha256);
+    expect(body).toContain(fromBuild.buildKey);
+    expect(body).toContain(fromBuild.source.digest);
+    expect(body).toContain('### Smoke test');
+    expect(body).toContain(afterSmoke.smoke.markdown.trim().split('\n')[0]);
+    // The run link is the build's, where the image came from.
+    expect(body).toContain('actions/runs/900');
+    const live = path.join(remoteDir, 'lammps-2025.1.provenance.json');
+    const final = JSON.parse(readFileSync(live, 'utf8'));
+    expect(final).toMatchObject({ buildKey: fromBuild.buildKey, remotePath: path.join(remoteDir, 'lammps-2025.1.sif'), prUrl: published.reporter.outputs['pr-url'] });
+    expect(existsSync(staged)).toBe(false);
+    expect(JSON.parse(readFileSync(published.reporter.outputs.provenance, 'utf8'))).toEqual(final);
+    expect(published.reporter.text()).toMatch(/build-image: provenance\n=+\nPublished +\S+lammps-2025\.1\.sif\nSHA-256 +[0-9a-f]{64}/);
+    github.assertNoViolations();
   });
 });
