@@ -170,7 +170,7 @@ export const INPUTS: readonly InputSpec[] = [
   {
     name: 'force',
     description:
-      'Build even when the image published at `remote-dir/remote-name` (or behind `alias`) already has this build key. Without it, an unchanged build is skipped: nothing is built, uploaded, smoke-tested or published, and `skipped` is `true`.',
+      'Build even when the image published at `remote-dir/remote-name` already has this build key. Without it, an unchanged build is skipped: nothing is built, uploaded, smoke-tested or published, and `skipped` is `true`. `immutable` still refuses an existing name.',
     phases: ['build'],
     kind: bool,
     default: 'false',
