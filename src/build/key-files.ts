@@ -76,17 +76,34 @@ export async function hostFiles(text: string, cwd: string, buildArgs: Record<str
   return { files: list, digest: `sha256:${hash.digest('hex')}` };
 }
 
-/** Words of a `%setup` line that look like host paths: no variables or globs, with a `/` or a file extension. */
+/**
+ * Arguments of a `%setup` line that look like host paths: no variables or globs, with a `/` or a file extension.
+ * Command names are left out (`/bin/cp` is the runner's, and would rebuild whenever the runner image changes).
+ */
 function setupWords(line: string): string[] {
   const trimmed = line.trim();
   if (trimmed === '' || trimmed.startsWith('#')) return [];
-  let words: string[];
+  let tokens: ReturnType<typeof shellParse>;
   try {
-    words = shellParse(trimmed, (name) => `$${name}`).filter((w): w is string => typeof w === 'string');
+    tokens = shellParse(trimmed, (name) => `$${name}`);
   } catch {
     return [];
   }
-  return words.filter((w) => !w.includes('$') && !/[*?[]/.test(w) && !w.startsWith('-') && (w.includes('/') || /\.\w+$/.test(w)));
+  const words: string[] = [];
+  let commandPosition = true;
+  for (const token of tokens) {
+    if (typeof token !== 'string') {
+      commandPosition = 'op' in token && token.op !== '>' && token.op !== '<' && token.op !== '>>';
+      continue;
+    }
+    if (commandPosition) {
+      // `VAR=value cmd` and `sudo cmd`: still before the command name.
+      commandPosition = /^\w+=/.test(token) || token === 'sudo' || token === 'env';
+      continue;
+    }
+    if (!token.includes('$') && !/[*?[]/.test(token) && !token.startsWith('-') && (token.includes('/') || /\.\w+$/.test(token))) words.push(token);
+  }
+  return words;
 }
 
 /** A path or a glob as Go's filepath.Glob matches it (what apptainer uses for `%files`): `*`, `?` and `[...]`

@@ -28,8 +28,10 @@ describe('host files of a definition', () => {
   });
 
   test('%setup: words naming existing files are covered, variables and missing paths are not', async () => {
-    const found = await hostFiles(def('    conf/a.txt /a', '    sh ./setup.sh\n    cp $HOME/x ${APPTAINER_ROOTFS}/y\n    cp missing.txt /z'), dir, {});
-    expect(found.files.map((f) => f.path)).toEqual(['conf/a.txt', 'setup.sh']);
+    const setup = ['    sh ./setup.sh', '    cp $HOME/x ${APPTAINER_ROOTFS}/y', '    cp missing.txt /z', '    /bin/cp conf/b.txt /w && X=1 /bin/true conf/sub/c.ini'].join('\n');
+    const found = await hostFiles(def('    conf/a.txt /a', setup), dir, {});
+    // Command names (/bin/cp, /bin/true) are the runner's, not inputs of the image.
+    expect(found.files.map((f) => f.path)).toEqual(['conf/a.txt', 'conf/b.txt', 'conf/sub/c.ini', 'setup.sh']);
   });
 
   test('%files from another stage copies nothing from the host', async () => {
