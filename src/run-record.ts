@@ -64,7 +64,8 @@ export class RecordKeeper {
       this.reporter.info(`no provenance record staged at ${path.posix.join(stagingDir, this.name)}: the PR and summary carry what the image's labels say`);
       return;
     }
-    this.localFile = path.resolve(this.name);
+    // No image on this runner: the job's temporary directory on Actions, the working directory elsewhere.
+    this.localFile = path.resolve(process.env.RUNNER_TEMP ?? '.', this.name);
     this.reporter.info(`provenance record of ${this.record.runUrl ?? 'the build job'} read from ${path.posix.join(stagingDir, this.name)}`);
   }
 

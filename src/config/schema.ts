@@ -546,7 +546,7 @@ export const OUTPUTS: readonly OutputSpec[] = [
   { name: 'remote-path', phase: 'publish', description: 'Live remote path of the published image.' },
   { name: 'publish-operation', phase: 'publish', description: '`promoted`, or `already-promoted` when a re-run found the image live already (it then finished the alias and retention).' },
   { name: 'deleted', phase: 'publish', description: 'Remote files removed by retention, newline-separated.' },
-  { name: 'provenance', phase: 'publish', description: 'Path of the run\'s provenance record, `NAME.provenance.json` beside the image (JSON: git revision, source and digest, image sha256, builder and versions, smoke figures, remote path, PR URL). It is staged beside the staged image and placed beside the live one at promotion, so a separate publish job carries the same evidence.' },
+  { name: 'provenance', phase: 'publish', description: 'Path of the run\'s provenance record, `NAME.provenance.json` beside the image (JSON: git revision, source and digest, image sha256, builder and versions, smoke figures, remote path, PR URL). It is staged beside the staged image and placed beside the live one at promotion, so a separate publish job carries the same evidence (its copy is written to `RUNNER_TEMP`, or the working directory off Actions).' },
   { name: 'pr-url', phase: 'docs', description: 'URL of the docs pull request.' },
   { name: 'pr-number', phase: 'docs', description: 'Number of the docs pull request.' },
   { name: 'pr-operation', phase: 'docs', description: '`created`, `updated` or `unchanged`.' },

@@ -68,7 +68,7 @@ async function run(given: Record<string, string>, env: NodeJS.ProcessEnv = RELEA
   }
 }
 
-const GITHUB_VARS = ['GITHUB_REF', 'GITHUB_SHA', 'GITHUB_REPOSITORY', 'GITHUB_RUN_ID', 'GITHUB_RUN_ATTEMPT', 'GITHUB_SERVER_URL'];
+const GITHUB_VARS = ['GITHUB_REF', 'GITHUB_SHA', 'GITHUB_REPOSITORY', 'GITHUB_RUN_ID', 'GITHUB_RUN_ATTEMPT', 'GITHUB_SERVER_URL', 'RUNNER_TEMP'];
 
 /** Every file under the remote directory with its size, mtime and sha256: what "nothing changed" is checked against. */
 function serverState(): Record<string, string> {
@@ -171,6 +171,7 @@ describe('the provenance record, job by job as the nightly runs them', () => {
 
   test('build, smoke and publish jobs carry one record; the publish job\'s PR body and summary have the evidence', async () => {
     registry.pushBusybox('lammps', '2025.1');
+    mkdirSync(path.join(work.dir, 'runner-temp'));
     const source = `docker://${registry.host}/lammps:2025.1`;
     const built = await run({ ...job('build'), source }, env);
     expect(built.message).toBeUndefined();
@@ -204,7 +205,7 @@ describe('the provenance record, job by job as the nightly runs them', () => {
         'docs-file': DOCS_FILE,
         software: 'LAMMPS',
       },
-      { ...env, GITHUB_RUN_ID: '901' },
+      { ...env, GITHUB_RUN_ID: '901', RUNNER_TEMP: path.join(work.dir, 'runner-temp') },
     );
     expect(published.message).toBeUndefined();
     const body = github.pulls(DOCS)[0].body;
@@ -219,6 +220,7 @@ describe('the provenance record, job by job as the nightly runs them', () => {
     const final = JSON.parse(readFileSync(live, 'utf8'));
     expect(final).toMatchObject({ buildKey: fromBuild.buildKey, remotePath: path.join(remoteDir, 'lammps-2025.1.sif'), prUrl: published.reporter.outputs['pr-url'] });
     expect(existsSync(staged)).toBe(false);
+    expect(published.reporter.outputs.provenance).toBe(path.join(work.dir, 'runner-temp', 'lammps-2025.1.provenance.json'));
     expect(JSON.parse(readFileSync(published.reporter.outputs.provenance, 'utf8'))).toEqual(final);
     expect(published.reporter.text()).toMatch(/build-image: provenance\n=+\nPublished +\S+lammps-2025\.1\.sif\nSHA-256 +[0-9a-f]{64}/);
     github.assertNoViolations();
