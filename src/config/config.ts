@@ -375,7 +375,8 @@ function readRemote(r: Reader, name: string | undefined, nameGiven: boolean, nee
   if (template !== undefined && /[{}]/.test(template)) {
     const expanded = expandName(template, names);
     if ('problem' in expanded) {
-      if (need.check) r.problem('remote-name', `${expanded.problem} (in ${quote(template)})`);
+      // Also for a smoke job: it finds the staged and the published image by this name.
+      r.problem('remote-name', `${expanded.problem} (in ${quote(template)})`);
       remoteName = undefined;
     } else remoteName = expanded.value;
   }
