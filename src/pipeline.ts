@@ -11,6 +11,7 @@ import { build, type BuildResult } from './build/build.js';
 import { contextFromEnv, LABELS } from './build/provenance.js';
 import { sha256File } from './util/hash.js';
 import { readSifFile } from './image/sif.js';
+import type { RunRecord } from './publish/record.js';
 
 export type Step = 'build' | 'stage' | 'smoke' | 'promote' | 'docs';
 
@@ -50,8 +51,28 @@ export async function runPipeline(
     reporter.info(`dry run: would run ${steps.join(' → ')}`);
   }
 
+  if (config.skipped && !steps.includes('build')) {
+    // A separate smoke or publish job after a skipped build: the published image is current already.
+    reporter.info(`skipped: the build job found the published image unchanged (input skipped: true); nothing to ${config.stage === 'smoke' ? 'smoke-test' : 'publish'}`);
+    reporter.setOutput('skipped', 'true');
+    return result;
+  }
+
+  if (config.remote.remoteName) reporter.setOutput('remote-name', config.remote.remoteName);
+  if (!steps.includes('build') && (steps.includes('stage') || steps.includes('promote')) && !config.dryRun) {
+    const { refuseOverwrite } = await import('./skip.js');
+    await refuseOverwrite(config, reporter, signal);
+  }
+
+  const { RecordKeeper } = await import('./run-record.js');
+  const record = new RecordKeeper(config, reporter, contextFromEnv(process.env));
+
   if (steps.includes('build')) {
-    result.build = await build(config.build, reporter, { signal });
+    const { unchangedCheck } = await import('./skip.js');
+    result.build = await build(config.build, reporter, { signal, unchanged: unchangedCheck(config, reporter, signal) });
+    // The published image has this build key already: no upload, no smoke test, no promotion, no PR.
+    if (result.build.skipped) return result;
+    await record.afterBuild(result.build);
   }
 
   if (steps.includes('stage') && !config.dryRun) {
@@ -77,6 +98,7 @@ export async function runPipeline(
     if (!result.build) reporter.setOutput('sha256', result.staged.sha256);
     reporter.setOutput('bytes-sent', String(result.staged.bytesSent));
     reporter.setOutput('upload-skipped', String(result.staged.uploadSkipped));
+    await record.afterStage();
   }
 
   if (steps.includes('smoke')) {
@@ -98,6 +120,7 @@ export async function runPipeline(
       throw error;
     });
     reporter.setOutput('smoke-json', result.smoke.json);
+    if (!config.dryRun) await record.afterSmoke(result.smoke);
   }
 
   // Read the docs table before promoting: retention must never delete a path it lists.
@@ -108,6 +131,7 @@ export async function runPipeline(
   }
 
   if (steps.includes('promote')) {
+    if (!config.dryRun) await record.beforePublish();
     const { promoteImage, promoteSummary } = await import('./publish/promote.js');
     const r = config.remote;
     const stagedPath = result.staged?.stagedPath ?? path.posix.join(r.stagingDir!, r.remoteName!);
@@ -142,11 +166,12 @@ export async function runPipeline(
 
   if (steps.includes('docs') && docsTable && result.promoted) {
     const table = docsTable;
-    result.docs = await reporter.group('Docs pull request', () => openDocsPullRequest(config, table, result, reporter, runUrl));
+    result.docs = await reporter.group('Docs pull request', () => openDocsPullRequest(config, table, result, reporter, runUrl, record.record));
     reporter.setOutput('pr-url', result.docs.url ?? '');
     reporter.setOutput('pr-number', result.docs.number ? String(result.docs.number) : '');
     reporter.setOutput('pr-operation', result.docs.operation);
   }
+  if (result.promoted) await record.afterPublish(result.promoted.remotePath, result.docs?.url);
   return result;
 }
 
@@ -234,7 +259,7 @@ async function readDocsTable(config: Config, reporter: Reporter): Promise<DocsTa
   return { listed, row, oldPath: editTable(text, row).oldValue };
 }
 
-async function openDocsPullRequest(config: Config, table: DocsTable, result: PipelineResult, reporter: Reporter, runUrl?: string) {
+async function openDocsPullRequest(config: Config, table: DocsTable, result: PipelineResult, reporter: Reporter, runUrl?: string, record?: RunRecord) {
   const { openOrUpdatePullRequest } = await import('./docs/pull-request.js');
   const { editTable } = await import('./docs/table.js');
   const { prBody } = await import('./docs/pr-body.js');
@@ -257,13 +282,18 @@ async function openDocsPullRequest(config: Config, table: DocsTable, result: Pip
       software,
       oldPath: table.oldPath,
       newPath: remotePath,
-      ...(await imageProvenance(config, result)),
-      smokeMarkdown: result.smoke?.markdown,
-      runUrl,
+      ...(record ? recordProvenance(record) : await imageProvenance(config, result)),
+      smokeMarkdown: result.smoke?.markdown ?? record?.smoke?.markdown,
+      runUrl: record?.runUrl ?? runUrl,
     }),
     edit: (content: string) => editTable(content, table.row).text,
     log: (line: string) => reporter.info(line),
   });
+}
+
+/** What the PR body says about the image, from the run's provenance record (this run's, or the one a build job staged). */
+function recordProvenance(record: RunRecord) {
+  return { sha256: record.image.sha256, size: record.image.size, sourceUri: record.source.uri, sourceDigest: record.source.digest, buildKey: record.buildKey };
 }
 
 /** What the PR body says about the image: from this run's build, or read from the image file. */

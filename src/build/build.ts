@@ -24,6 +24,9 @@ import { restoreLayerCache } from './cache.js';
 import { DiskSpaceError, DiskWatch, planDisk, type DiskPlan, type SizedBase } from './disk.js';
 import { describeChoice, followSourceTag, type TagChoice } from './tags.js';
 import { parseImageRef, resolveDigest, resolveManifestDigest, type ResolveOptions, type Source } from './source.js';
+import { evaluateKeyInputs, KeyInputError } from './key-inputs.js';
+import { HostFileError, hostFiles } from './key-files.js';
+import { VERSION } from '../version.js';
 
 export interface BuildResult {
   image: string;
@@ -45,6 +48,8 @@ export interface BuildResult {
   dryRun: boolean;
   /** The builder's command line (no secrets: credentials travel in the environment). */
   command: string[];
+  /** Why nothing was built: the published image has this build key already (see BuildOptions.unchanged). */
+  skipped?: string;
 }
 
 /** An expected failure: its message is shown to the user as is, without a stack trace. */
@@ -63,6 +68,8 @@ export interface BuildOptions {
   context?: BuildContext;
   signal?: AbortSignal;
   cwd?: string;
+  /** Compares the build key with the published image's before building; a reason means "skip". Absent: always build. */
+  unchanged?: (buildKey: string) => Promise<string | undefined>;
 }
 
 interface Plan {
@@ -85,7 +92,7 @@ export async function build(config: BuildConfig, reporter: Reporter, options: Bu
   if (config.registry) reporter.setSecret(config.registry.password);
 
   // Lint first: a definition with errors never reaches the builder, not even to ask its version.
-  const findings = config.definition ? await reporter.group('Lint definition', () => lint(config, reporter)) : [];
+  const findings = config.definition ? await reporter.group('Lint definition', () => lint(config, reporter, !!options.unchanged)) : [];
 
   // Asking the builder its version (and sudo whether it may) takes process starts; overlap them with resolving
   // the source digests.
@@ -111,7 +118,10 @@ export async function build(config: BuildConfig, reporter: Reporter, options: Bu
     return { builder: info, fakeroot: decision.fakeroot, asRoot: sudo.asRoot };
   });
 
-  const plan = makePlan(config, resolved, builder, fakeroot, context);
+  const extra = await reporter.group('Build key', () => keyExtras(config, resolved, reporter, options));
+  const plan = makePlan(config, resolved, builder, fakeroot, context, extra);
+  const skipReason = options.unchanged ? await reporter.group('Compare with the published image', () => options.unchanged!(plan.buildKey)) : undefined;
+  if (skipReason) return skipped(config, plan, { builder, fakeroot, findings, started, reason: skipReason }, reporter);
   // Sized and placed before anything is pulled: a disk too small fails here, with the numbers.
   const disk = await reporter.group('Disk space', () =>
     planDisk({
@@ -165,6 +175,8 @@ export async function build(config: BuildConfig, reporter: Reporter, options: Bu
     if (config.dryRun) {
       reporter.info(`would run: ${commandLine(builder.command, command)}`);
       reporter.info(`recipe:\n${plan.recipe}`);
+      reporter.setOutput('build-key', plan.buildKey);
+      reporter.setOutput('skipped', 'false');
       const result: BuildResult = {
         ...base,
         image: config.output,
@@ -303,13 +315,13 @@ export async function build(config: BuildConfig, reporter: Reporter, options: Bu
   }
 }
 
-async function lint(config: BuildConfig, reporter: Reporter): Promise<Finding[]> {
+async function lint(config: BuildConfig, reporter: Reporter, skipping: boolean): Promise<Finding[]> {
   const file = config.definition!;
   // Annotations name files relative to the workspace, as the runner resolves them; elsewhere, the path as is.
   const relative = path.relative(process.env.GITHUB_WORKSPACE ?? process.cwd(), file);
   const shown = relative && !relative.startsWith('..') ? relative : file;
   const text = await readFile(file, 'utf8');
-  const findings = lintDefinition(text, { buildArgs: config.buildArgs });
+  const findings = lintDefinition(text, { buildArgs: config.buildArgs, skipping, keyInputs: config.keyInputs.length > 0 });
   for (const f of findings) {
     const location = { file: shown, line: f.line, column: f.column };
     if (f.severity === 'error') reporter.error(f.message, location);
@@ -396,8 +408,58 @@ async function resolveBases(config: BuildConfig, reporter: Reporter, signal?: Ab
   return { sourceUri, sourceDigests: digests, bases: sized, definition: { text, sha256, pins } };
 }
 
+/** What joins the build key besides the source and definition: host files and `key-inputs`. */
+async function keyExtras(config: BuildConfig, resolved: Resolved, reporter: Reporter, options: BuildOptions): Promise<{ hostFiles?: string; keyInputs: string[] }> {
+  const cwd = options.cwd ?? process.cwd();
+  let hostFilesDigest: string | undefined;
+  if (resolved.definition) {
+    const found = await hostFiles(resolved.definition.text, cwd, config.buildArgs).catch((error: Error) => {
+      throw error instanceof HostFileError ? new BuildError(`definition ${config.definition}: ${error.message.replace(/^definition /, '')}`) : error;
+    });
+    hostFilesDigest = found.digest;
+    reporter.info(found.files.length === 0 ? 'host files: none (%files and %setup name no file on this machine)' : `host files (%files, %setup): ${found.files.length}, digest ${found.digest}`);
+  }
+  const inputs = await evaluateKeyInputs(config.keyInputs, { cwd, env: options.env, signal: options.signal }).catch((error: Error) => {
+    throw error instanceof KeyInputError ? new BuildError(error.message) : error;
+  });
+  for (const input of inputs) reporter.info(input.line === input.value ? `key input: ${input.value}` : `key input: ${input.line} → ${input.value}`);
+  return { hostFiles: hostFilesDigest, keyInputs: inputs.map((i) => i.value) };
+}
+
+/** The outcome of a run whose image is already published: outputs and summary say so, nothing was built. */
+async function skipped(
+  config: BuildConfig,
+  plan: Plan,
+  facts: { builder: BuilderInfo; fakeroot: boolean; findings: Finding[]; started: number; reason: string },
+  reporter: Reporter,
+): Promise<BuildResult> {
+  const result: BuildResult = {
+    image: '',
+    sha256: '',
+    size: 0,
+    sourceUri: plan.sourceUri,
+    sourceDigest: plan.sourceDigests[plan.sourceDigests.length - 1],
+    buildKey: plan.buildKey,
+    builder: facts.builder,
+    fakeroot: facts.fakeroot,
+    labels: plan.labels,
+    findings: facts.findings,
+    durationSeconds: (Date.now() - facts.started) / 1000,
+    dryRun: config.dryRun,
+    command: [],
+    skipped: facts.reason,
+  };
+  reporter.info(`skipped: ${facts.reason}`);
+  reporter.setOutput('source-digest', result.sourceDigest ?? '');
+  reporter.setOutput('build-key', result.buildKey);
+  reporter.setOutput('skipped', 'true');
+  reporter.setOutput('skip-reason', facts.reason);
+  await reporter.summary(buildSummary(result));
+  return result;
+}
+
 /** The build key, the labels and the recipe, from what was resolved and which builder runs. */
-function makePlan(config: BuildConfig, resolved: Resolved, builder: BuilderInfo, fakeroot: boolean, context: BuildContext): Plan {
+function makePlan(config: BuildConfig, resolved: Resolved, builder: BuilderInfo, fakeroot: boolean, context: BuildContext, extra: { hostFiles?: string; keyInputs: string[] }): Plan {
   const key: KeyInputs = {
     sourceUri: resolved.sourceUri,
     sourceDigests: resolved.sourceDigests,
@@ -407,6 +469,9 @@ function makePlan(config: BuildConfig, resolved: Resolved, builder: BuilderInfo,
     builder: `${builder.product} ${builder.version}`,
     compression: config.compression,
     fakeroot,
+    actionVersion: VERSION,
+    hostFiles: extra.hostFiles,
+    keyInputs: extra.keyInputs,
   };
   const id = buildKey(key);
   const labels = { ...config.labels, ...provenanceLabels({ context, key, buildKey: id }) };
@@ -553,6 +618,19 @@ function hostSifArch(): string | undefined {
 }
 
 export function buildSummary(result: BuildResult): Summary {
+  if (result.skipped) {
+    return {
+      title: 'build-image: skipped, unchanged',
+      facts: [
+        { label: 'Skipped', value: result.skipped },
+        { label: 'Source', value: result.sourceUri, code: true },
+        { label: 'Source digest', value: result.sourceDigest ?? 'not resolvable for this source', code: !!result.sourceDigest },
+        { label: 'Builder', value: `${result.builder.product} ${result.builder.version}` },
+        { label: 'Build key', value: result.buildKey, code: true },
+        { label: 'Duration', value: formatDuration(result.durationSeconds) },
+      ],
+    };
+  }
   const facts: Summary['facts'] = [
     { label: 'Image', value: result.image, code: true },
     { label: 'Source', value: result.sourceUri, code: true },

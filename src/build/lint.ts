@@ -36,6 +36,10 @@ export interface LintOptions {
    * set this when the build passes that flag, to report them as warnings instead of errors.
    */
   warnUnusedBuildArgs?: boolean;
+  /** The build is skipped when the published image has the same build key (SFTP set, `force` off). */
+  skipping?: boolean;
+  /** `key-inputs` is given: what %post fetches is accounted for. */
+  keyInputs?: boolean;
 }
 
 /** `file:line: severity: message`, or `file:line:col: severity: message` when the column is known. */
@@ -62,6 +66,7 @@ export function lintDefinition(text: string, options: LintOptions = {}): Finding
   });
   lint.checkStageNames();
   lint.checkBuildArgs(options.warnUnusedBuildArgs === true);
+  if (options.skipping && !options.keyInputs) lint.checkMovingTargets();
 
   return lint.findings
     .map((f, order) => ({ f, order }))
@@ -495,6 +500,27 @@ class Linter {
     return missing ? undefined : out;
   }
 
+  /**
+   * A build script that downloads (pip install, curl, git clone ...) installs whatever is newest that day, which the
+   * build key cannot see: with skipping on, an unchanged definition would keep yesterday's image. Once per file.
+   */
+  checkMovingTargets(): void {
+    for (const stage of this.def.stages) {
+      for (const s of stage.sections.filter((sec) => BUILD_SCRIPTS.has(sec.name))) {
+        for (const cmd of shellCommands(s.body)) {
+          const fetch = cmd.segments.map(networkFetch).find(Boolean);
+          if (!fetch) continue;
+          this.warning(
+            s.bodyStartLine + cmd.line,
+            'moving-target',
+            `%${s.name} fetches from the network (${fetch}), which the build key cannot see: an unchanged definition is skipped even when what it downloads changed. Set key-inputs (e.g. \`$ pip index versions torch --pre | head -1\`) so a new release rebuilds, or force: true`,
+          );
+          return;
+        }
+      }
+    }
+  }
+
   private bodyLines(s: Section): { text: string; line: number }[] {
     return s.body === '' ? [] : s.body.split('\n').map((text, i) => ({ text, line: s.bodyStartLine + i }));
   }
@@ -506,6 +532,14 @@ function lastHeader(stage: Stage, key: string): { value: string; line: number } 
 
 // ---------------------------------------------------------------------------------------------
 // Shell heuristics for build scripts
+
+/** The network fetch a simple command makes (`pip install`, `curl`, `git clone` ...), named, or undefined. */
+function networkFetch(segment: string): string | undefined {
+  const m =
+    /^(?:\S*\/)?(pip3?|python3?\s+-m\s+pip|uv\s+pip|conda|mamba|micromamba)\s+install\b/.exec(segment) ??
+    /^(?:\S*\/)?(curl|wget|git\s+clone|git\s+pull|git\s+fetch|npm\s+(?:install|i|ci)|cargo\s+install|go\s+install|apt-get\s+install|apt\s+install|dnf\s+install|yum\s+install|apk\s+add)\b/.exec(segment);
+  return m ? m[0].replace(/\s+/g, ' ') : undefined;
+}
 
 interface ShellCommand {
   /** 0-based line within the body where the logical line starts. */

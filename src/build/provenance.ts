@@ -56,22 +56,38 @@ export interface KeyInputs {
   definitionSha256?: string;
   buildArgs: Record<string, string>;
   labels: Record<string, string>;
+  /** Product and full version, for the label; the key takes the product and major version only. */
   builder: string;
   compression: string;
   fakeroot: boolean;
+  /** This tool's version: a new release may build the same inputs differently. */
+  actionVersion: string;
+  /** Digest over the host files `%files` and `%setup` bring in (see key-files.ts). */
+  hostFiles?: string;
+  /** What `key-inputs` gave, in order (see key-inputs.ts). */
+  keyInputs: string[];
+}
+
+/** `apptainer 1.4.5` → `apptainer 1`: a patch or minor release of the builder does not change the key. */
+export function builderMajor(builder: string): string {
+  const m = /^(\S+) v?(\d+)/.exec(builder);
+  return m ? `${m[1]} ${m[2]}` : builder;
 }
 
 export function buildKey(inputs: KeyInputs): string {
   const canonical = JSON.stringify({
-    v: 1,
+    v: 2,
     sourceUri: inputs.sourceUri,
     sourceDigests: inputs.sourceDigests,
     definitionSha256: inputs.definitionSha256 ?? null,
     buildArgs: sortedEntries(inputs.buildArgs),
     labels: sortedEntries(inputs.labels),
-    builder: inputs.builder,
+    builder: builderMajor(inputs.builder),
     compression: inputs.compression,
     fakeroot: inputs.fakeroot,
+    actionVersion: inputs.actionVersion,
+    hostFiles: inputs.hostFiles ?? null,
+    keyInputs: inputs.keyInputs,
   });
   return `sha256:${createHash('sha256').update(canonical).digest('hex')}`;
 }

@@ -7,6 +7,8 @@ import { inputSpec, type InputSpec, type StageName } from './schema.js';
 import { isReservedLabel } from '../build/provenance.js';
 import { parseSource, type Source } from '../build/source.js';
 import { parseTagPattern, sourceTagProblem, type TagPattern } from '../build/tags.js';
+import { keyInputLines } from '../build/key-inputs.js';
+import { expandName, nameValues, type NameValues } from './naming.js';
 import type { SftpTarget } from '../publish/connect.js';
 import type { SmokeOptions } from '../smoke/smoke.js';
 
@@ -59,6 +61,10 @@ export interface BuildConfig {
   /** The layer cache (src/build/cache.ts). */
   cache: CacheSetting;
   dryRun: boolean;
+  /** Build even when the published image has the same build key. */
+  force: boolean;
+  /** `key-inputs` lines, evaluated when the build starts (src/build/key-inputs.ts). */
+  keyInputs: string[];
 }
 
 /** The cluster account and host-key pin, exactly what the SFTP stage takes. */
@@ -70,6 +76,8 @@ export interface RemoteConfig {
   stagingDir?: string;
   remoteDir?: string;
   remoteName?: string;
+  /** Refuse to replace an existing file at `remoteDir/remoteName` (default on for tag-triggered runs). */
+  immutable?: boolean;
 }
 
 /** The smoke inputs, typed as the smoke stage takes them. `baseline`: undefined means the published image when
@@ -126,6 +134,8 @@ export interface Config {
   dryRun: boolean;
   /** An existing image, for stages that did not build it. */
   image?: string;
+  /** The build job skipped (input `skipped`): a separate smoke or publish step does nothing. */
+  skipped: boolean;
   build: BuildConfig;
   remote: RemoteConfig;
   smoke: SmokeConfig;
@@ -317,9 +327,10 @@ const PARTS: Record<StageName, Part[]> = {
 
 export function loadConfig(
   read: InputReader,
-  options: { cwd?: string; stage?: StageName; parts?: Part[] } = {},
+  options: { cwd?: string; stage?: StageName; parts?: Part[]; env?: NodeJS.ProcessEnv; now?: Date } = {},
 ): Config {
   const cwd = options.cwd ?? process.cwd();
+  const env = options.env ?? process.env;
   const r = new Reader(read);
   const stage = options.stage ?? r.enum<StageName>('stage');
   const parts = new Set(options.parts ?? PARTS[stage]);
@@ -334,10 +345,23 @@ export function loadConfig(
 
   const quiet = new Reader(read); // reads parts that this stage does not use, without reporting problems
   const build = readBuild(parts.has('build') ? r : quiet, cwd, name, dryRun, parts.has('build'));
+  const sourceText = r.string('source');
+  const definitionText = r.string('definition');
+  const names = nameValues({
+    name,
+    source: sourceText,
+    definition: definitionText ? path.resolve(cwd, definitionText) : undefined,
+    buildArgs: build.buildArgs,
+    env,
+    now: options.now ?? new Date(),
+  });
   const remote = readRemote(r, name, nameText !== undefined, {
     sftpRequired: parts.has('publish') || (parts.has('stage') && !parts.has('build')),
     check: parts.has('stage') || parts.has('publish'),
-  });
+  }, names);
+  // A release (a tag-triggered run) never overwrites a published name unless told to.
+  const immutableText = r.string('immutable');
+  const immutable = immutableText === undefined ? (env.GITHUB_REF ?? '').startsWith('refs/tags/') : r.boolean('immutable');
   const smoke = readSmoke(parts.has('smoke') ? r : quiet);
   const publish = readPublish(parts.has('publish') ? r : quiet, remote.remoteName);
   const docs = readDocs(parts.has('docs') ? r : quiet);
@@ -351,13 +375,23 @@ export function loadConfig(
     r.problem('image', `file not found: ${imageText}`);
   }
   if (r.problems.length > 0) throw new ConfigError(r.problems);
-  return { stage, name, dryRun, image, build, remote, smoke, publish, docs };
+  const skipped = stage === 'smoke' || stage === 'publish' ? r.boolean('skipped') : false;
+  return { stage, name, dryRun, image, skipped, build, remote: { ...remote, immutable }, smoke, publish, docs };
 }
 
-function readRemote(r: Reader, name: string | undefined, nameGiven: boolean, need: { sftpRequired: boolean; check: boolean }): RemoteConfig {
+function readRemote(r: Reader, name: string | undefined, nameGiven: boolean, need: { sftpRequired: boolean; check: boolean }, names: NameValues): RemoteConfig {
   const host = r.string('sftp-host');
   const remoteDir = r.string('remote-dir');
-  const remoteName = r.string('remote-name') ?? (name ? `${name}.sif` : undefined);
+  const template = r.string('remote-name');
+  let remoteName = template ?? (name ? `${name}.sif` : undefined);
+  if (template !== undefined && /[{}]/.test(template)) {
+    const expanded = expandName(template, names);
+    if ('problem' in expanded) {
+      // Also for a smoke job: it finds the staged and the published image by this name.
+      r.problem('remote-name', `${expanded.problem} (in ${quote(template)})`);
+      remoteName = undefined;
+    } else remoteName = expanded.value;
+  }
   const port = r.integer('sftp-port');
   // Staging sits beside the live images by default, so promotion is a rename within one file system.
   const validRemoteDir = remoteDir?.startsWith('/') ? remoteDir : undefined;
@@ -390,9 +424,9 @@ function readRemote(r: Reader, name: string | undefined, nameGiven: boolean, nee
   else if (!remoteDir.startsWith('/')) r.problem('remote-dir', `must be an absolute path; got ${quote(remoteDir)}`);
   if (!remoteName) {
     // An invalid `name` was reported already; the remote name it would have given is not a second problem.
-    if (!nameGiven) r.problem('remote-name', 'required with `sftp-host` when `name` is not set');
+    if (!nameGiven && template === undefined) r.problem('remote-name', 'required with `sftp-host` when `name` is not set');
   }
-  else if (r.rawString('remote-name') !== undefined && fileNameProblem(remoteName)) r.problem('remote-name', fileNameProblem(remoteName)!);
+  else if (template !== undefined && fileNameProblem(remoteName)) r.problem('remote-name', fileNameProblem(remoteName)!);
   if (stagingDir && !stagingDir.startsWith('/')) r.problem('staging-dir', `must be an absolute path; got ${quote(stagingDir)}`);
   return {
     sftp: username && privateKey ? { host, port, username, privateKey, passphrase, knownHosts, fingerprint } : undefined,
@@ -561,6 +595,8 @@ function readBuild(r: Reader, cwd: string, name: string | undefined, dryRun: boo
     pullStallMs: r.duration('pull-stall-timeout'),
     cache: r.enum<CacheSetting>('cache'),
     dryRun,
+    force: r.boolean('force'),
+    keyInputs: keyInputLines(r.raw('key-inputs') ?? ''),
   };
 }
 

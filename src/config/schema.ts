@@ -199,6 +199,31 @@ export const INPUTS: readonly InputSpec[] = [
     kind: { type: 'enum', values: ['auto', 'true', 'false'] },
     default: 'auto',
   },
+  {
+    name: 'force',
+    description:
+      'Build even when the image published at `remote-dir/remote-name` already has this build key. Without it, an unchanged build is skipped: nothing is built, uploaded, smoke-tested or published, and `skipped` is `true`. `immutable` still refuses an existing name.',
+    phases: ['build'],
+    kind: bool,
+    default: 'false',
+  },
+  {
+    name: 'key-inputs',
+    description:
+      'More inputs of the build key, one a line, for what `%post` downloads (a nightly wheel, a git branch): a line starting with `$ ` is a command run on the runner with `/bin/sh -c`, whose standard output joins the key (e.g. `$ git ls-remote https://github.com/org/repo refs/heads/main`); any other line joins it as written. A failing command, or one that prints nothing, stops the build.',
+    phases: ['build'],
+    kind: str,
+    multiline: true,
+    placeholder: 'LINES',
+  },
+  {
+    name: 'skipped',
+    description:
+      'The build job\'s `skipped` output, for `smoke` and `publish` run as separate jobs: `true` makes the step do nothing and succeed (the published image is already current).',
+    phases: ['smoke', 'publish'],
+    kind: bool,
+    default: 'false',
+  },
   // ── stage (SFTP) ───────────────────────────────────────────────────────────────────────────────
   {
     name: 'image',
@@ -277,10 +302,18 @@ export const INPUTS: readonly InputSpec[] = [
   },
   {
     name: 'remote-name',
-    description: 'File name of the published image. Default: `NAME.sif`; release workflows put the tag in it.',
+    description:
+      'File name of the published image. Default: `NAME.sif`. A template may use `{name}`, `{tag}` (the source\'s tag, or the tag of the definition\'s last `From:`), `{date}` (UTC, `YYYYMMDD`), `{git-tag}` (the tag that triggered the run) and `{short-sha}` (the commit, 7 digits), e.g. `pytorch-{tag}.sif`; a placeholder with no value in the run is an error.',
     phases: ['stage', 'publish', 'docs'],
     kind: str,
     placeholder: 'FILE',
+  },
+  {
+    name: 'immutable',
+    description:
+      'Refuse to replace a file that already exists at `remote-dir/remote-name`, before anything is built or uploaded (an unchanged build is still skipped). Default: `true` for tag-triggered runs (`GITHUB_REF` is `refs/tags/...`), `false` otherwise.',
+    phases: ['stage', 'publish'],
+    kind: bool,
   },
   // ── smoke ──────────────────────────────────────────────────────────────────────────────────────
   {
@@ -536,7 +569,9 @@ export const OUTPUTS: readonly OutputSpec[] = [
   { name: 'source-tag', phase: 'build', description: 'The tag `source-tag-pattern` chose (empty without a pattern).' },
   { name: 'source-digest', phase: 'build', description: 'Resolved digest of the source (registry manifest or file sha256).' },
   { name: 'build-key', phase: 'build', description: 'Hash of everything that determines the image; equal keys mean an equal build.' },
-  { name: 'skipped', phase: 'build', description: '`true` when the published image already has this build key.' },
+  { name: 'skipped', phase: 'build', description: '`true` when the published image already has this build key: nothing was built, uploaded, smoke-tested or published.' },
+  { name: 'skip-reason', phase: 'build', description: 'Why the build was skipped (which published image has the same build key); empty when it was not.' },
+  { name: 'remote-name', phase: 'stage', description: 'The file name the image is published under, `remote-name` with its placeholders filled in; give it to a separate publish job.' },
   { name: 'staged-path', phase: 'stage', description: 'Remote path of the staged upload.' },
   { name: 'bytes-sent', phase: 'stage', description: 'Bytes sent over SFTP (less than the size after a resume, 0 when skipped).' },
   { name: 'upload-skipped', phase: 'stage', description: '`true` when the remote already had a file with the same sha256.' },
@@ -544,6 +579,7 @@ export const OUTPUTS: readonly OutputSpec[] = [
   { name: 'remote-path', phase: 'publish', description: 'Live remote path of the published image.' },
   { name: 'publish-operation', phase: 'publish', description: '`promoted`, or `already-promoted` when a re-run found the image live already (it then finished the alias and retention).' },
   { name: 'deleted', phase: 'publish', description: 'Remote files removed by retention, newline-separated.' },
+  { name: 'provenance', phase: 'publish', description: 'Path of the run\'s provenance record, `NAME.provenance.json` beside the image (JSON: git revision, source and digest, image sha256, builder and versions, smoke figures, remote path, PR URL). It is staged beside the staged image and placed beside the live one at promotion, so a separate publish job carries the same evidence (its copy is written to `RUNNER_TEMP`, or the working directory off Actions).' },
   { name: 'pr-url', phase: 'docs', description: 'URL of the docs pull request.' },
   { name: 'pr-number', phase: 'docs', description: 'Number of the docs pull request.' },
   { name: 'pr-operation', phase: 'docs', description: '`created`, `updated` or `unchanged`.' },

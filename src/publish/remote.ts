@@ -66,3 +66,26 @@ export async function removeLeftovers(conn: SftpConnection, dir: string, isLefto
     }
   }
 }
+
+/** Reads a small remote file whole (a record, a manifest), refusing one larger than `limit` bytes. */
+export async function readSmallFile(conn: SftpConnection, path: string, limit = 1024 * 1024): Promise<Buffer> {
+  const sftp = conn.sftp;
+  const handle = await sftpCall<Buffer>((cb) => sftp.open(path, 'r', cb));
+  try {
+    const chunks: Buffer[] = [];
+    for (let got = 0; ; ) {
+      const buf = Buffer.alloc(32 * 1024);
+      const n = await sftpCall<number>((cb) => sftp.read(handle, buf, 0, buf.length, got, (err, bytes) => cb(err, bytes))).catch((error: { code?: unknown }) => {
+        // End of file is an error status in SFTP.
+        if (error?.code === 1) return 0;
+        throw error;
+      });
+      if (!n) return Buffer.concat(chunks);
+      chunks.push(buf.subarray(0, n));
+      got += n;
+      if (got > limit) throw new Error(`${path} is larger than ${limit} bytes`);
+    }
+  } finally {
+    await sftpCall((cb) => sftp.close(handle, cb)).catch(() => undefined);
+  }
+}

@@ -1,7 +1,7 @@
 // A real OCI registry (Debian's docker-registry, distribution 2.8) on a loopback port, with a tiny busybox image
 // pushed to it by umoci and skopeo: a real pull, no Docker and no network.
 import { spawn, execFileSync, type ChildProcess } from 'node:child_process';
-import { copyFileSync, mkdirSync, symlinkSync, writeFileSync } from 'node:fs';
+import { copyFileSync, mkdirSync, rmSync, symlinkSync, writeFileSync } from 'node:fs';
 import net from 'node:net';
 import path from 'node:path';
 import { requireTools, tempDir } from './tools.js';
@@ -121,6 +121,8 @@ export async function startRegistry(options: RegistryOptions = {}): Promise<Regi
     },
     pushBusybox(repository, tag, env = {}, labels = {}) {
       const work = path.join(dir, `image-${repository.replace(/\W/g, '_')}-${tag}`);
+      // A second push of the same tag (a new upstream digest) starts from a fresh layout.
+      rmSync(work, { recursive: true, force: true });
       mkdirSync(work, { recursive: true });
       const layout = path.join(work, 'layout');
       const bundle = path.join(work, 'bundle');

@@ -73,7 +73,8 @@ beforeAll(async () => {
       prBody: github.pulls(DOCS)[0]?.body ?? '',
     };
   }
-  second = await runBundledActionAsync(inputs(), { cwd: work.dir, env });
+  // Unchanged inputs would skip the second run (see skip-unchanged.test.ts); force rebuilds and republishes.
+  second = await runBundledActionAsync({ ...inputs(), force: 'true' }, { cwd: work.dir, env });
 });
 
 afterAll(async () => {

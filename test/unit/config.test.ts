@@ -75,12 +75,53 @@ describe('configuration', () => {
   const sftp = { 'sftp-host': 'data.hpc.sjtu.edu.cn', 'sftp-username': 'svc', 'sftp-private-key': key, 'remote-dir': '/lustre/share/img', name: 'pytorch' };
 
   test('SFTP inputs make a remote target; staging defaults to a folder beside the live images', () => {
-    const config = loadConfig((n) => ({ ...sftp, definition: 'image.def', 'sftp-host-fingerprint': `SHA256:${'A'.repeat(43)}` })[n], { cwd: dir });
+    const config = loadConfig((n) => ({ ...sftp, definition: 'image.def', 'sftp-host-fingerprint': `SHA256:${'A'.repeat(43)}` })[n], { cwd: dir, env: {} });
     expect(config.remote).toEqual({
+      immutable: false,
       sftp: { host: 'data.hpc.sjtu.edu.cn', port: 22, username: 'svc', privateKey: key, passphrase: undefined, knownHosts: undefined, fingerprint: `SHA256:${'A'.repeat(43)}` },
       stagingDir: '/lustre/share/img/.staging',
       remoteDir: '/lustre/share/img',
       remoteName: 'pytorch.sif',
+    });
+  });
+
+  describe('remote-name templates', () => {
+    const target = { ...sftp, 'sftp-host-fingerprint': `SHA256:${'A'.repeat(43)}` };
+    const env = { GITHUB_REF: 'refs/tags/v2.1.0', GITHUB_SHA: 'abcdef0123456789abcdef0123456789abcdef01' };
+    const now = new Date('2026-11-30T23:59:00Z');
+    const load = (inputs: Record<string, string>, environment: NodeJS.ProcessEnv = env) => loadConfig((n) => ({ ...target, ...inputs })[n], { cwd: dir, env: environment, now });
+
+    test('fill {name}, {tag}, {date}, {git-tag} and {short-sha}', () => {
+      const config = load({ source: 'docker://nvcr.io/nvidia/pytorch:24.10-py3', 'remote-name': '{name}-{tag}-{date}-{git-tag}-{short-sha}.sif' });
+      expect(config.remote.remoteName).toBe('pytorch-24.10-py3-20261130-v2.1.0-abcdef0.sif');
+    });
+
+    test("{tag} of a definition is its last stage's From tag, build arguments applied", () => {
+      writeFileSync(path.join(dir, 'two.def'), 'Bootstrap: docker\nFrom: alpine:3\nStage: a\n\nBootstrap: docker\nFrom: nvcr.io/nvidia/pytorch:{{ TAG }}\n');
+      expect(load({ definition: 'two.def', 'build-args': 'TAG=24.11-py3', 'remote-name': 'pytorch-{tag}.sif' }).remote.remoteName).toBe('pytorch-24.11-py3.sif');
+    });
+
+    test('a tag-triggered run is immutable by default; a branch run is not; the input decides when given', () => {
+      expect(load({ definition: 'image.def' }).remote.immutable).toBe(true);
+      expect(load({ definition: 'image.def' }, { GITHUB_REF: 'refs/heads/main' }).remote.immutable).toBe(false);
+      expect(load({ definition: 'image.def', immutable: 'false' }).remote.immutable).toBe(false);
+    });
+
+    test.each([
+      [{ 'remote-name': 'x-{version}.sif' }, env, /^unknown placeholder \{version\}; the placeholders are \{name\}, \{tag\}, \{date\}, \{git-tag\}, \{short-sha\} \(in 'x-\{version\}.sif'\)$/],
+      [{ 'remote-name': 'x-{git-tag}.sif' }, { GITHUB_REF: 'refs/heads/main' }, /^\{git-tag\} has no value in this run: the run was not triggered by a tag \(GITHUB_REF is 'refs\/heads\/main'\)/],
+      [{ 'remote-name': 'x-{short-sha}.sif' }, {}, /^\{short-sha\} has no value in this run: GITHUB_SHA is not set/],
+      [{ 'remote-name': 'x-{tag}.sif', definition: '', source: 'docker://alpine@sha256:' + 'a'.repeat(64) }, env, /^\{tag\} has no value in this run: the source .* is pinned by digest only/],
+    ])('%j is refused, naming remote-name and the reason', (inputs, environment, message) => {
+      let error: unknown;
+      try {
+        load({ definition: 'image.def', ...inputs } as Record<string, string>, environment);
+      } catch (e) {
+        error = e;
+      }
+      const found = (error as ConfigError).problems;
+      expect(found.map((p) => p.input)).toEqual(['remote-name']);
+      expect(found[0].message).toMatch(message);
     });
   });
 

@@ -74,6 +74,7 @@ describe('invalid definition files: one fixture per rule', () => {
     ['appfiles-destination', 5, 'error'],
     ['reserved-label', 5, 'error'],
     ['section-too-large', 4, 'error'],
+    ['moving-target', 6, 'warning', { skipping: true }],
   ];
 
   test('there is a fixture for every case and a case for every fixture', () => {
@@ -86,6 +87,24 @@ describe('invalid definition files: one fixture per rule', () => {
     '$rule.def gives that finding on line $line ($severity)', ({ rule, line, severity, options }) => {
     const findings = lint(read(`invalid/${rule}.def`), options);
     expect(findings.map((f) => ({ rule: f.rule, line: f.line, severity: f.severity }))).toEqual([{ rule, line, severity }]);
+  });
+});
+
+describe('moving targets in %post', () => {
+  const text = read('invalid/moving-target.def');
+  test('warn once, naming the fetch and key-inputs, only while skipping is on and key-inputs is empty', () => {
+    const [finding] = findingsOf('moving-target', text, { skipping: true });
+    expect(finding.message).toMatch(/^%post fetches from the network \(pip install\), which the build key cannot see: .* Set key-inputs/);
+    expect(findingsOf('moving-target', text, { skipping: true, keyInputs: true })).toEqual([]);
+    expect(findingsOf('moving-target', text)).toEqual([]);
+  });
+
+  test.each(['curl -fsSL https://x/y.tar.gz | tar xz', 'wget https://x/y', 'python3 -m pip install numpy', '/opt/conda/bin/conda install -y numpy'])('`%s` is a fetch', (line) => {
+    expect(findingsOf('moving-target', docker('%post', `    ${line}`), { skipping: true })).toHaveLength(1);
+  });
+
+  test('local commands are not', () => {
+    expect(findingsOf('moving-target', docker('%post', '    echo pip install > /notes', '    tar xf /opt/x.tar'), { skipping: true })).toEqual([]);
   });
 });
 

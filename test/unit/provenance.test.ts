@@ -18,6 +18,8 @@ const key: KeyInputs = {
   builder: 'apptainer 1.4.5',
   compression: 'gzip',
   fakeroot: true,
+  actionVersion: '1.2.0',
+  keyInputs: [],
 };
 
 describe('build key', () => {
@@ -30,10 +32,18 @@ describe('build key', () => {
     ['a new upstream digest', { sourceDigests: [`sha256:${'2'.repeat(64)}`] }],
     ['a different build arg', { buildArgs: { A: '1', B: '3' } }],
     ['another definition', { definitionSha256: 'sha256:abc' }],
-    ['another builder version', { builder: 'apptainer 1.4.6' }],
+    ['another builder major version', { builder: 'apptainer 2.0.0' }],
+    ['another builder', { builder: 'singularity-ce 1.4.5' }],
     ['another compression', { compression: 'xz' }],
+    ['another release of this action', { actionVersion: '1.3.0' }],
+    ['other %files contents', { hostFiles: 'sha256:def' }],
+    ['a key input', { keyInputs: ['torch 2.6.0.dev20261130'] }],
   ])('changes with %s', (_what, change) => {
     expect(buildKey({ ...key, ...change })).not.toBe(buildKey(key));
+  });
+
+  test('a patch or minor release of the builder keeps the key (the label still names the full version)', () => {
+    expect(buildKey({ ...key, builder: 'apptainer 1.5.0' })).toBe(buildKey(key));
   });
 });
 

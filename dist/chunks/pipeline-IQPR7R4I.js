@@ -1,3 +1,0 @@
-import { createRequire as __cr } from 'node:module'; import { fileURLToPath as __fup } from 'node:url'; import { dirname as __dn } from 'node:path'; const require = __cr(import.meta.url); const __filename = __fup(import.meta.url); const __dirname = __dn(__filename);
-import{a,b,c,d,e}from"./chunk-INCDSLLH.js";import"./chunk-HXNK3RML.js";import"./chunk-IIPYNMYL.js";import"./chunk-Z3XC7LTQ.js";import"./chunk-QFYUGUHY.js";import"./chunk-L2K5O3OB.js";import"./chunk-UVR2X7CL.js";import"./chunk-IVZVBOH7.js";import"./chunk-O57J7DY6.js";import"./chunk-J7T4NY4R.js";import"./chunk-IIQEKJBT.js";import"./chunk-WAM5VTN6.js";export{e as CancelledError,c as StageInputError,d as cancellationSignal,b as runPipeline,a as stepsFor};
-//# sourceMappingURL=pipeline-IQPR7R4I.js.map
