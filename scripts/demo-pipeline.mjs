@@ -2,9 +2,11 @@
 // `build-image all` builds from the provisioned PyTorch CPU image, stages it over SFTP to a real OpenSSH sshd on
 // loopback, smoke-tests it with the PyTorch payload (direct launcher, no GPU here), promotes it with an alias and
 // opens the docs pull request on a local GitHub API server whose every exchange is checked against GitHub's
-// OpenAPI description. A second run then benchmarks the new image against the one it published, and the docs pull
-// request is updated in place. The servers are the ones the tests use, bundled on the fly with esbuild.
-//   node scripts/demo-pipeline.mjs [--runs 2]
+// OpenAPI description. A second run, with nothing changed, finds the published image's build key equal to its own
+// and skips everything in seconds. A third run stands for a new upstream (a changed `key-inputs` line, as a nightly
+// wheel's new version would be): it builds, benchmarks the new image against the one it published, and updates
+// the docs pull request in place. The servers are the ones the tests use, bundled on the fly with esbuild.
+//   node scripts/demo-pipeline.mjs
 import { build } from 'esbuild';
 import { spawn } from 'node:child_process';
 import { chmodSync, existsSync, mkdtempSync, readdirSync, readFileSync, readlinkSync, rmSync, statSync, writeFileSync } from 'node:fs';
@@ -12,8 +14,6 @@ import os from 'node:os';
 import path from 'node:path';
 
 const root = path.resolve(path.dirname(new URL(import.meta.url).pathname), '..');
-const runsArg = process.argv.indexOf('--runs');
-const runs = runsArg > 0 ? Number(process.argv[runsArg + 1]) : 2;
 const SOURCE = '/var/cache/build-image/torch-cpu.sif';
 const DOCS_REPO = 'SJTU-HPC/docs.hpc.sjtu.edu.cn';
 const DOCS_FILE = 'docs/container/preset_images.rst';
@@ -69,13 +69,20 @@ try {
     '--github-token-file', tokenFile, '--github-api-url', github.apiUrl,
     '--docs-repo', DOCS_REPO, '--docs-file', DOCS_FILE, '--software', 'PyTorch',
   ];
-  for (let run = 1; run <= runs; run++) {
-    console.log(`\n== build-image all (run ${run} of ${runs}${run > 1 ? ': the published image is now the baseline' : ''})`);
+  const runs = [
+    { title: 'run 1 of 3: the first publication', extra: ['--key-inputs', 'upstream 2.6.0'] },
+    { title: 'run 2 of 3: nothing changed, so nothing is done', extra: ['--key-inputs', 'upstream 2.6.0'] },
+    { title: 'run 3 of 3: a new upstream; the published image is now the baseline', extra: ['--key-inputs', 'upstream 2.6.1'] },
+  ];
+  for (const { title, extra } of runs) {
+    console.log(`\n== build-image all (${title})`);
+    const started = Date.now();
     const code = await new Promise((resolve) => {
-      const child = spawn(process.execPath, [path.join(root, 'dist/cli.js'), 'all', ...flags], { cwd: work, stdio: 'inherit' });
+      const child = spawn(process.execPath, [path.join(root, 'dist/cli.js'), 'all', ...flags, ...extra], { cwd: work, stdio: 'inherit' });
       child.once('exit', (c) => resolve(c));
     });
     if (code !== 0) throw new Error(`build-image all exited with ${code}`);
+    console.log(`== (${((Date.now() - started) / 1000).toFixed(1)} s)`);
   }
 
   console.log(`\n== on the "cluster": ${remoteDir}`);
