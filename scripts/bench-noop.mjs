@@ -32,7 +32,7 @@ const bundled = await build({
   format: 'esm',
   platform: 'node',
   write: false,
-  external: ['ssh2', 'ssh2-sftp-client'],
+  external: ['ssh2'],
   // Dynamic imports stay in one file.
   splitting: false,
 });

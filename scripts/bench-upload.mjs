@@ -30,7 +30,7 @@ const bundled = await build({
   format: 'esm',
   platform: 'node',
   write: false,
-  external: ['ssh2', 'ssh2-sftp-client'],
+  external: ['ssh2'],
 });
 // A data: URL cannot resolve bare imports, so the bundle is written next to node_modules.
 const work = mkdtempSync(path.join(os.tmpdir(), 'bi-bench-upload-'));
