@@ -234,8 +234,12 @@ async function runImage(ctx: Context, given: string, containerEnv: Record<string
   const { opts } = ctx;
   // Slurm jobs start in the work directory: a relative path must not change meaning there. URIs stay as given.
   const image = given.includes('://') ? given : path.resolve(given);
-  if (!opts.dryRun && opts.launcher === 'direct' && !given.includes('://') && !existsSync(image)) {
-    throw new SmokeError(`image not found: ${image}`);
+  if (opts.launcher === 'direct' && !given.includes('://') && !existsSync(image)) {
+    // A dry run prints what would run, often for a path that exists only on the cluster.
+    if (opts.dryRun) opts.reporter.warning(`image not found here: ${image}; the commands below need it where they run`);
+    else throw new SmokeError(`image not found: ${image}`);
+  } else if (opts.dryRun && opts.launcher !== 'direct' && !given.includes('://') && !existsSync(image)) {
+    opts.reporter.warning(`image not found on this runner: ${image}; the job below needs it on the cluster's shared file system`);
   }
   const requireGpus = opts.requireGpus ?? opts.gpus;
   const binds = [...(opts.preset === 'pytorch' ? [`${ctx.payloadHost}:${PAYLOAD_IN_CONTAINER}:ro`] : []), ...(opts.binds ?? [])];

@@ -1,6 +1,6 @@
 // The direct launcher against the real PyTorch CPU image: real payload runs, real figures, a real gate.
 import { afterAll, beforeAll, describe, expect, test } from '@jest/globals';
-import { spawn } from 'node:child_process';
+import { spawn, spawnSync } from 'node:child_process';
 import { readdirSync } from 'node:fs';
 import path from 'node:path';
 import { smokeTest, SmokeError, type SmokeOptions } from '../../src/smoke/smoke.js';
@@ -92,6 +92,15 @@ describe('direct launcher', () => {
     expect(result.passed).toBe(true);
     expect(reporter.lines).toContainEqual(expect.stringMatching(/^\[dry-run\] apptainer exec --nv (--userns )?--pid -B .*\/nonexistent\/new\.sif python3 \/build-image-smoke\.py --require-gpus 2$/));
     expect(reporter.lines).toContainEqual(expect.stringMatching(/^\[dry-run\] .*\/nonexistent\/old\.sif python3/));
+    // An image that exists only where the commands run is a warning, not a failure.
+    expect(reporter.lines).toContainEqual('warning: image not found here: /nonexistent/new.sif; the commands below need it where they run');
+  });
+
+  test('the CLI\'s smoke --dry-run prints the job for an image only the cluster has, with a warning', () => {
+    const run = spawnSync(process.execPath, [path.resolve('dist/cli.js'), 'smoke', '--image', '/lustre/only-there.sif', '--dry-run', '--launcher', 'sbatch', '--gpus', '0'], { encoding: 'utf8' });
+    expect([run.status, run.stderr.match(/^error: .*/m)?.[0]]).toEqual([0, undefined]);
+    expect(run.stdout + run.stderr).toMatch(/warning: image not found on this runner: \/lustre\/only-there\.sif; the job below needs it on the cluster's shared file system/);
+    expect(run.stdout + run.stderr).toMatch(/^ *#SBATCH -p dgx2$/m);
   });
 });
 
