@@ -71,19 +71,21 @@ export function serviceAbsence(env: NodeJS.ProcessEnv): string | undefined {
   return undefined;
 }
 
-/**
- * Restores the layer cache for this build, or says once why it does not. Returns undefined when the cache is off
- * or unavailable. `@actions/cache` reads the service's address and token from `process.env`, which on a runner is
- * the environment the action was started with.
- */
-export async function restoreLayerCache(args: {
-  setting: CacheSetting;
+/** What restoring needs: the builder's environment (its cache directory), which builder, and what is built. */
+interface RestoreArgs {
   env: NodeJS.ProcessEnv;
   builder: BuilderInfo;
   sourceUri: string;
   sourceDigests: string[];
   reporter: Reporter;
-}): Promise<LayerCache | undefined> {
+}
+
+/**
+ * Restores the layer cache for this build, or says once why it does not. Returns undefined when the cache is off
+ * or unavailable. `@actions/cache` reads the service's address and token from `process.env`, which on a runner is
+ * the environment the action was started with.
+ */
+export async function restoreLayerCache(args: RestoreArgs & { setting: CacheSetting }): Promise<LayerCache | undefined> {
   const { setting, env, reporter } = args;
   if (setting === 'false') return undefined;
   const absent = serviceAbsence(env);
@@ -96,13 +98,7 @@ export async function restoreLayerCache(args: {
   return reporter.group('Restore layer cache', () => restore(args));
 }
 
-async function restore(args: {
-  env: NodeJS.ProcessEnv;
-  builder: BuilderInfo;
-  sourceUri: string;
-  sourceDigests: string[];
-  reporter: Reporter;
-}): Promise<LayerCache | undefined> {
+async function restore(args: RestoreArgs): Promise<LayerCache | undefined> {
   const { env, builder, reporter } = args;
   const lib = await import('@actions/cache');
   if (!lib.isFeatureAvailable()) {

@@ -1,5 +1,5 @@
 // docutils' GridTableParser (docutils/parsers/rst/tableparser.py) on display columns; cells kept as columns of numbers.
-import { findHeadSeparator, GRID_HEAD_SEP, IntList, Overlay, RowList, TableMarkupError, type Block, type Cell, type ParsedRow } from './table-block.js';
+import { findHeadSeparator, GRID_HEAD_SEP, IntList, Overlay, RowRange, TableMarkupError, type Block, type Cell, type ParsedRow } from './table-block.js';
 import { units } from './text-width.js';
 
 /** The smallest number first: corners as top * width + left, in docutils' order (it sorts its list of corners). */
@@ -58,16 +58,13 @@ export function gridCell(grid: GridCells, n: number): Cell {
 }
 
 /** Rows [from, to) of a grid table. */
-export class GridRows extends RowList {
+export class GridRows extends RowRange {
   constructor(
     private readonly grid: GridCells,
-    private readonly from: number,
-    private readonly to: number,
+    from: number,
+    to: number,
   ) {
-    super();
-  }
-  get length(): number {
-    return this.to - this.from;
+    super(from, to);
   }
   row(i: number): ParsedRow {
     const r = this.from + i;

@@ -1,20 +1,17 @@
 // docutils' SimpleTableParser (docutils/parsers/rst/tableparser.py) on display columns.
-import { dashes, findHeadSeparator, IntList, Overlay, RowList, SIMPLE_HEAD_SEP, SPAN_LINE, TableMarkupError, type Block, type ParsedRow } from './table-block.js';
+import { dashes, findHeadSeparator, IntList, Overlay, RowList, RowRange, SIMPLE_HEAD_SEP, SPAN_LINE, TableMarkupError, type Block, type ParsedRow } from './table-block.js';
 import { isBlankCols, rstripCols, units, type Cols } from './text-width.js';
 
 /** Rows [from, to) of lists of first lines and line counts; rows under a span line keep their column spec aside. */
-class CompactRows extends RowList {
+class CompactRows extends RowRange {
   constructor(
     private readonly first: Int32Array,
     private readonly count: Int32Array,
     private readonly spans: Map<number, [number, number][]>,
-    private readonly from: number,
-    private readonly to: number,
+    from: number,
+    to: number,
   ) {
-    super();
-  }
-  get length(): number {
-    return this.to - this.from;
+    super(from, to);
   }
   row(i: number): ParsedRow {
     const n = this.from + i;

@@ -31,6 +31,19 @@ export abstract class RowList {
   }
 }
 
+/** Rows [from, to) of a parser's numbered rows: `row(i)` reads row `from + i`. */
+export abstract class RowRange extends RowList {
+  constructor(
+    protected readonly from: number,
+    protected readonly to: number,
+  ) {
+    super();
+  }
+  get length(): number {
+    return this.to - this.from;
+  }
+}
+
 export class TableMarkupError extends Error {
   override name = 'TableMarkupError';
   constructor(

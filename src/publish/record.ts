@@ -8,8 +8,8 @@ import type { BuildContext } from '../build/provenance.js';
 import type { Reporter } from '../report/reporter.js';
 import { formatBytes, type Summary } from '../report/summary.js';
 import { VERSION } from '../version.js';
-import { connectSftp, isNetworkError, type SftpTarget } from './connect.js';
-import { readSmallFile, remoteError, remoteJoin, sftpCall } from './remote.js';
+import { connectSftp, type SftpTarget } from './connect.js';
+import { readSmallFile, remoteJoin, replaceSmallFile, sftpCall } from './remote.js';
 
 export interface RunRecord {
   tool: 'build-image';
@@ -64,17 +64,8 @@ export async function putRecord(target: SftpTarget, dir: string, name: string, r
   const draft = remoteJoin(dir, `.${name}.${process.pid}.new`);
   try {
     const data = Buffer.from(`${JSON.stringify(record, null, 2)}\n`);
-    const sftp = conn.sftp;
-    try {
-      const handle = await sftpCall<Buffer>((cb) => sftp.open(draft, 'w', { mode: 0o644 }, cb));
-      await sftpCall((cb) => sftp.write(handle, data, 0, data.length, 0, cb));
-      await sftpCall((cb) => sftp.close(handle, cb));
-      await sftpCall((cb) => sftp.ext_openssh_rename(draft, path, cb));
-    } catch (error) {
-      if (!isNetworkError(error)) await sftpCall((cb) => sftp.unlink(draft, cb)).catch(() => undefined);
-      throw isNetworkError(error) ? error : remoteError(error, `writing the provenance record ${path}`);
-    }
-    if (options.removeFrom) await sftpCall((cb) => sftp.unlink(remoteJoin(options.removeFrom!, name), cb)).catch(() => undefined);
+    await replaceSmallFile(conn, draft, path, data, 'the provenance record');
+    if (options.removeFrom) await sftpCall((cb) => conn.sftp.unlink(remoteJoin(options.removeFrom!, name), cb)).catch(() => undefined);
     return path;
   } finally {
     await conn.end().catch(() => undefined);

@@ -89,3 +89,21 @@ export async function readSmallFile(conn: SftpConnection, path: string, limit = 
     await sftpCall((cb) => sftp.close(handle, cb)).catch(() => undefined);
   }
 }
+
+/**
+ * Replaces `path` with `data` through `draft` and a rename, so readers see the old file or the new one whole. A
+ * refusal removes the draft and names `what`; a dropped connection is thrown as is, for the caller to retry.
+ */
+export async function replaceSmallFile(conn: SftpConnection, draft: string, path: string, data: Buffer, what: string): Promise<void> {
+  const sftp = conn.sftp;
+  try {
+    const handle = await sftpCall<Buffer>((cb) => sftp.open(draft, 'w', { mode: 0o644 }, cb));
+    await sftpCall((cb) => sftp.write(handle, data, 0, data.length, 0, cb));
+    await sftpCall((cb) => sftp.close(handle, cb));
+    await sftpCall((cb) => sftp.ext_openssh_rename(draft, path, cb));
+  } catch (error) {
+    if (isNetworkError(error)) throw error;
+    await sftpCall((cb) => sftp.unlink(draft, cb)).catch(() => undefined);
+    throw remoteError(error, `writing ${what} ${path}`);
+  }
+}

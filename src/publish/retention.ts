@@ -8,7 +8,7 @@ import { LABELS } from '../build/provenance.js';
 import { readSif, SifFormatError } from '../image/sif.js';
 import type { Reporter } from '../report/reporter.js';
 import { isNetworkError, type SftpConnection } from './connect.js';
-import { remoteError, remoteJoin, removeLeftovers, sftpCall } from './remote.js';
+import { remoteError, remoteJoin, removeLeftovers, replaceSmallFile, sftpCall } from './remote.js';
 
 /**
  * An image's family: its name without the version, i.e. everything before the first `-` or `_` that is followed by
@@ -91,21 +91,10 @@ export async function readManifest(conn: SftpConnection, remoteDir: string): Pro
 export async function updateManifest(conn: SftpConnection, remoteDir: string, token: string, change: (images: Record<string, PublishRecord>) => void, applied: (images: Record<string, PublishRecord>) => boolean): Promise<void> {
   const path = remoteJoin(remoteDir, MANIFEST_NAME);
   const draft = `${path}.${token}.new`;
-  const sftp = conn.sftp;
   for (let attempt = 0; attempt < 5; attempt++) {
     const manifest = await readManifest(conn, remoteDir);
     change(manifest.images);
-    const data = Buffer.from(`${JSON.stringify(manifest, null, 2)}\n`);
-    try {
-      const handle = await sftpCall<Buffer>((cb) => sftp.open(draft, 'w', { mode: 0o644 }, cb));
-      await sftpCall((cb) => sftp.write(handle, data, 0, data.length, 0, cb));
-      await sftpCall((cb) => sftp.close(handle, cb));
-      await sftpCall((cb) => sftp.ext_openssh_rename(draft, path, cb));
-    } catch (error) {
-      if (isNetworkError(error)) throw error;
-      await sftpCall((cb) => sftp.unlink(draft, cb)).catch(() => undefined);
-      throw remoteError(error, `writing the manifest ${path}`);
-    }
+    await replaceSmallFile(conn, draft, path, Buffer.from(`${JSON.stringify(manifest, null, 2)}\n`), 'the manifest');
     if (applied((await readManifest(conn, remoteDir)).images)) return;
   }
 }
