@@ -2,7 +2,7 @@
 // place. Whatever fails, no file is left at the output path.
 import { createHash } from 'node:crypto';
 import { hold } from '../util/resources.js';
-import { mkdtemp, readdir, readFile, rename, rm, stat, statfs, writeFile } from 'node:fs/promises';
+import { mkdtemp, readFile, rename, rm, stat, statfs, writeFile } from 'node:fs/promises';
 import os from 'node:os';
 import path from 'node:path';
 import type { BuildConfig } from '../config/config.js';
@@ -11,9 +11,11 @@ import { formatBytes, formatDuration, type Summary } from '../report/summary.js'
 import { readSifFile } from '../image/sif.js';
 import { runProcess } from '../util/process.js';
 import { commandLine } from '../util/shell.js';
-import { inUserTerms, locateScriptletFailure, scriptletStarted } from './failure.js';
+import { errorLines, inUserTerms, locateScriptletFailure, scriptletStarted } from './failure.js';
+import { buildArgsFile, builderArgs, builderEnv, pullDirs } from './invocation.js';
+import { removeStaleLeftovers } from './leftovers.js';
 import { handBack, lendToRoot, rootCacheSetting, sudoPreserved } from './as-root.js';
-import { BuilderNotFoundError, detectBuilder, readPrivileges, useFakeroot, useSudo, type AsRoot, type BuilderInfo } from './builder.js';
+import { BuilderNotFoundError, detectBuilder, readPrivileges, useFakeroot, useSudo, type BuilderInfo } from './builder.js';
 import { parseDefinition } from './definition.js';
 import { formatFinding, lintDefinition, type Finding } from './lint.js';
 import { buildKey, contextFromEnv, LABELS, provenanceLabels, type BuildContext, type KeyInputs } from './provenance.js';
@@ -490,10 +492,6 @@ function makePlan(config: BuildConfig, resolved: Resolved, builder: BuilderInfo,
  * Build arguments as `--build-arg-file` reads them: one `KEY=VALUE` a line, the value taken literally (commas,
  * quotes, `$`, backslashes), where `--build-arg` would parse the values as CSV and break on `,` or `"`.
  */
-export function buildArgsFile(buildArgs: Record<string, string>): string {
-  return Object.entries(buildArgs).map(([k, v]) => `${k}=${v}\n`).join('');
-}
-
 /**
  * A full file system, said as a user can act on it: which path, which setting put it there (TMPDIR,
  * APPTAINER_TMPDIR, APPTAINER_CACHEDIR or output) and how much is free. With no path (the builder's own
@@ -523,13 +521,6 @@ async function noSpaceError(where: string | undefined, config: BuildConfig, env:
   );
 }
 
-/** Where the builder downloads layers: its cache and temporary directories (as the shim and apptainer place them). */
-function pullDirs(env: NodeJS.ProcessEnv, builder: BuilderInfo): string[] {
-  const prefix = builder.envPrefix;
-  const cache = env[`${prefix}CACHEDIR`] ?? path.join(env.HOME ?? os.homedir(), builder.command === 'singularity' ? '.singularity' : '.apptainer', 'cache');
-  return [...new Set([cache, env[`${prefix}TMPDIR`] ?? env.TMPDIR ?? os.tmpdir()])];
-}
-
 /** The registry host of a `docker://` or `oras://` URI, or what the source is otherwise. */
 function registryOf(uri: string): string {
   const m = /^(?:docker|oras):\/\/([^/]+)\//.exec(uri);
@@ -545,67 +536,6 @@ function untilAborted<T>(work: Promise<T>, signal?: AbortSignal): Promise<T> {
     signal.addEventListener('abort', onAbort, { once: true });
     work.then(resolve, reject).finally(() => signal.removeEventListener('abort', onAbort));
   });
-}
-
-/**
- * Removes what builds that died left behind: `.NAME.partial-PID` beside the output and `build-image-PID-*`
- * directories in the temporary directory, when no process with that PID runs any more.
- */
-async function removeStaleLeftovers(output: string, reporter: Reporter, tmpRoot: string): Promise<void> {
-  const dead = (pid: number) => {
-    if (pid === process.pid) return false;
-    try {
-      process.kill(pid, 0);
-      return false;
-    } catch (error) {
-      return (error as NodeJS.ErrnoException).code === 'ESRCH';
-    }
-  };
-  const partial = new RegExp(`^\\.${escapeRegExp(path.basename(output))}\\.partial-(\\d+)$`);
-  const places: [string, RegExp][] = [
-    [path.dirname(output), partial],
-    ...[...new Set([os.tmpdir(), tmpRoot])].map((dir): [string, RegExp] => [dir, /^build-image-(\d+)-/]),
-  ];
-  for (const [dir, pattern] of places) {
-    for (const name of await readdir(dir).catch(() => [] as string[])) {
-      const m = pattern.exec(name);
-      if (!m || !dead(Number(m[1]))) continue;
-      await rm(path.join(dir, name), { recursive: true, force: true }).catch(() => undefined);
-      reporter.info(`removed ${path.join(dir, name)}, left by a build that died (process ${m[1]})`);
-    }
-  }
-}
-
-function escapeRegExp(text: string): string {
-  return text.replace(/[.*+?^${}()|[\]\\]/g, '\\$&');
-}
-
-function builderArgs(config: BuildConfig, buildArgs: Record<string, string>, fakeroot: boolean, recipe: string, output: string, argsFile: string): string[] {
-  const args = ['build', '--force'];
-  if (fakeroot) args.push('--fakeroot');
-  if (config.registryInsecure) args.push('--no-https');
-  if (Object.keys(buildArgs).length > 0) args.push('--build-arg-file', argsFile);
-  if (config.compression !== 'gzip') args.push('--mksquashfs-args', `-comp ${config.compression}`);
-  args.push(output, recipe);
-  return args;
-}
-
-/** Credentials go to the builder through its environment, under the prefix it reads; through sudo, the cache too. */
-function builderEnv(env: NodeJS.ProcessEnv, builder: BuilderInfo, config: BuildConfig, asRoot?: AsRoot): NodeJS.ProcessEnv {
-  const out: NodeJS.ProcessEnv = { ...env };
-  if (config.registry) {
-    out[`${builder.envPrefix}DOCKER_USERNAME`] = config.registry.username;
-    out[`${builder.envPrefix}DOCKER_PASSWORD`] = config.registry.password;
-  }
-  if (asRoot) out[`${builder.envPrefix}CACHEDIR`] = rootCacheSetting(env, builder).setting;
-  return out;
-}
-
-/** The lines of a builder's output that explain a failure: its FATAL/ERROR lines and what precedes them. */
-function errorLines(tail: string[]): string[] {
-  const firstError = tail.findIndex((l) => /^(FATAL|ERROR)/.test(l.trim()));
-  const from = firstError < 0 ? Math.max(0, tail.length - 12) : Math.max(0, firstError - 8);
-  return tail.slice(from).filter((l) => l.trim() !== '');
 }
 
 /** What the summary says about the disk: where, how much was free and needed (the peak is added after the build). */

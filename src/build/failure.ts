@@ -47,3 +47,10 @@ export function inUserTerms(lines: string[], recipePath: string, definitionPath:
   if (!definitionPath) return lines;
   return lines.map((l) => l.split(recipePath).join(definitionPath));
 }
+
+/** The lines of a builder's output that explain a failure: its FATAL/ERROR lines and what precedes them. */
+export function errorLines(tail: string[]): string[] {
+  const firstError = tail.findIndex((l) => /^(FATAL|ERROR)/.test(l.trim()));
+  const from = firstError < 0 ? Math.max(0, tail.length - 12) : Math.max(0, firstError - 8);
+  return tail.slice(from).filter((l) => l.trim() !== '');
+}
