@@ -12,6 +12,7 @@ import { contextFromEnv, LABELS } from './build/provenance.js';
 import { sha256File } from './util/hash.js';
 import { readSifFile } from './image/sif.js';
 import type { RunRecord } from './publish/record.js';
+import { UserError } from './user-error.js';
 
 export type Step = 'build' | 'stage' | 'smoke' | 'promote' | 'docs';
 
@@ -210,7 +211,7 @@ function baselineImage(config: Config, reporter: Reporter): string | undefined {
 }
 
 /** An input that a step needs and that is missing or wrong, found only once the step runs. */
-export class StageInputError extends Error {
+export class StageInputError extends UserError {
   constructor(
     readonly input: string,
     message: string,
@@ -333,7 +334,7 @@ export function cancellationSignal(reporter?: Reporter): AbortSignal {
 }
 
 /** The run was cancelled by a signal; the exit status follows the shell's 128 + signal number. */
-export class CancelledError extends Error {
+export class CancelledError extends UserError {
   readonly exitCode: number;
   constructor(readonly signalName: NodeJS.Signals) {
     super(`cancelled (${signalName})`);

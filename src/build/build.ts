@@ -29,6 +29,7 @@ import { parseImageRef, resolveDigest, resolveManifestDigest, type ResolveOption
 import { evaluateKeyInputs, KeyInputError } from './key-inputs.js';
 import { HostFileError, hostFiles } from './key-files.js';
 import { VERSION } from '../version.js';
+import { UserError } from '../user-error.js';
 
 export interface BuildResult {
   image: string;
@@ -55,7 +56,7 @@ export interface BuildResult {
 }
 
 /** An expected failure: its message is shown to the user as is, without a stack trace. */
-export class BuildError extends Error {
+export class BuildError extends UserError {
   constructor(
     message: string,
     readonly findings: Finding[] = [],

@@ -3,6 +3,7 @@
 import { readFile } from 'node:fs/promises';
 import type { Builder, Fakeroot, Sudo } from '../config/config.js';
 import { findExecutable, runProcess } from '../util/process.js';
+import { UserError } from '../user-error.js';
 
 export interface BuilderInfo {
   /** `apptainer` or `singularity`, as invoked. */
@@ -15,7 +16,7 @@ export interface BuilderInfo {
   envPrefix: 'APPTAINER_' | 'SINGULARITY_';
 }
 
-export class BuilderNotFoundError extends Error {
+export class BuilderNotFoundError extends UserError {
   override name = 'BuilderNotFoundError';
 }
 

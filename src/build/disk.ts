@@ -10,6 +10,7 @@ import os from 'node:os';
 import path from 'node:path';
 import { formatBytes } from '../report/summary.js';
 import { MANIFEST_TYPES, registryClient, type ImageRef, type ResolveOptions } from './source.js';
+import { UserError } from '../user-error.js';
 
 /**
  * Bytes on disk per byte of compressed layers, at the build's peak. Measured with apptainer 1.4.5 here
@@ -169,7 +170,7 @@ const NETWORK_FS: Record<number, string> = {
 };
 
 /** An expected failure: not enough space anywhere. Its message has the numbers. */
-export class DiskSpaceError extends Error {
+export class DiskSpaceError extends UserError {
   constructor(message: string) {
     super(message);
     this.name = 'DiskSpaceError';

@@ -13,6 +13,7 @@ import { parse as shellParse } from 'shell-quote';
 import { parseDefinition } from './definition.js';
 import { substitute } from './recipe.js';
 import { sha256File } from '../util/hash.js';
+import { UserError } from '../user-error.js';
 
 export interface HostFile {
   /** As written in the definition (after build-argument substitution), then each file found under it. */
@@ -27,7 +28,7 @@ export interface HostFiles {
 }
 
 /** Raised for a `%files` source that matches nothing: apptainer would fail the build on it too. */
-export class HostFileError extends Error {
+export class HostFileError extends UserError {
   override name = 'HostFileError';
 }
 

@@ -5,6 +5,7 @@
 // working directory; its standard output (trailing white space trimmed) joins the key. Any other line joins the
 // key as written. Blank lines and lines starting with `#` are ignored.
 import { runProcess } from '../util/process.js';
+import { UserError } from '../user-error.js';
 
 export interface KeyInput {
   /** The line as written. */
@@ -14,7 +15,7 @@ export interface KeyInput {
 }
 
 /** A `key-inputs` command that failed: the build stops before anything is built or compared. */
-export class KeyInputError extends Error {
+export class KeyInputError extends UserError {
   override name = 'KeyInputError';
 }
 

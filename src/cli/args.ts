@@ -1,8 +1,9 @@
 // Command-line parsing and help, generated from the input schema so flags and action inputs cannot drift.
 import { parseArgs, type ParseArgsConfig } from 'node:util';
 import { COMMANDS, INPUTS, type CommandSpec, type InputSpec } from '../config/schema.js';
+import { UserError } from '../user-error.js';
 
-export class UsageError extends Error {
+export class UsageError extends UserError {
   override name = 'UsageError';
 }
 

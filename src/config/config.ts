@@ -11,6 +11,7 @@ import { keyInputLines } from '../build/key-inputs.js';
 import { expandName, nameValues, type NameValues } from './naming.js';
 import type { SftpTarget } from '../publish/connect.js';
 import type { SmokeOptions } from '../smoke/smoke.js';
+import { UserError } from '../user-error.js';
 
 /** Reads one input's raw value; undefined or '' means "not given". */
 export type InputReader = (name: string) => string | undefined;
@@ -20,7 +21,7 @@ export interface Problem {
   message: string;
 }
 
-export class ConfigError extends Error {
+export class ConfigError extends UserError {
   constructor(readonly problems: Problem[]) {
     super(problems.map((p) => `${p.input}: ${p.message}`).join('\n'));
     this.name = 'ConfigError';

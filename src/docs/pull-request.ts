@@ -5,6 +5,7 @@
 // Resetting the branch to the base first and committing through the contents API would leave an open pull
 // request without commits for a moment, and GitHub closes such a pull request for good.
 import { createGitHubClient, githubMessage, httpStatus, redact, type GitHubClient } from './github-client.js';
+import { UserError } from '../user-error.js';
 
 export interface PullRequestSpec {
   token: string;
@@ -45,7 +46,7 @@ export interface PullRequestResult {
 }
 
 /** An expected failure: the message says what went wrong and what to do, and never holds the token. */
-export class PullRequestError extends Error {
+export class PullRequestError extends UserError {
   override name = 'PullRequestError';
 }
 

@@ -1,6 +1,7 @@
 // What the table parsers share: a table's lines read from the document as display columns when asked for, its
 // rows and cells, the border lines docutils recognises, and the steps both of docutils' parsers take.
 import { colsText, leadingBlank, prepareLine, Recent, rstripCols, sliceCols, toCols, units, type Cols, type SourceLines } from './text-width.js';
+import { UserError } from '../user-error.js';
 
 /** A cell's extent in block coordinates: grid tables its border lines and columns; simple tables its lines and columns. */
 export interface Cell {
@@ -44,7 +45,7 @@ export abstract class RowRange extends RowList {
   }
 }
 
-export class TableMarkupError extends Error {
+export class TableMarkupError extends UserError {
   override name = 'TableMarkupError';
   constructor(
     message: string,

@@ -20,9 +20,10 @@ import {
   type Cols,
   type SourceLines,
 } from './text-width.js';
+import { UserError } from '../user-error.js';
 
 /** An expected failure: the document or the request cannot be edited safely. The message says what to do. */
-export class TableError extends Error {
+export class TableError extends UserError {
   override name = 'TableError';
 }
 

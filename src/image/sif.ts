@@ -7,6 +7,7 @@
 // /.singularity.d/labels.json inside the squashfs), so nothing here has to open the filesystem.
 
 import { open } from 'node:fs/promises';
+import { UserError } from '../user-error.js';
 
 export interface ByteSource {
   /** Resolves to `length` bytes at `offset`, or fewer if the source ends first. */
@@ -21,7 +22,7 @@ export interface FileByteSource extends ByteSource {
   readonly bytesRead: number;
 }
 
-export class SifFormatError extends Error {
+export class SifFormatError extends UserError {
   override name = 'SifFormatError';
 }
 

@@ -3,6 +3,7 @@
 import { Client as SshClient, type ConnectConfig, type SFTPWrapper } from 'ssh2';
 import type { Reporter } from '../report/reporter.js';
 import { parseKnownHosts, verifyHostKey, type HostKeyVerdict } from './known-hosts.js';
+import { UserError } from '../user-error.js';
 
 export interface SftpTarget {
   host: string;
@@ -28,7 +29,7 @@ export interface ConnectOptions {
 }
 
 /** The server's host key was refused; never retried. */
-export class HostKeyError extends Error {
+export class HostKeyError extends UserError {
   constructor(readonly verdict: Extract<HostKeyVerdict, { ok: false }>) {
     super(verdict.message);
     this.name = 'HostKeyError';
@@ -36,7 +37,7 @@ export class HostKeyError extends Error {
 }
 
 /** A failure to connect, authenticate or complete a remote operation, with a message a user can act on. */
-export class SftpError extends Error {
+export class SftpError extends UserError {
   constructor(
     message: string,
     readonly kind: 'network' | 'auth' | 'remote' | 'config' = 'remote',

@@ -31,6 +31,7 @@ import {
   type SlurmResources,
 } from './launch.js';
 import { smokeJson, smokeSummary, type SmokeReportInput } from './report.js';
+import { UserError } from '../user-error.js';
 
 /** The Slurm resources (partition, gpus, cpus, mem, time, account, qos) are also what the direct launcher reads. */
 export interface SmokeOptions extends Omit<SlurmResources, 'jobName'> {
@@ -90,7 +91,7 @@ export interface SmokeResult {
 }
 
 /** An expected failure: the message says what failed and, where it can, why. */
-export class SmokeError extends Error {
+export class SmokeError extends UserError {
   constructor(
     message: string,
     /** Present when the runs finished but the gate failed: what was measured. */

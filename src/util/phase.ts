@@ -1,5 +1,6 @@
 // Which phase of the run is under way (the name of the current log group), so that an unexpected end can say
 // where it happened.
+import { UserError } from '../user-error.js';
 let current = 'start-up';
 
 export function setPhase(name: string): void {
@@ -11,7 +12,7 @@ export function currentPhase(): string {
 }
 
 /** The run ended while a step still waited on something that can no longer happen (nothing left to wake it). */
-export class StalledError extends Error {
+export class StalledError extends UserError {
   constructor(phase: string) {
     super(`the run stopped during "${phase}" with an operation still waiting and nothing left to complete it (a lost connection that was never reported); nothing more was changed`);
     this.name = 'StalledError';
@@ -19,7 +20,7 @@ export class StalledError extends Error {
 }
 
 /** A promise rejected with nobody to handle it: a bug, reported with the phase instead of a silent exit. */
-export class UnhandledError extends Error {
+export class UnhandledError extends UserError {
   constructor(phase: string, reason: unknown) {
     super(`unexpected failure during "${phase}": ${reason instanceof Error ? reason.message : String(reason)}`, { cause: reason });
     this.name = 'UnhandledError';

@@ -2,6 +2,7 @@
 // abort, so a cancelled workflow never leaves a builder writing behind our back.
 import { spawn } from 'node:child_process';
 import { LineSplitter } from './lines.js';
+import { UserError } from '../user-error.js';
 
 export interface RunOptions {
   cwd?: string;
@@ -69,7 +70,7 @@ function signalRootGroup(pid: number, sig: NodeJS.Signals): void {
   spawn('sudo', ['-n', '/bin/sh', '-c', SIGNAL_ROOT_GROUP, '_', String(pid), sig.replace(/^SIG/, '')], { stdio: 'ignore' }).on('error', () => undefined);
 }
 
-export class CommandNotFoundError extends Error {
+export class CommandNotFoundError extends UserError {
   override name = 'CommandNotFoundError';
 }
 

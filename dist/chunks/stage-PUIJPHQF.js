@@ -1,3 +1,0 @@
-import { createRequire as __cr } from 'node:module'; import { fileURLToPath as __fup } from 'node:url'; import { dirname as __dn } from 'node:path'; const require = __cr(import.meta.url); const __filename = __fup(import.meta.url); const __dirname = __dn(__filename);
-import{d as a,e as b,f as c,g as d,h as e}from"./chunk-75DOERP7.js";import"./chunk-V7SKN5MC.js";import"./chunk-IVZVBOH7.js";import"./chunk-QFYUGUHY.js";import"./chunk-O57J7DY6.js";import"./chunk-IIQEKJBT.js";import"./chunk-75RYZAWR.js";import"./chunk-Q27EL5LC.js";import"./chunk-WAM5VTN6.js";export{b as describeVerification,e as ensureDir,c as stageImage,d as stageSummary,a as stagingLockPath};
-//# sourceMappingURL=stage-PUIJPHQF.js.map

@@ -1,0 +1,3 @@
+// The base of every failure a user can act on (bad input, an unreachable registry, a full disk, a refused key):
+// shown as its message alone, without a stack trace. Anything else that escapes is a bug and shows its stack.
+export class UserError extends Error {}
