@@ -4,6 +4,7 @@ import { Client as SshClient, type ConnectConfig, type SFTPWrapper } from 'ssh2'
 import type { Reporter } from '../report/reporter.js';
 import { parseKnownHosts, verifyHostKey, type HostKeyVerdict } from './known-hosts.js';
 import { UserError } from '../user-error.js';
+import { sleep } from '../util/sleep.js';
 
 export interface SftpTarget {
   host: string;
@@ -75,17 +76,6 @@ export function isNetworkError(error: unknown): boolean {
   return /No response from server|Not connected|connection (lost|closed|reset)|Connection lost before handshake|Unexpected (end|close) event|ECONNRESET|socket hang up|Timed out while waiting for handshake|Keepalive timeout|No SFTP connection/i.test(msg);
 }
 
-function sleep(ms: number, signal?: AbortSignal): Promise<void> {
-  return new Promise((resolve, reject) => {
-    if (signal?.aborted) return reject(new SftpError('cancelled', 'network'));
-    const t = setTimeout(resolve, ms);
-    signal?.addEventListener('abort', () => {
-      clearTimeout(t);
-      reject(new SftpError('cancelled'));
-    }, { once: true });
-  });
-}
-
 export async function connectSftp(target: SftpTarget, opts: ConnectOptions = {}): Promise<SftpConnection> {
   const reporter = opts.reporter;
   reporter?.setSecret(target.privateKey);
@@ -99,7 +89,8 @@ export async function connectSftp(target: SftpTarget, opts: ConnectOptions = {})
     } catch (error) {
       if (!isNetworkError(error) || attempt >= retries || opts.signal?.aborted) throw toUserError(error, target);
       reporter?.info(`connection to ${target.host}:${target.port} failed (${describe(error)}); retrying in ${(delay / 1000).toFixed(1)} s (${attempt + 1}/${retries})`);
-      await sleep(delay, opts.signal);
+      // A cancelled run does not retry (not a network error).
+      if (!(await sleep(delay, opts.signal))) throw new SftpError('cancelled');
       delay *= 2;
     }
   }

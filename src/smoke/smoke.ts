@@ -32,6 +32,7 @@ import {
 } from './launch.js';
 import { smokeJson, smokeSummary, type SmokeReportInput } from './report.js';
 import { UserError } from '../user-error.js';
+import { sleep } from '../util/sleep.js';
 
 /** The Slurm resources (partition, gpus, cpus, mem, time, account, qos) are also what the direct launcher reads. */
 export interface SmokeOptions extends Omit<SlurmResources, 'jobName'> {
@@ -535,19 +536,6 @@ async function cancelJob(ctx: Context, scancelArgs: string[], what: string): Pro
   }
   reporter.warning(`job ${what} is still listed by squeue 60 s after scancel`);
   return false;
-}
-
-function sleep(ms: number, signal?: AbortSignal): Promise<void> {
-  return new Promise((resolve) => {
-    if (signal?.aborted) return resolve();
-    const timer = setTimeout(done, ms);
-    function done(): void {
-      clearTimeout(timer);
-      signal?.removeEventListener('abort', done);
-      resolve();
-    }
-    signal?.addEventListener('abort', done, { once: true });
-  });
 }
 
 /** Reads what a job appended to its output file since the last poll and passes on whole lines. */

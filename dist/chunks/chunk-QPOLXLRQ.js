@@ -1,0 +1,3 @@
+import { createRequire as __cr } from 'node:module'; import { fileURLToPath as __fup } from 'node:url'; import { dirname as __dn } from 'node:path'; const require = __cr(import.meta.url); const __filename = __fup(import.meta.url); const __dirname = __dn(__filename);
+import{a as e}from"./chunk-WAM5VTN6.js";function b(i,t){return new Promise(o=>{if(t?.aborted)return o(!1);let u=setTimeout(()=>n(!0),i),r=e(()=>n(!1),"onAbort");function n(a){clearTimeout(u),t?.removeEventListener("abort",r),o(a)}e(n,"finish"),t?.addEventListener("abort",r,{once:!0})})}e(b,"sleep");export{b as a};
+//# sourceMappingURL=chunk-QPOLXLRQ.js.map
