@@ -241,8 +241,7 @@ interface DocsTable {
 
 async function readDocsTable(config: Config, reporter: Reporter): Promise<DocsTable> {
   const { checkDocsAccess, readRepositoryFile } = await import('./docs/docs-file.js');
-  const { editTable, listedValues } = await import('./docs/table.js');
-  const { syntaxOf } = await import('./commands/table.js');
+  const { editTable, listedValues, syntaxOf } = await import('./docs/table.js');
   const d = config.docs;
   const text = await readRepositoryFile({ token: d.token!, apiUrl: d.apiUrl, repo: d.repo!, path: d.file!, base: d.base, log: (l: string) => reporter.info(l) });
   // Before promotion: a token that cannot push the branch or open the PR would otherwise fail after the image is live.

@@ -4,7 +4,7 @@
 import { randomBytes } from 'node:crypto';
 import { chmod, readFile, realpath, rename, rm, stat, writeFile } from 'node:fs/promises';
 import path from 'node:path';
-import { editTableBytes, type Syntax } from '../docs/table.js';
+import { editTableBytes, syntaxOf } from '../docs/table.js';
 import { unifiedDiff } from '../docs/line-diff.js';
 import { ConfigError } from '../config/config.js';
 
@@ -16,11 +16,6 @@ export interface TableCommandOptions {
   valueColumn?: string;
   /** Print the diff and change nothing; exit 1 when the file would change (like `prettier --check`). */
   check: boolean;
-}
-
-/** Markdown files by their extension; everything else is read as reStructuredText. */
-export function syntaxOf(file: string): Syntax {
-  return /\.(md|markdown|mdown|mkd)$/i.test(file) ? 'markdown' : 'rst';
 }
 
 /**

@@ -13,6 +13,11 @@ import { colsEqual, EOLS, isBlankCols, isCombining, prepareLine, splitSourceByte
 export { displayWidth } from './text-width.js';
 export type { Table, TableFormat, Syntax } from './table-parse.js';
 
+/** A docs file's table syntax, by its extension: Markdown, or reStructuredText otherwise. */
+export function syntaxOf(file: string): Syntax {
+  return /\.(md|markdown|mdown|mkd)$/i.test(file) ? 'markdown' : 'rst';
+}
+
 export interface TableEditSpec {
   key: string;
   value: string;
