@@ -222,14 +222,6 @@ export class StageInputError extends UserError {
 }
 
 /** The configured column headers, with the English ones as fallbacks for the default Chinese headers. */
-function columns(config: Config): { keyColumns: string[]; valueColumns: string[] } {
-  const { keyColumn, valueColumn } = config.docs;
-  return {
-    keyColumns: [...new Set([keyColumn, ...(keyColumn === '软件' ? ['Software'] : [])])],
-    valueColumns: [...new Set([valueColumn, ...(valueColumn === '位置' ? ['Location'] : [])])],
-  };
-}
-
 interface DocsTable {
   /** Paths the table lists, which retention keeps. */
   listed: string[];
@@ -241,18 +233,19 @@ interface DocsTable {
 
 async function readDocsTable(config: Config, reporter: Reporter): Promise<DocsTable> {
   const { checkDocsAccess, readRepositoryFile } = await import('./docs/docs-file.js');
-  const { editTable, listedValues, syntaxOf } = await import('./docs/table.js');
+  const { editTable, listedValues, syntaxOf, tableColumns } = await import('./docs/table.js');
+  const columns = tableColumns(config.docs.keyColumn, config.docs.valueColumn);
   const d = config.docs;
   const text = await readRepositoryFile({ token: d.token!, apiUrl: d.apiUrl, repo: d.repo!, path: d.file!, base: d.base, log: (l: string) => reporter.info(l) });
   // Before promotion: a token that cannot push the branch or open the PR would otherwise fail after the image is live.
   await checkDocsAccess({ token: d.token!, apiUrl: d.apiUrl, repo: d.repo!, base: d.base, log: (l: string) => reporter.info(l) });
   const syntax = syntaxOf(d.file!);
-  const listed = listedValues(text, { ...columns(config), syntax });
+  const listed = listedValues(text, { ...columns, syntax });
   reporter.info(`${d.repo}:${d.file} lists ${listed.length} image(s); retention keeps them`);
   const row = {
     key: d.software ?? config.name!,
     value: path.posix.join(config.remote.remoteDir!, config.remote.remoteName!),
-    ...columns(config),
+    ...columns,
     syntax,
     file: d.file,
   };

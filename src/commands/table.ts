@@ -4,7 +4,7 @@
 import { randomBytes } from 'node:crypto';
 import { chmod, readFile, realpath, rename, rm, stat, writeFile } from 'node:fs/promises';
 import path from 'node:path';
-import { editTableBytes, syntaxOf } from '../docs/table.js';
+import { editTableBytes, syntaxOf, tableColumns } from '../docs/table.js';
 import { unifiedDiff } from '../docs/line-diff.js';
 import { ConfigError } from '../config/config.js';
 
@@ -32,8 +32,7 @@ export async function tableCommand(opts: TableCommandOptions, out: NodeJS.Writab
   const result = editTableBytes(bytes, {
     key: opts.key,
     value: opts.value,
-    keyColumns: opts.keyColumn ? [opts.keyColumn] : undefined,
-    valueColumns: opts.valueColumn ? [opts.valueColumn] : undefined,
+    ...tableColumns(opts.keyColumn || undefined, opts.valueColumn || undefined),
     syntax: syntaxOf(opts.file),
     file: opts.file,
   });

@@ -54,6 +54,16 @@ export { escapeMarkdown, escapeRst, TableError } from './table-rewrite.js';
 export const DEFAULT_KEY_COLUMNS = ['软件', 'Software'];
 export const DEFAULT_VALUE_COLUMNS = ['位置', 'Location'];
 
+/**
+ * The header names to look for, from the columns a user named (or none): a default name brings its English
+ * twin (the centre's tables are in Chinese, their English copies in English), any other name stands alone. The
+ * pipeline and the `table` command both ask here, so an explicit `软件` means the same in both.
+ */
+export function tableColumns(keyColumn: string | undefined, valueColumn: string | undefined): { keyColumns: string[]; valueColumns: string[] } {
+  const pick = (named: string | undefined, defaults: string[]) => (named === undefined || named === defaults[0] ? defaults : [named]);
+  return { keyColumns: pick(keyColumn, DEFAULT_KEY_COLUMNS), valueColumns: pick(valueColumn, DEFAULT_VALUE_COLUMNS) };
+}
+
 const UTF8_BOM = [0xef, 0xbb, 0xbf];
 
 /** The document's lines, after a byte order mark (which stays in the output untouched). */

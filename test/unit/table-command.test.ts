@@ -5,7 +5,7 @@ import path from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { Writable } from 'node:stream';
 import { tableCommand } from '../../src/commands/table.js';
-import { TableError } from '../../src/docs/table.js';
+import { TableError, tableColumns } from '../../src/docs/table.js';
 
 const fixture = readFileSync(fileURLToPath(new URL('../fixtures/docs/preset-images.rst', import.meta.url)), 'utf8');
 
@@ -30,6 +30,18 @@ describe('build-image table', () => {
     chmodSync(file, 0o640);
   });
   afterEach(() => rmSync(dir, { recursive: true, force: true }));
+
+  test('an explicit 软件 column finds an English copy of the table, as the pipeline does', async () => {
+    const english = ['=========  ================================', 'Software   Location', '=========  ================================', 'VASP       /lustre/share/img/vasp-5.4.4.simg', '=========  ================================', ''].join('\n');
+    writeFileSync(file, english);
+    const out = sink();
+    const code = await tableCommand({ file, key: 'VASP', value: '/lustre/share/img/vasp-6.4.simg', check: false, keyColumn: '软件', valueColumn: '位置' }, out.stream);
+    expect(code).toBe(0);
+    expect(readFileSync(file, 'utf8')).toContain('VASP       /lustre/share/img/vasp-6.4.simg');
+    // One rule for both front ends: a default name brings its English twin; another name stands alone.
+    expect(tableColumns('软件', undefined)).toEqual({ keyColumns: ['软件', 'Software'], valueColumns: ['位置', 'Location'] });
+    expect(tableColumns('Name', 'Path')).toEqual({ keyColumns: ['Name'], valueColumns: ['Path'] });
+  });
 
   test('edits the file in place, keeps its mode and leaves no temporary file', async () => {
     const out = sink();
