@@ -182,7 +182,9 @@ function cliArgs(dirs: { staging: string; live: string }, port: number, extra: s
 
 /** Runs the CLI's publish through the proxy until it stalls at `fault`, then kills it with SIGKILL. */
 async function publishKilledAt(dirs: { staging: string; live: string }, fault: Fault): Promise<void> {
-  proxy.planFaults([fault]);
+  // The CLI first looks for the build's provenance record in the staging directory, over a connection of its own;
+  // the fault is for the promotion's connection, the next one.
+  proxy.planFaults([{ dir: 'down', at: Number.MAX_SAFE_INTEGER, kind: 'cut' }, fault]);
   const stalled = proxy.stalled();
   const child = spawn(process.execPath, cliArgs(dirs, proxy.port), { stdio: 'ignore' });
   const exited = new Promise((r) => child.once('exit', r));
@@ -199,6 +201,8 @@ describe('a publisher killed with SIGKILL', () => {
       const dirs = scenario(`kill-${share}`, right);
       const fault: Fault = { dir: 'down', at: Math.floor(length.down * share), kind: 'stall' };
       await publishKilledAt(dirs, fault);
+      // Killed while holding the lock: what the next publisher must get past.
+      expect([describeFault(fault), existsSync(`${dirs.live}/.tool-2.0.sif.lock`)]).toEqual([describeFault(fault), true]);
       const started = Date.now();
       const again = spawnSync(process.execPath, cliArgs(dirs, sshd.port, ['--lock-stale', '3s']), { encoding: 'utf8', timeout: 120_000 });
       const seconds = (Date.now() - started) / 1000;
@@ -243,8 +247,10 @@ describe('a publisher killed with SIGKILL', () => {
     const refresh = setInterval(() => utimesSync(stagingLock, new Date(), new Date()), 200);
     const runner = tempDir('bi-post-');
     try {
+      // The files a runner provides: state for the post step, outputs.
       const stateFile = path.join(runner.dir, 'state');
       writeFileSync(stateFile, '');
+      writeFileSync(path.join(runner.dir, 'out'), '');
       const inputs: Record<string, string> = {
         stage: 'publish', 'sftp-host': sshd.host, 'sftp-port': String(sshd.port), 'sftp-username': sshd.user, 'sftp-private-key': sshd.privateKey,
         'sftp-host-fingerprint': sshd.fingerprint, 'staging-dir': dirs.staging, 'remote-dir': dirs.live, 'remote-name': 'tool-2.0.sif',
