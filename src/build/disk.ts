@@ -244,11 +244,13 @@ export async function planDisk(options: {
   for (const c of usable) options.say(`candidate ${c.dir}: ${formatBytes(c.free)} free, ${formatBytes(c.needed)} needed`);
   for (const s of skipped) options.say(`candidate skipped: ${s}`);
   const chosen = chooseCandidate(usable, skipped, estimate, from);
-  // The builder creates its cache directory when it first writes there.
-  const cache = path.join(chosen.dir, 'build-image-cache', options.builder.command);
+  // The builder creates its cache directory when it first writes there. A cache directory the environment names
+  // (a self-hosted runner's kept cache, a restored one) stays where it is; only the temporary directory moves.
+  const given = options.env[`${options.builder.envPrefix}CACHEDIR`] || undefined;
+  const cache = given ?? path.join(chosen.dir, 'build-image-cache', options.builder.command);
   // Named like the run's other temporary directory, so that a run that dies leaves nothing the next one keeps.
   const temporary = await mkdtemp(path.join(chosen.dir, `build-image-${process.pid}-`));
-  options.say(`${options.builder.envPrefix}TMPDIR=${temporary}, ${options.builder.envPrefix}CACHEDIR=${cache} (${options.tmpDir ? 'tmp-dir' : 'the most free space'})`);
+  options.say(`${options.builder.envPrefix}TMPDIR=${temporary} (${options.tmpDir ? 'tmp-dir' : 'the most free space'}), ${options.builder.envPrefix}CACHEDIR=${cache}${given ? ' (from the environment)' : ''}`);
   return {
     root: chosen.dir,
     estimate,
@@ -256,7 +258,7 @@ export async function planDisk(options: {
     needed: chosen.needed,
     temporary,
     cache,
-    env: { [`${options.builder.envPrefix}TMPDIR`]: temporary, [`${options.builder.envPrefix}CACHEDIR`]: cache },
+    env: { [`${options.builder.envPrefix}TMPDIR`]: temporary, ...(given ? {} : { [`${options.builder.envPrefix}CACHEDIR`]: cache }) },
   };
 }
 
