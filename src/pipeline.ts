@@ -7,7 +7,8 @@ import { stat } from 'node:fs/promises';
 import path from 'node:path';
 import type { Config, SftpConfig } from './config/config.js';
 import type { Reporter } from './report/reporter.js';
-import { build, type BuildResult } from './build/build.js';
+import { build, followSource, type BuildResult } from './build/build.js';
+import { nameWithTag } from './config/naming.js';
 import { contextFromEnv, LABELS } from './build/provenance.js';
 import { sha256File } from './util/hash.js';
 import { readSifFile } from './image/sif.js';
@@ -40,6 +41,17 @@ export function stepsFor(config: Config): Step[] {
   }
 }
 
+/**
+ * A `remote-name` with `{tag}` and a `source-tag-pattern`: the tag is chosen now, before the unchanged check and
+ * the immutability check look at the published name, and the build reuses the choice.
+ */
+async function nameAfterSourceTag(config: Config, reporter: Reporter, signal?: AbortSignal): Promise<void> {
+  const { choice } = await followSource(config.build, reporter, signal);
+  if (!choice) return;
+  config.build = { ...config.build, chosenTag: choice };
+  config.remote = { ...config.remote, remoteName: nameWithTag(config.remote.remoteName!, choice.tag) };
+}
+
 export async function runPipeline(
   config: Config,
   reporter: Reporter,
@@ -59,6 +71,7 @@ export async function runPipeline(
     return result;
   }
 
+  if (steps.includes('build') && !config.dryRun && config.remote.remoteName?.includes('{tag}')) await nameAfterSourceTag(config, reporter, signal);
   if (config.remote.remoteName) reporter.setOutput('remote-name', config.remote.remoteName);
   if (!steps.includes('build') && (steps.includes('stage') || steps.includes('promote')) && !config.dryRun) {
     const { refuseOverwrite } = await import('./skip.js');

@@ -354,16 +354,25 @@ interface Resolved {
   definition?: { text: string; sha256: string; pins: Map<number, string> };
 }
 
+function sourceResolveOptions(config: BuildConfig, signal?: AbortSignal): ResolveOptions {
+  return { insecure: config.registryInsecure, auth: config.registry, signal };
+}
+
+/** The source to build: with `source-tag-pattern`, its newest matching tag, chosen once per run (`chosenTag`). */
+export async function followSource(config: BuildConfig, reporter: Reporter, signal?: AbortSignal): Promise<{ source: Source; choice?: TagChoice }> {
+  return followSourceTag(config.source!, config.sourceTagPattern, sourceResolveOptions(config, signal), (line) => reporter.info(line), config.chosenTag).catch((error: Error) => {
+    throw new BuildError(error.message.startsWith('source-tag-pattern') ? error.message : `source: ${error.message}`);
+  });
+}
+
 async function resolveBases(config: BuildConfig, reporter: Reporter, signal?: AbortSignal): Promise<Resolved> {
-  const resolveOptions: ResolveOptions = { insecure: config.registryInsecure, auth: config.registry, signal };
+  const resolveOptions = sourceResolveOptions(config, signal);
   const fail = (error: unknown): never => {
     throw new BuildError(`source: ${(error as Error).message}`);
   };
 
   if (config.source) {
-    const { source, choice } = await followSourceTag(config.source, config.sourceTagPattern, resolveOptions, (line) => reporter.info(line)).catch((error: Error) => {
-      throw new BuildError(error.message.startsWith('source-tag-pattern') ? error.message : `source: ${error.message}`);
-    });
+    const { source, choice } = await followSource(config, reporter, signal);
     const digest = await resolveDigest(source, resolveOptions).catch(fail);
     reporter.info(`${source.uri} → ${digest}`);
     const base: SizedBase = source.kind === 'docker' || source.kind === 'oras' ? { kind: 'registry', ref: { ...source.ref, digest }, shown: source.uri } : { kind: 'file', path: source.path, shown: source.uri };

@@ -6,9 +6,9 @@ import { parse as shellParse } from 'shell-quote';
 import { inputSpec, type InputSpec, type StageName } from './schema.js';
 import { isReservedLabel } from '../build/provenance.js';
 import { parseSource, type Source } from '../build/source.js';
-import { parseTagPattern, sourceTagProblem, type TagPattern } from '../build/tags.js';
+import { parseTagPattern, sourceTagProblem, type TagChoice, type TagPattern } from '../build/tags.js';
 import { keyInputLines } from '../build/key-inputs.js';
-import { expandName, nameValues, type NameValues } from './naming.js';
+import { expandName, nameValues, nameWithTag, type NameValues } from './naming.js';
 import type { SftpTarget } from '../publish/connect.js';
 import type { SmokeOptions } from '../smoke/smoke.js';
 import { UserError } from '../user-error.js';
@@ -41,6 +41,8 @@ export interface BuildConfig {
   source?: Source;
   /** Follow the source repository's newest tag matching this pattern. */
   sourceTagPattern?: TagPattern;
+  /** The tag already chosen by the pattern, when the run needed it before the build (a `{tag}` in `remote-name`). */
+  chosenTag?: TagChoice;
   /** Absolute path of the directory for the builder's temporary files and cache (`tmp-dir`); chosen by free space when absent. */
   tmpDir?: string;
   /** Absolute path of the definition file. */
@@ -355,6 +357,7 @@ export function loadConfig(
     buildArgs: build.buildArgs,
     env,
     now: options.now ?? new Date(),
+    tagFollowsPattern: parts.has('build') && build.sourceTagPattern !== undefined,
   });
   const remote = readRemote(r, name, nameText !== undefined, {
     sftpRequired: parts.has('publish') || (parts.has('stage') && !parts.has('build')),
@@ -428,7 +431,7 @@ function readRemote(r: Reader, name: string | undefined, nameGiven: boolean, nee
     // An invalid `name` was reported already; the remote name it would have given is not a second problem.
     if (!nameGiven && template === undefined) r.problem('remote-name', 'required with `sftp-host` when `name` is not set');
   }
-  else if (template !== undefined && fileNameProblem(remoteName)) r.problem('remote-name', fileNameProblem(remoteName)!);
+  else if (template !== undefined && fileNameProblem(nameWithTag(remoteName, 'TAG'))) r.problem('remote-name', fileNameProblem(nameWithTag(remoteName, 'TAG'))!);
   if (stagingDir && !stagingDir.startsWith('/')) r.problem('staging-dir', `must be an absolute path; got ${quote(stagingDir)}`);
   return {
     sftp: username && privateKey ? { host, port, username, privateKey, passphrase, knownHosts, fingerprint } : undefined,
