@@ -10,8 +10,10 @@ import { parseTagPattern, sourceTagProblem, type TagPattern } from '../build/tag
 import { keyInputLines } from '../build/key-inputs.js';
 import { expandName, nameValues, type NameValues } from './naming.js';
 import type { SftpTarget } from '../publish/connect.js';
+import { parseSshProxy } from '../publish/proxy-tunnel.js';
 import type { SmokeOptions } from '../smoke/smoke.js';
 import { UserError } from '../user-error.js';
+import { proxySecrets, urlSecrets } from '../util/proxy.js';
 
 /** Reads one input's raw value; undefined or '' means "not given". */
 export type InputReader = (name: string) => string | undefined;
@@ -408,6 +410,9 @@ function readRemote(r: Reader, name: string | undefined, nameGiven: boolean, nee
   const passphrase = r.raw('sftp-passphrase');
   const knownHosts = r.raw('sftp-known-hosts');
   const fingerprint = r.string('sftp-host-fingerprint');
+  const proxyText = r.string('sftp-proxy');
+  const proxy = proxyText === undefined ? undefined : parseSshProxy(proxyText);
+  if (proxy && 'problem' in proxy) r.problem('sftp-proxy', proxy.problem);
   if (!username) r.problem('sftp-username', 'required with `sftp-host`');
   if (!privateKey) r.problem('sftp-private-key', 'required with `sftp-host`: the private key text (OpenSSH or PEM)');
   else if (!/-----BEGIN [A-Z ]*PRIVATE KEY-----/.test(privateKey)) {
@@ -431,7 +436,7 @@ function readRemote(r: Reader, name: string | undefined, nameGiven: boolean, nee
   else if (template !== undefined && fileNameProblem(remoteName)) r.problem('remote-name', fileNameProblem(remoteName)!);
   if (stagingDir && !stagingDir.startsWith('/')) r.problem('staging-dir', `must be an absolute path; got ${quote(stagingDir)}`);
   return {
-    sftp: username && privateKey ? { host, port, username, privateKey, passphrase, knownHosts, fingerprint } : undefined,
+    sftp: username && privateKey ? { host, port, username, privateKey, passphrase, knownHosts, fingerprint, ...(proxy && !('problem' in proxy) ? { proxy } : {}) } : undefined,
     stagingDir,
     remoteDir,
     remoteName,
@@ -623,9 +628,14 @@ function readTagPattern(r: Reader, source: Source | undefined, definitionText: s
 }
 
 /** Secret input values, to be masked before anything is logged. */
-export function secretValues(read: InputReader, specs: readonly InputSpec[]): string[] {
-  return specs
-    .filter((s) => s.secret)
-    .map((s) => read(s.name))
-    .filter((v): v is string => v !== undefined && v !== '');
+export function secretValues(read: InputReader, specs: readonly InputSpec[], env: NodeJS.ProcessEnv = process.env): string[] {
+  return [
+    ...specs
+      .filter((s) => s.secret)
+      .map((s) => read(s.name))
+      .filter((v): v is string => v !== undefined && v !== ''),
+    // A proxy URL is not secret, but the password in it is.
+    ...urlSecrets(read('sftp-proxy')),
+    ...proxySecrets(env),
+  ];
 }

@@ -287,6 +287,14 @@ export const INPUTS: readonly InputSpec[] = [
     placeholder: 'SHA256:...',
   },
   {
+    name: 'sftp-proxy',
+    description:
+      'Proxy for the SSH connection to `sftp-host`: `http://[USER:PASSWORD@]HOST:PORT` (HTTP CONNECT) or `socks5://[USER:PASSWORD@]HOST:PORT`. The password is masked. HTTP requests (GitHub, registries) follow `HTTPS_PROXY`, `HTTP_PROXY` and `NO_PROXY` instead.',
+    phases: ['stage', 'publish'],
+    kind: str,
+    placeholder: 'URL',
+  },
+  {
     name: 'staging-dir',
     description: 'Remote directory for uploads in progress; images are promoted from here by an atomic rename.',
     phases: ['stage', 'publish'],

@@ -1,0 +1,114 @@
+// Requests to GitHub and to registries honour HTTPS_PROXY / HTTP_PROXY / NO_PROXY (upper or lower case), as
+// curl, git and the runner itself do: cluster-side runners usually reach the internet only through a proxy.
+import { UserError } from '../user-error.js';
+
+/** The proxy failed or refused the request (never the credentials in the message). */
+export class ProxyError extends UserError {
+  override name = 'ProxyError';
+}
+
+type Env = NodeJS.ProcessEnv;
+
+/** The proxy variable that applies to a protocol, as undici's EnvHttpProxyAgent reads it (lower case first). */
+function proxyVariable(protocol: string, env: Env): { name: string; value: string } | undefined {
+  const names = protocol === 'https:' ? ['https_proxy', 'HTTPS_PROXY', 'http_proxy', 'HTTP_PROXY'] : ['http_proxy', 'HTTP_PROXY'];
+  for (const name of names) if (env[name]) return { name, value: env[name] };
+  return undefined;
+}
+
+/** A proxy URL as a log may show it: scheme, host and port, never the user or password. */
+export function shownProxy(url: string): string {
+  try {
+    const u = new URL(url);
+    return `${u.protocol}//${u.host}`;
+  } catch {
+    return '(an unparsable proxy URL)';
+  }
+}
+
+/** Passwords in the proxy variables, for masking. */
+export function proxySecrets(env: Env = process.env): string[] {
+  return ['https_proxy', 'HTTPS_PROXY', 'http_proxy', 'HTTP_PROXY'].flatMap((name) => urlSecrets(env[name]));
+}
+
+/** The password of a URL with credentials, as written and decoded. */
+export function urlSecrets(text: string | undefined): string[] {
+  if (!text) return [];
+  try {
+    const { password } = new URL(text);
+    return password ? [...new Set([password, decodeURIComponent(password)])] : [];
+  } catch {
+    return [];
+  }
+}
+
+let dispatcher: { key: string; agent: Promise<import('undici').Dispatcher> } | undefined;
+
+/** One agent for the process, rebuilt when the variables change (tests set them per case). */
+function envAgent(env: Env): Promise<import('undici').Dispatcher> {
+  const key = JSON.stringify(['https_proxy', 'HTTPS_PROXY', 'http_proxy', 'HTTP_PROXY'].map((n) => env[n] ?? ''));
+  if (dispatcher?.key !== key) {
+    void dispatcher?.agent.then((old) => old.close()).catch(() => undefined);
+    const agent = import('undici').then(({ EnvHttpProxyAgent }) => {
+      // undici flags the class experimental with a process warning; create-pull-request relies on it as well, and a
+      // "(node) ExperimentalWarning" line would only puzzle someone reading the job log.
+      const emitWarning = process.emitWarning;
+      process.emitWarning = () => undefined;
+      try {
+        // Plain-HTTP targets are forwarded (`GET http://...`), not tunnelled: proxies such as Squid allow CONNECT
+        // only to port 443 by default.
+        return new EnvHttpProxyAgent({ proxyTunnel: false } as ConstructorParameters<typeof EnvHttpProxyAgent>[0]);
+      } finally {
+        process.emitWarning = emitWarning;
+      }
+    });
+    dispatcher = { key, agent };
+  }
+  return dispatcher.agent;
+}
+
+/**
+ * `fetch` through the proxy the environment names for the URL, unless NO_PROXY matches it (undici's
+ * EnvHttpProxyAgent decides). Without any proxy variable it is the global fetch, unchanged. A proxy that cannot be
+ * reached or refuses is named in a ProxyError.
+ */
+export const proxyFetch: typeof fetch = async (input, init) => {
+  const env = process.env;
+  const url = new URL(input instanceof Request ? input.url : String(input));
+  const proxy = proxyVariable(url.protocol, env);
+  if (!proxy) return fetch(input, init);
+  const { fetch: undiciFetch } = await import('undici');
+  let response: Response;
+  try {
+    response = (await undiciFetch(input as Parameters<typeof undiciFetch>[0], {
+      ...(init as Parameters<typeof undiciFetch>[1]),
+      dispatcher: await envAgent(env),
+    })) as unknown as Response;
+  } catch (error) {
+    throw proxyFailure(error, url, proxy) ?? error;
+  }
+  // 407 is the proxy's own answer; the server behind it never saw the request.
+  if (response.status === 407) {
+    throw new ProxyError(`the proxy ${shownProxy(proxy.value)} (${proxy.name}) refused ${url.host}: HTTP 407, it wants credentials (give them in the URL, http://user:password@host:port)`);
+  }
+  return response;
+};
+
+/** A ProxyError when the failure is the proxy's (the tunnel refused, or the proxy itself unreachable). */
+function proxyFailure(error: unknown, url: URL, proxy: { name: string; value: string }): ProxyError | undefined {
+  const shown = `the proxy ${shownProxy(proxy.value)} (${proxy.name})`;
+  const cause = (error as { cause?: { code?: string; message?: string; address?: string; port?: number; hostname?: string } }).cause;
+  const tunnel = /Proxy response \((\d+)\)/.exec(cause?.message ?? '');
+  if (tunnel) return new ProxyError(`${shown} refused the tunnel to ${url.host}: HTTP ${tunnel[1]}`, { cause: error });
+  let proxyUrl: URL;
+  try {
+    proxyUrl = new URL(proxy.value);
+  } catch {
+    return new ProxyError(`${proxy.name} is not a URL such as http://proxy.example.com:3128`, { cause: error });
+  }
+  const proxyHost = proxyUrl.hostname.replace(/^\[|\]$/g, '');
+  const proxyPort = Number(proxyUrl.port || (proxyUrl.protocol === 'https:' ? 443 : 80));
+  const atProxy = (cause?.address === proxyHost && cause.port === proxyPort) || cause?.hostname === proxyHost;
+  if (cause?.code && atProxy) return new ProxyError(`cannot reach ${shown} for ${url.host} (${cause.code})`, { cause: error });
+  return undefined;
+}
