@@ -105,7 +105,7 @@ function connectTunnel(proxy: SshProxy, host: string, port: number, timeoutMs: n
       const status = /^HTTP\/1\.[01] (\d{3})([^\r\n]*)/.exec(head.subarray(0, end).toString('latin1'));
       if (!status) return fail(new Error('the proxy did not answer CONNECT with HTTP'));
       if (status[1] !== '200') {
-        const hint = status[1] === '407' ? ' (it wants credentials: http://user:password@host:port)' : '';
+        const hint = status[1] === '407' ? ' (check the user and password in its URL, http://USER:PASSWORD@HOST:PORT)' : '';
         return fail(new TunnelError(`the proxy ${shownSshProxy(proxy)} (sftp-proxy) refused the tunnel to ${host}:${port}: HTTP ${status[1]}${status[2].trimEnd()}${hint}`, false));
       }
       // ssh2 resumes the socket once it listens; bytes after the header already belong to the SSH server.

@@ -78,28 +78,32 @@ export const proxyFetch: typeof fetch = async (input, init) => {
   const proxy = proxyVariable(url.protocol, env);
   if (!proxy) return fetch(input, init);
   const { fetch: undiciFetch } = await import('undici');
-  let response: Response;
   try {
-    response = (await undiciFetch(input as Parameters<typeof undiciFetch>[0], {
+    return (await undiciFetch(input as Parameters<typeof undiciFetch>[0], {
       ...(init as Parameters<typeof undiciFetch>[1]),
       dispatcher: await envAgent(env),
     })) as unknown as Response;
   } catch (error) {
     throw proxyFailure(error, url, proxy) ?? error;
   }
-  // 407 is the proxy's own answer; the server behind it never saw the request.
-  if (response.status === 407) {
-    throw new ProxyError(`the proxy ${shownProxy(proxy.value)} (${proxy.name}) refused ${url.host}: HTTP 407, it wants credentials (give them in the URL, http://user:password@host:port)`);
-  }
-  return response;
 };
 
-/** A ProxyError when the failure is the proxy's (the tunnel refused, or the proxy itself unreachable). */
+type Cause = { code?: unknown; message?: string; address?: string; port?: number; hostname?: string; cause?: unknown };
+
+/** A ProxyError when the failure is the proxy's: it refused the tunnel or the credentials, or could not be reached. */
 function proxyFailure(error: unknown, url: URL, proxy: { name: string; value: string }): ProxyError | undefined {
   const shown = `the proxy ${shownProxy(proxy.value)} (${proxy.name})`;
-  const cause = (error as { cause?: { code?: string; message?: string; address?: string; port?: number; hostname?: string } }).cause;
-  const tunnel = /Proxy response \((\d+)\)/.exec(cause?.message ?? '');
-  if (tunnel) return new ProxyError(`${shown} refused the tunnel to ${url.host}: HTTP ${tunnel[1]}`, { cause: error });
+  // undici wraps the reason one or two levels deep (fetch failed → cancelled → the proxy's answer).
+  const causes: Cause[] = [];
+  for (let c = (error as Cause | undefined)?.cause; c && typeof c === 'object' && causes.length < 5; c = (c as Cause).cause) causes.push(c as Cause);
+  for (const cause of causes) {
+    const status = /Proxy response \((\d+)\)|Proxy Authentication Required \((407)\)/.exec(cause.message ?? '');
+    const code = status?.[1] ?? status?.[2];
+    if (code === '407') {
+      return new ProxyError(`${shown} refused ${url.host}: HTTP 407, proxy authentication required (check the user and password in its URL, http://USER:PASSWORD@HOST:PORT)`, { cause: error });
+    }
+    if (code) return new ProxyError(`${shown} refused the tunnel to ${url.host}: HTTP ${code}`, { cause: error });
+  }
   let proxyUrl: URL;
   try {
     proxyUrl = new URL(proxy.value);
@@ -108,7 +112,7 @@ function proxyFailure(error: unknown, url: URL, proxy: { name: string; value: st
   }
   const proxyHost = proxyUrl.hostname.replace(/^\[|\]$/g, '');
   const proxyPort = Number(proxyUrl.port || (proxyUrl.protocol === 'https:' ? 443 : 80));
-  const atProxy = (cause?.address === proxyHost && cause.port === proxyPort) || cause?.hostname === proxyHost;
-  if (cause?.code && atProxy) return new ProxyError(`cannot reach ${shown} for ${url.host} (${cause.code})`, { cause: error });
+  const atProxy = causes.find((c) => typeof c.code === 'string' && ((c.address === proxyHost && c.port === proxyPort) || c.hostname === proxyHost));
+  if (atProxy) return new ProxyError(`cannot reach ${shown} for ${url.host} (${String(atProxy.code)})`, { cause: error });
   return undefined;
 }
