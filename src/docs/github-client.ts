@@ -4,9 +4,10 @@ import { Octokit } from '@octokit/rest';
 import { retry } from '@octokit/plugin-retry';
 import { throttling } from '@octokit/plugin-throttling';
 import Bottleneck from 'bottleneck';
+import { defaultOf } from '../config/schema.js';
 import { proxyFetch } from '../util/proxy.js';
 
-export const DEFAULT_API_URL = 'https://api.github.com';
+export const DEFAULT_API_URL = defaultOf('github-api-url');
 
 const GitHub = Octokit.plugin(retry, throttling);
 export type GitHubClient = InstanceType<typeof GitHub>;
