@@ -28,6 +28,8 @@ export interface SshProxy {
 export function parseSshProxy(text: string): SshProxy | { problem: string } {
   let url: URL;
   try {
+    // Without `scheme://`, `proxy:3128` would parse as a URL of scheme `proxy:`.
+    if (!/^[a-z][a-z0-9+.-]*:\/\//i.test(text)) throw new Error('no scheme');
     url = new URL(text);
   } catch {
     return { problem: 'must be a URL such as http://proxy.example.com:3128 or socks5://proxy.example.com:1080' };
@@ -60,9 +62,11 @@ export async function openTunnel(proxy: SshProxy, host: string, port: number, ti
   } catch (error) {
     if (error instanceof TunnelError) throw error;
     const e = error as { code?: string; message?: string };
-    const why = (e.code ?? e.message ?? String(error)).replace(/^Socks5 proxy rejected connection - /, 'refused: ');
+    // The socks package reports a socket error by its message alone (`connect ECONNREFUSED ...`).
+    const code = e.code ?? /\b(E[A-Z_]{3,})\b/.exec(e.message ?? '')?.[1];
+    const why = code ?? (e.message ?? String(error)).replace(/^Socks5 proxy rejected connection - /, 'refused: ');
     // A proxy that cannot be reached is a network failure (retried); one that answers and refuses is not.
-    const network = typeof e.code === 'string' || /timed out|closed|Socket closed/i.test(why);
+    const network = code !== undefined || /timed out|closed/i.test(why);
     throw new TunnelError(`cannot open a tunnel to ${host}:${port} through ${shown}: ${why}`, network);
   }
 }

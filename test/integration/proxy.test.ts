@@ -197,5 +197,12 @@ describe('the SSH connection goes through sftp-proxy', () => {
     const socks = await errorOf(stageThrough(parsed(proxy.socksUrl), 'refused'));
     expect(socks.message).toMatch(new RegExp(`^cannot open a tunnel to ${sshd.host}:${sshd.port} through the proxy ${proxy.socksUrl} \\(sftp-proxy\\): refused`));
     expect(http.message + socks.message).not.toContain('hunter2');
+
+    // A proxy that cannot be reached: named, and a network failure (retried like any dropped connection).
+    const port = await freePort();
+    for (const scheme of ['http', 'socks5']) {
+      const unreachable = await errorOf(stageThrough(parsed(`${scheme}://u:hunter2@127.0.0.1:${port}`), 'refused'));
+      expect(unreachable.message).toBe(`cannot open a tunnel to ${sshd.host}:${sshd.port} through the proxy ${scheme}://127.0.0.1:${port} (sftp-proxy): ECONNREFUSED`);
+    }
   });
 });
