@@ -8,7 +8,7 @@ import { readBuild } from './build-inputs.js';
 import type { Config, DocsConfig, PublishConfig, RemoteConfig, SmokeConfig } from './config-types.js';
 import { expandName, nameValues, type NameValues } from './naming.js';
 import { ConfigError, fileNameProblem, isHttpUrl, NAME_PATTERN, quote, Reader, unterminatedQuote, type InputReader } from './reader.js';
-import { parseSshProxy } from '../publish/proxy-tunnel.js';
+import { parseSshProxy } from '../publish/proxy-url.js';
 import { proxySecrets, urlSecrets } from '../util/proxy.js';
 
 export type * from './config-types.js';

@@ -3,7 +3,8 @@
 import { Client as SshClient, type ConnectConfig, type SFTPWrapper } from 'ssh2';
 import type { Reporter } from '../report/reporter.js';
 import { parseKnownHosts, verifyHostKey, type HostKeyVerdict } from './known-hosts.js';
-import { openTunnel, TunnelError, type SshProxy } from './proxy-tunnel.js';
+import { openTunnel, TunnelError } from './proxy-tunnel.js';
+import type { SshProxy } from './proxy-url.js';
 import { UserError } from '../user-error.js';
 import { sleep } from '../util/sleep.js';
 

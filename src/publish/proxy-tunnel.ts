@@ -2,8 +2,8 @@
 // (CONNECT) or a SOCKS5 proxy, and handed to ssh2 as its socket. Credentials never appear in a message.
 import net from 'node:net';
 import type { Duplex } from 'node:stream';
-import { SocksClient } from 'socks';
 import { UserError } from '../user-error.js';
+import { shownSshProxy, type SshProxy } from './proxy-url.js';
 
 /** The tunnel could not be opened; `network` when the proxy could not be reached (worth a retry). */
 export class TunnelError extends UserError {
@@ -14,44 +14,6 @@ export class TunnelError extends UserError {
     super(message);
     this.name = 'TunnelError';
   }
-}
-
-export interface SshProxy {
-  protocol: 'http' | 'socks5';
-  host: string;
-  port: number;
-  username?: string;
-  password?: string;
-}
-
-/** `http://[user:pass@]host:port` or `socks5://[user:pass@]host:port`; a message naming the problem otherwise. */
-export function parseSshProxy(text: string): SshProxy | { problem: string } {
-  let url: URL;
-  try {
-    // Without `scheme://`, `proxy:3128` would parse as a URL of scheme `proxy:`.
-    if (!/^[a-z][a-z0-9+.-]*:\/\//i.test(text)) throw new Error('no scheme');
-    url = new URL(text);
-  } catch {
-    return { problem: 'must be a URL such as http://proxy.example.com:3128 or socks5://proxy.example.com:1080' };
-  }
-  const protocol = url.protocol === 'http:' ? 'http' : url.protocol === 'socks5:' || url.protocol === 'socks5h:' ? 'socks5' : undefined;
-  if (!protocol) return { problem: `must be an http:// (HTTP CONNECT) or socks5:// URL; got ${url.protocol}//${url.host}` };
-  if (!url.hostname) return { problem: 'names no proxy host' };
-  if ((url.pathname !== '' && url.pathname !== '/') || url.search || url.hash) {
-    return { problem: `must be only scheme, host and port (with user and password if needed); got a path or query after ${url.protocol}//${url.host}` };
-  }
-  return {
-    protocol,
-    host: url.hostname.replace(/^\[|\]$/g, ''),
-    port: Number(url.port || (protocol === 'http' ? 80 : 1080)),
-    username: url.username ? decodeURIComponent(url.username) : undefined,
-    password: url.password ? decodeURIComponent(url.password) : undefined,
-  };
-}
-
-/** How a message names the proxy: scheme, host and port only. */
-export function shownSshProxy(proxy: SshProxy): string {
-  return `${proxy.protocol}://${proxy.host.includes(':') ? `[${proxy.host}]` : proxy.host}:${proxy.port}`;
 }
 
 /** A socket connected through the proxy to `host:port`, ready for the SSH handshake. */
@@ -72,6 +34,7 @@ export async function openTunnel(proxy: SshProxy, host: string, port: number, ti
 }
 
 async function socksTunnel(proxy: SshProxy, host: string, port: number, timeoutMs: number): Promise<Duplex> {
+  const { SocksClient } = await import('socks');
   const { socket } = await SocksClient.createConnection({
     proxy: { host: proxy.host, port: proxy.port, type: 5, userId: proxy.username, password: proxy.password },
     command: 'connect',

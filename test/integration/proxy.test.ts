@@ -7,7 +7,7 @@ import path from 'node:path';
 import { parseImageRef, resolveManifestDigest } from '../../src/build/source.js';
 import { listTags } from '../../src/build/tags.js';
 import { readRepositoryFile } from '../../src/docs/docs-file.js';
-import { parseSshProxy, type SshProxy } from '../../src/publish/proxy-tunnel.js';
+import { parseSshProxy, type SshProxy } from '../../src/publish/proxy-url.js';
 import { stageImage } from '../../src/publish/stage.js';
 import { CaptureReporter } from '../helpers/capture-reporter.js';
 import { randomFile, sha256File } from '../helpers/files.js';
