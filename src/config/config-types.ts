@@ -3,6 +3,7 @@ import type { EnumOf, StageName } from './schema.js';
 import type { Source } from '../build/source.js';
 import type { TagPattern } from '../build/tags.js';
 import type { SftpTarget } from '../publish/connect.js';
+import type { VerifyMode } from '../publish/remote-hash.js';
 import type { SmokeOptions } from '../smoke/smoke.js';
 
 export type Builder = EnumOf<'builder'>;
@@ -11,7 +12,6 @@ export type Sudo = EnumOf<'sudo'>;
 export type Compression = EnumOf<'compression'>;
 /** `auto`: on under GitHub Actions, off on the command line. */
 export type CacheSetting = EnumOf<'cache'>;
-export type Verify = EnumOf<'verify'>;
 
 export interface BuildConfig {
   name?: string;
@@ -86,7 +86,7 @@ export interface PublishConfig {
   stagedSha256?: string;
   /** 0: retention off. */
   keep: number;
-  verify: Verify;
+  verify: VerifyMode;
   lockStaleMs: number;
   lockTimeoutMs: number;
 }
