@@ -9,10 +9,16 @@ export class ProxyError extends UserError {
 
 type Env = NodeJS.ProcessEnv;
 
-/** The proxy variable that applies to a protocol, as undici's EnvHttpProxyAgent reads it (lower case first). */
+/**
+ * The proxy variable that applies to a protocol, in undici's EnvHttpProxyAgent's order (lower case first, HTTPS
+ * falling back to HTTP). A value without a scheme (`proxy:3128`) means http://, as curl reads it.
+ */
 function proxyVariable(protocol: string, env: Env): { name: string; value: string } | undefined {
   const names = protocol === 'https:' ? ['https_proxy', 'HTTPS_PROXY', 'http_proxy', 'HTTP_PROXY'] : ['http_proxy', 'HTTP_PROXY'];
-  for (const name of names) if (env[name]) return { name, value: env[name] };
+  for (const name of names) {
+    const value = env[name]?.trim();
+    if (value) return { name, value: /^[a-z][a-z0-9+.-]*:\/\//i.test(value) ? value : `http://${value}` };
+  }
   return undefined;
 }
 
@@ -44,9 +50,11 @@ export function urlSecrets(text: string | undefined): string[] {
 
 let dispatcher: { key: string; agent: Promise<import('undici').Dispatcher> } | undefined;
 
-/** One agent for the process, rebuilt when the variables change (tests set them per case). */
+/** One agent for the process, rebuilt when the variables change (tests set them per case); NO_PROXY is read per request. */
 function envAgent(env: Env): Promise<import('undici').Dispatcher> {
-  const key = JSON.stringify(['https_proxy', 'HTTPS_PROXY', 'http_proxy', 'HTTP_PROXY'].map((n) => env[n] ?? ''));
+  const httpProxy = proxyVariable('http:', env)?.value;
+  const httpsProxy = proxyVariable('https:', env)?.value;
+  const key = JSON.stringify([httpProxy, httpsProxy]);
   if (dispatcher?.key !== key) {
     void dispatcher?.agent.then((old) => old.close()).catch(() => undefined);
     const agent = import('undici').then(({ EnvHttpProxyAgent }) => {
@@ -57,7 +65,7 @@ function envAgent(env: Env): Promise<import('undici').Dispatcher> {
       try {
         // Plain-HTTP targets are forwarded (`GET http://...`), not tunnelled: proxies such as Squid allow CONNECT
         // only to port 443 by default.
-        return new EnvHttpProxyAgent({ proxyTunnel: false } as ConstructorParameters<typeof EnvHttpProxyAgent>[0]);
+        return new EnvHttpProxyAgent({ httpProxy, httpsProxy, proxyTunnel: false } as ConstructorParameters<typeof EnvHttpProxyAgent>[0]);
       } finally {
         process.emitWarning = emitWarning;
       }
@@ -81,7 +89,10 @@ export const proxyFetch: typeof fetch = async (input, init) => {
   try {
     return (await undiciFetch(input as Parameters<typeof undiciFetch>[0], {
       ...(init as Parameters<typeof undiciFetch>[1]),
-      dispatcher: await envAgent(env),
+      dispatcher: await envAgent(env).catch((error: unknown) => {
+        // undici's reason may quote the URL, password and all.
+        throw new ProxyError(`${proxy.name} cannot be used as a proxy URL (${(error as Error).name}); give http://HOST:PORT`);
+      }),
     })) as unknown as Response;
   } catch (error) {
     throw proxyFailure(error, url, proxy) ?? error;

@@ -103,6 +103,12 @@ describe('HTTP requests follow HTTPS_PROXY / HTTP_PROXY / NO_PROXY', () => {
     expect(proxy.log.map((e) => e.target)).toContain(new URL(github.apiUrl).host);
   });
 
+  test('a proxy variable without a scheme (HOST:PORT) is an http:// proxy, as curl reads it', async () => {
+    useProxy(new URL(proxy.httpUrl).host);
+    expect(await resolveManifestDigest(ref(), { insecure: true })).toMatch(/^sha256:/);
+    expect(proxy.log.map((e) => `${e.kind} ${e.target}`)).toContain(`forward ${registry.host}`);
+  });
+
   test('proxy credentials in the URL are sent to the proxy and appear in no message', async () => {
     const withAuth = new URL(authProxy.httpUrl);
     withAuth.username = PROXY_ACCOUNT.username;
