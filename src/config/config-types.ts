@@ -4,7 +4,6 @@ import type { Source } from '../build/source.js';
 import type { TagPattern } from '../build/tags.js';
 import type { SftpTarget } from '../publish/connect.js';
 import type { VerifyMode } from '../publish/remote-hash.js';
-import type { SlurmResources } from '../smoke/launch.js';
 
 export type Builder = EnumOf<'builder'>;
 export type Fakeroot = EnumOf<'fakeroot'>;
@@ -61,13 +60,19 @@ export interface RemoteConfig {
 
 /**
  * The smoke inputs, as the smoke stage takes them (its options accept this type: src/pipeline.ts passes it on).
- * Declared here rather than picked from the stage's options, so that the configuration imports no stage module
- * (the Slurm resources come from the launchers' pure planning module).
+ * Declared here rather than picked from the stage's options, so that the configuration imports no stage module.
  */
-export interface SmokeConfig extends Omit<SlurmResources, 'jobName'> {
+export interface SmokeConfig {
   launcher: EnumOf<'launcher'>;
   preset: EnumOf<'preset'>;
   command?: string;
+  partition: string;
+  gpus: number;
+  cpusPerTask: number;
+  mem?: string;
+  timeLimit: string;
+  account?: string;
+  qos?: string;
   slurmArgs: string[];
   timeoutMs: number;
   /** undefined: the published image when this runner sees it; 'none': no baseline. */
