@@ -4,6 +4,7 @@ import type { Source } from '../build/source.js';
 import type { TagPattern } from '../build/tags.js';
 import type { SftpTarget } from '../publish/connect.js';
 import type { VerifyMode } from '../publish/remote-hash.js';
+import type { SmokeOptions } from '../smoke/smoke.js';
 
 export type Builder = EnumOf<'builder'>;
 export type Fakeroot = EnumOf<'fakeroot'>;
@@ -58,29 +59,26 @@ export interface RemoteConfig {
   immutable?: boolean;
 }
 
-/**
- * The smoke inputs, as the smoke stage takes them (its options accept this type: src/pipeline.ts passes it on).
- * Declared here rather than picked from the stage's options, so that the configuration imports no stage module.
- */
-export interface SmokeConfig {
-  launcher: EnumOf<'launcher'>;
-  preset: EnumOf<'preset'>;
-  command?: string;
-  partition: string;
-  gpus: number;
-  cpusPerTask: number;
-  mem?: string;
-  timeLimit: string;
-  account?: string;
-  qos?: string;
-  slurmArgs: string[];
-  timeoutMs: number;
-  /** undefined: the published image when this runner sees it; 'none': no baseline. */
-  baseline?: string;
-  /** Largest allowed slowdown, as a fraction (0.10). */
-  maxRegression: number;
-  nvccli: boolean;
-}
+/** The smoke inputs, typed as the smoke stage takes them. `baseline`: undefined means the published image when
+ * this runner sees it, 'none' means no baseline. */
+export type SmokeConfig = Pick<
+  SmokeOptions,
+  | 'launcher'
+  | 'preset'
+  | 'command'
+  | 'partition'
+  | 'gpus'
+  | 'cpusPerTask'
+  | 'mem'
+  | 'timeLimit'
+  | 'account'
+  | 'qos'
+  | 'slurmArgs'
+  | 'timeoutMs'
+  | 'baseline'
+  | 'maxRegression'
+  | 'nvccli'
+>;
 
 export interface PublishConfig {
   alias?: string;
