@@ -13,7 +13,9 @@ import { contextFromEnv, LABELS } from './build/provenance.js';
 import { sha256File } from './util/hash.js';
 import { readSifFile } from './image/sif.js';
 import type { RunRecord } from './publish/record.js';
-import { UserError } from './user-error.js';
+import { StageInputError, UserError } from './user-error.js';
+
+export { StageInputError };
 
 export type Step = 'build' | 'stage' | 'smoke' | 'promote' | 'docs';
 
@@ -221,17 +223,6 @@ function baselineImage(config: Config, reporter: Reporter): string | undefined {
   if (live && existsSync(live)) return live;
   reporter.info(`no baseline: ${live ? `nothing published at ${live} yet, or not visible from this machine` : 'set baseline, or remote-dir and name'}; the new image is measured alone`);
   return undefined;
-}
-
-/** An input that a step needs and that is missing or wrong, found only once the step runs. */
-export class StageInputError extends UserError {
-  constructor(
-    readonly input: string,
-    message: string,
-  ) {
-    super(`${input}: ${message}`);
-    this.name = 'StageInputError';
-  }
 }
 
 /** The configured column headers, with the English ones as fallbacks for the default Chinese headers. */
