@@ -28,7 +28,7 @@ export class ConfigError extends UserError {
   }
 }
 
-export type Builder = 'auto' | 'apptainer' | 'singularity';
+export type Builder = 'auto' | 'apptainer' | 'singularity' | 'enroot' | 'u2cb';
 export type Fakeroot = 'auto' | 'true' | 'false';
 export type Sudo = 'auto' | 'true' | 'false';
 export type Compression = 'gzip' | 'xz' | 'zstd' | 'lz4';
@@ -46,7 +46,7 @@ export interface BuildConfig {
   /** Absolute path of the definition file. */
   definition?: string;
   buildArgs: Record<string, string>;
-  /** Absolute path of the SIF to write. */
+  /** Absolute path of the image to write (a SIF; a .sqsh with builder enroot). */
   output: string;
   fakeroot: Fakeroot;
   /** Whether to build as root through passwordless sudo when the step is not root. */
@@ -552,12 +552,15 @@ function readBuild(r: Reader, cwd: string, name: string | undefined, dryRun: boo
     if (!existsSync(definition)) r.problem('definition', `file not found: ${definitionText}`);
     else if (!statSync(definition).isFile()) r.problem('definition', `not a file: ${definitionText}`);
   }
+  if (source && (builder === 'enroot' || builder === 'u2cb') && source.kind !== 'docker') {
+    r.problem('source', `builder ${builder} imports from a registry: give a docker:// source (got ${source.kind === 'sif' ? 'a .sif file' : source.kind})`);
+  }
   const sourceTagPattern = readTagPattern(r, source, definitionText, check);
   if (Object.keys(buildArgs).length > 0 && sourceText) {
     r.problem('build-args', 'build arguments only apply to a `definition` build');
   }
 
-  const outputText = r.string('output') ?? `${name ?? 'image'}.sif`;
+  const outputText = r.string('output') ?? `${name ?? 'image'}.${builder === 'enroot' ? 'sqsh' : 'sif'}`;
   const output = path.resolve(cwd, outputText);
   const outputDir = path.dirname(output);
   if (!check) {
@@ -577,6 +580,8 @@ function readBuild(r: Reader, cwd: string, name: string | undefined, dryRun: boo
   if (username && password) registry = { username, password };
   else if (username) r.problem('registry-password', 'required when `registry-username` is set');
   else if (password) r.problem('registry-username', 'required when `registry-password` is set');
+  // The service pulls by itself; its client takes no credentials.
+  if (registry && builder === 'u2cb' && check) r.problem('registry-username', 'builder u2cb cannot pass registry credentials to the U2CB service: build from a public image, or use builder enroot or apptainer');
 
   return {
     name,

@@ -70,9 +70,9 @@ export const INPUTS: readonly InputSpec[] = [
   {
     name: 'builder',
     description:
-      '`auto` (apptainer, then singularity, whichever is installed), `apptainer` or `singularity` (SingularityCE 3.x/4.x).',
+      '`auto` (apptainer, then singularity, whichever is installed), `apptainer` or `singularity` (SingularityCE 3.x/4.x); `enroot` builds an enroot `.sqsh` with `enroot import` (where enroot is installed: a GPU runner, or a root runner after provisioning); `u2cb` builds a SIF on the centre\'s U2CB build service through its `u2cb` client (runners without root). See the README\'s "Builders".',
     phases: ['build'],
-    kind: { type: 'enum', values: ['auto', 'apptainer', 'singularity'] },
+    kind: { type: 'enum', values: ['auto', 'apptainer', 'singularity', 'enroot', 'u2cb'] },
     default: 'auto',
   },
   {
@@ -109,7 +109,7 @@ export const INPUTS: readonly InputSpec[] = [
   },
   {
     name: 'output',
-    description: 'Path of the SIF to write. Default: `NAME.sif` in the working directory (`image.sif` without `name`).',
+    description: 'Path of the image to write. Default: `NAME.sif` in the working directory (`image.sif` without `name`); with `builder: enroot`, `NAME.sqsh` (`image.sqsh`).',
     phases: ['build'],
     kind: str,
     placeholder: 'FILE',

@@ -1,0 +1,242 @@
+// `builder: enroot`: the image is imported with `enroot import` (the source, or a definition's `From:`, pinned to
+// the digest resolved for the build key), unpacked into a container with `enroot create`, given the definition's
+// %post (run by `enroot start --root --rw`), %environment (→ /etc/environment), %runscript (→ /etc/rc) and the
+// labels (/.singularity.d/labels.json, as in a SIF), and packed again with `enroot export`. Every container it
+// created is removed (`enroot remove -f`) whatever the outcome. enroot's paths are private to the run unless the
+// environment sets them; registry credentials go in a private `.credentials` file (enroot reads netrc), never argv.
+import { randomBytes } from 'node:crypto';
+import { chmod, mkdir, readFile, rm, writeFile } from 'node:fs/promises';
+import path from 'node:path';
+import type { BuildConfig } from '../config/config.js';
+import { runProcess } from '../util/process.js';
+import { BuildError, type BuildResult, type ElsewhereJob } from './build.js';
+import { parseDefinition, type Section } from './definition.js';
+import { Deadline, finish, planned, step, tempBase, workspace } from './elsewhere.js';
+import { errorLines, locateScriptletFailure } from './failure.js';
+import { LABELS } from './provenance.js';
+import { substitute } from './recipe.js';
+import { parseImageRef, type ImageRef } from './source.js';
+
+/** Sections builder enroot applies; the others need apptainer (host files, tests, apps). */
+const APPLIED = new Set(['post', 'environment', 'runscript', 'labels', 'help', 'arguments']);
+const PATHS = ['ENROOT_DATA_PATH', 'ENROOT_CACHE_PATH', 'ENROOT_RUNTIME_PATH', 'ENROOT_TEMP_PATH'] as const;
+
+/** What the recipe asks of enroot: the pinned base and the section bodies, build arguments substituted. */
+export interface EnrootRecipe {
+  base: ImageRef;
+  post?: string;
+  environment?: string;
+  runscript?: string;
+  labels: Record<string, string>;
+}
+
+/**
+ * Reads the recipe (the user's definition pinned and labelled, or the one made for a source). The user's own file
+ * is checked for what enroot cannot apply, so the error names their line, not the recipe's.
+ */
+export function enrootRecipe(recipe: string, config: BuildConfig, userText?: string): EnrootRecipe {
+  const shown = config.definition ?? 'the recipe';
+  if (userText !== undefined) {
+    const user = parseDefinition(userText);
+    if (user.stages.length > 1) throw new BuildError(`definition ${shown}:${user.stages[1].line}: builder enroot builds single-stage definitions only; use builder apptainer for a multi-stage build`);
+    const stage = user.stages[0];
+    if (stage && stage.bootstrap !== 'docker') {
+      throw new BuildError(`definition ${shown}:${stage.line}: builder enroot imports from a registry (Bootstrap: docker); got Bootstrap: ${stage.bootstrap ?? 'none'}`);
+    }
+    const other = stage?.sections.find((s) => !APPLIED.has(s.name));
+    if (other) {
+      throw new BuildError(`definition ${shown}:${other.line}: %${other.name} is not applied by builder enroot (it applies %post, %environment, %runscript and %labels); use builder apptainer for this definition`);
+    }
+  }
+  const stage = parseDefinition(recipe).stages[0];
+  const from = stage?.headers.find((h) => h.key.toLowerCase() === 'from')?.value;
+  if (!stage || !from) throw new BuildError(`definition ${shown}: no From: to import`);
+  const body = (name: string): string | undefined => {
+    const found: Section | undefined = stage.sections.filter((s) => s.name === name && !s.app).pop();
+    return found && found.body.trim() !== '' ? substitute(found.body, config.buildArgs, stage.argumentsDefaults) : undefined;
+  };
+  const labels: Record<string, string> = {};
+  for (const line of (body('labels') ?? '').split('\n')) {
+    const m = /^\s*(\S+)\s+(.*?)\s*$/.exec(line);
+    if (m && !m[1].startsWith('#')) labels[m[1]] = m[2];
+  }
+  return { base: parseImageRef(from.replace(/^docker:\/\//, '')), post: body('post'), environment: body('environment'), runscript: body('runscript'), labels };
+}
+
+/** enroot's URI for a pinned reference: `docker://[USER@]REGISTRY/REPOSITORY@DIGEST` (enroot 3.5+ reads digests). */
+export function enrootUri(ref: ImageRef, user?: string): string {
+  return `docker://${user ? `${user}@` : ''}${ref.registry}/${ref.repository}${ref.digest ? `@${ref.digest}` : `:${ref.tag ?? 'latest'}`}`;
+}
+
+/**
+ * The `.credentials` lines for a registry: its host, and the token services the big registries send clients to
+ * (enroot's curl asks the realm host with the same netrc). enroot's parser runs a password that starts with `$`
+ * through the shell, so such a password is read from a file instead (`$(cat FILE)`: the path, not the secret).
+ */
+export function credentialLines(registry: string, username: string, password: string, passwordFile: string): string[] {
+  if (/\s/.test(password)) throw new BuildError('registry-password: contains white space, which enroot\'s .credentials file (netrc) cannot carry; use builder apptainer');
+  if (/\s/.test(username)) throw new BuildError('registry-username: contains white space, which enroot\'s .credentials file (netrc) cannot carry');
+  const host = registry.replace(/:\d+$/, '');
+  const hosts = [host, ...(host === 'registry-1.docker.io' ? ['auth.docker.io'] : host === 'nvcr.io' ? ['authn.nvidia.com'] : [])];
+  const secret = password.startsWith('$') ? `$(cat ${passwordFile})` : password;
+  return hosts.map((h) => `machine ${h} login ${username} password ${secret}`);
+}
+
+/** enroot's environment: private paths (unless set), plain HTTP for registry-insecure, the private config. */
+export async function enrootEnvironment(env: NodeJS.ProcessEnv, dir: string, config: BuildConfig, registry: string): Promise<NodeJS.ProcessEnv> {
+  const out: NodeJS.ProcessEnv = { ...env };
+  for (const name of PATHS) {
+    if (env[name]) continue;
+    out[name] = path.join(dir, name.slice('ENROOT_'.length, -'_PATH'.length).toLowerCase());
+    await mkdir(out[name]!, { recursive: true, mode: 0o700 });
+  }
+  if (config.registryInsecure) out.ENROOT_ALLOW_HTTP = 'yes';
+  if (config.registry) {
+    const conf = path.join(dir, 'config');
+    await mkdir(conf, { mode: 0o700 });
+    const passwordFile = path.join(conf, '.password');
+    const lines = credentialLines(registry, config.registry.username, config.registry.password, passwordFile);
+    if (config.registry.password.startsWith('$')) await writeFile(passwordFile, config.registry.password, { mode: 0o600 });
+    await writeFile(path.join(conf, '.credentials'), `${lines.join('\n')}\n`, { mode: 0o600 });
+    out.ENROOT_CONFIG_PATH = conf;
+  }
+  return out;
+}
+
+export async function buildWithEnroot(job: ElsewhereJob): Promise<BuildResult> {
+  const { config, reporter } = job;
+  const env = job.options.env ?? process.env;
+  const userText = config.definition ? await readFile(config.definition, 'utf8') : undefined;
+  const recipe = enrootRecipe(job.plan.recipe, config, userText);
+  const name = `build-image-${process.pid}-${randomBytes(3).toString('hex')}`;
+  const uri = enrootUri(recipe.base, config.registry?.username);
+  const enroot = job.builder.path;
+  if (config.dryRun) {
+    return planned(job, [
+      [enroot, 'import', '-o', 'BASE.sqsh', uri],
+      [enroot, 'create', '-n', name, 'BASE.sqsh'],
+      ...(recipe.post ? [[enroot, 'start', '--root', '--rw', '--rc', 'POST.sh', name]] : []),
+      [enroot, 'export', '-o', config.output, name],
+      [enroot, 'remove', '-f', name],
+    ]);
+  }
+
+  const ws = await workspace(job, tempBase(job, env), 'build-image-enroot');
+  const deadline = new Deadline(job);
+  let created = false;
+  let enrootEnv: NodeJS.ProcessEnv = env;
+  try {
+    enrootEnv = await enrootEnvironment(env, ws.dir, config, recipe.base.registry);
+    const rootfs = path.join(enrootEnv.ENROOT_DATA_PATH!, name);
+    const baseImage = path.join(ws.dir, 'base.sqsh');
+    await reporter.group(`Import with enroot`, async () => {
+      const run = await step(job, deadline, enroot, ['import', '-o', baseImage, uri], { env: enrootEnv });
+      deadline.check('nothing was written to the output');
+      if (run.code !== 0) throw new BuildError(`enroot import of ${job.plan.sourceUri} failed (exit ${run.code}):\n${errorLines(run.tail).join('\n')}`);
+    });
+    await reporter.group('Apply the definition', async () => {
+      created = true; // from here on, whatever happens, the container is removed
+      const made = await step(job, deadline, enroot, ['create', '-n', name, baseImage], { env: enrootEnv });
+      deadline.check('the container was removed');
+      if (made.code !== 0) throw new BuildError(`enroot create failed (exit ${made.code}):\n${errorLines(made.tail).join('\n')}`);
+      await rm(baseImage, { force: true });
+      if (recipe.post) await runPost(job, deadline, { enroot, env: enrootEnv, name, dir: ws.dir, body: recipe.post, userText });
+      if (recipe.environment) await applyEnvironment(job, deadline, { enroot, env: enrootEnv, name, dir: ws.dir, rootfs, body: recipe.environment });
+      if (recipe.runscript) await writeRunscript(rootfs, recipe.runscript);
+      await writeProvenance(rootfs, recipe.labels, job.plan.recipe);
+    });
+    await reporter.group('Export with enroot', async () => {
+      const run = await step(job, deadline, enroot, ['export', '-o', ws.partial, name], { env: enrootEnv });
+      deadline.check('the container was removed');
+      if (run.code !== 0) throw new BuildError(`enroot export failed (exit ${run.code}):\n${errorLines(run.tail).join('\n')}`);
+    });
+    await reporter.group('Verify image', () => verifySqsh(ws.partial, job.plan.buildKey));
+    return await finish(job, ws.partial, [enroot, 'import', uri]);
+  } finally {
+    deadline.end();
+    if (created) {
+      const removed = await runProcess(enroot, ['remove', '-f', name], { env: enrootEnv });
+      if (removed.code !== 0) reporter.warning(`enroot remove -f ${name} failed (exit ${removed.code}): ${removed.tail.join(' ')}`);
+    }
+    await ws.release();
+  }
+}
+
+interface InContainer {
+  enroot: string;
+  env: NodeJS.ProcessEnv;
+  name: string;
+  dir: string;
+}
+
+/** %post as apptainer runs it (`sh -e -x`), as root in the container, writable; a failure names the user's line. */
+async function runPost(job: ElsewhereJob, deadline: Deadline, c: InContainer & { body: string; userText?: string }): Promise<void> {
+  const script = path.join(c.dir, 'post.sh');
+  await writeFile(script, `set -e -x\n${c.body}\n`);
+  job.reporter.info('Running post scriptlet');
+  const run = await step(job, deadline, c.enroot, ['start', '--root', '--rw', '--rc', script, c.name], { env: c.env });
+  deadline.check('the container was removed');
+  if (run.code === 0) return;
+  const lines = errorLines(run.tail);
+  const failed = c.userText !== undefined
+    ? locateScriptletFailure([...run.tail, `while running %post section: exit status ${run.code}`], ['post'], c.userText, job.config.definition!)
+    : undefined;
+  const what = failed?.command === undefined ? '' : ` at \`${failed.command}\``;
+  throw new BuildError(`%post failed${what} (${failed?.where ?? job.config.definition}), exit status ${run.code}:\n${lines.join('\n')}`);
+}
+
+/**
+ * %environment is shell: it is sourced in the container (`set -a`, so plain assignments count too) and the
+ * variables it set or changed are written to /etc/environment, which enroot and pyxis apply at every start.
+ */
+async function applyEnvironment(job: ElsewhereJob, deadline: Deadline, c: InContainer & { rootfs: string; body: string }): Promise<void> {
+  const inside = '/.build-image-environment';
+  await mkdir(path.join(c.rootfs, inside), { recursive: true });
+  await writeFile(path.join(c.rootfs, inside, 'environment.sh'), `${c.body}\n`);
+  const script = path.join(c.dir, 'environment.sh');
+  await writeFile(script, `env > ${inside}/before\nset -a\n. ${inside}/environment.sh\nset +a\nenv > ${inside}/after\n`);
+  const run = await step(job, deadline, c.enroot, ['start', '--root', '--rw', '--rc', script, c.name], { env: c.env });
+  deadline.check('the container was removed');
+  if (run.code !== 0) throw new BuildError(`%environment failed in the container (exit ${run.code}):\n${errorLines(run.tail).join('\n')}`);
+  const read = async (file: string) => (await readFile(path.join(c.rootfs, inside, file), 'utf8')).split('\n').filter((l) => /^[A-Za-z_][A-Za-z0-9_]*=/.test(l));
+  const before = new Set(await read('before'));
+  const changed = (await read('after')).filter((l) => !before.has(l) && !/^(?:_|PWD|OLDPWD|SHLVL)=/.test(l));
+  await rm(path.join(c.rootfs, inside), { recursive: true, force: true });
+  const file = path.join(c.rootfs, 'etc', 'environment');
+  const kept = (await readFile(file, 'utf8').catch(() => '')).split('\n').filter((l) => l !== '' && !changed.some((n) => l.startsWith(n.slice(0, n.indexOf('=') + 1))));
+  await mkdir(path.dirname(file), { recursive: true });
+  await writeFile(file, [...kept, ...changed, ''].join('\n'));
+  job.reporter.info(`%environment: ${changed.map((l) => l.slice(0, l.indexOf('='))).join(', ') || 'no variable'} written to /etc/environment`);
+}
+
+/** /etc/rc per enroot's image format: a command given to `enroot start` runs as is; without one, the runscript. */
+async function writeRunscript(rootfs: string, body: string): Promise<void> {
+  const file = path.join(rootfs, 'etc', 'rc');
+  const imported = await readFile(file, 'utf8').catch(() => '');
+  const cd = imported.split('\n').find((l) => /^cd .*\|\| exit 1$/.test(l)) ?? 'cd / && unset OLDPWD || exit 1';
+  const lines = ['# Written by build-image from the definition\'s %runscript.', cd, '', 'if [ -s /etc/rc.local ]; then', '    . /etc/rc.local', 'fi', '', 'if [ $# -gt 0 ]; then', '    exec "$@"', 'fi', '', body, ''];
+  await writeFile(file, lines.join('\n'));
+}
+
+/** The labels and the recipe where apptainer keeps them, so both kinds of image answer the same questions. */
+async function writeProvenance(rootfs: string, labels: Record<string, string>, recipe: string): Promise<void> {
+  const dir = path.join(rootfs, '.singularity.d');
+  await mkdir(dir, { recursive: true });
+  await writeFile(path.join(dir, 'labels.json'), `${JSON.stringify(labels, null, 1)}\n`);
+  await writeFile(path.join(dir, 'Singularity'), recipe);
+  await chmod(path.join(dir, 'labels.json'), 0o644);
+}
+
+/** A squashfs whose labels carry this build's key. */
+async function verifySqsh(file: string, buildKey: string): Promise<void> {
+  const head = await readFile(file).then((b) => b.subarray(0, 4).toString('latin1'));
+  if (head !== 'hsqs') throw new BuildError('enroot export produced no squashfs image');
+  const cat = await runProcess('unsquashfs', ['-cat', file, '.singularity.d/labels.json']);
+  let labels: Record<string, string> = {};
+  try {
+    labels = JSON.parse(cat.stdout) as Record<string, string>;
+  } catch {
+    // reported below
+  }
+  if (labels[LABELS.buildKey] !== buildKey) throw new BuildError(`image verification failed: provenance labels missing from ${file}`);
+}
