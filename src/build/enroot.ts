@@ -140,8 +140,7 @@ export async function buildWithEnroot(job: ElsewhereJob): Promise<BuildResult> {
       deadline.check('the container was removed');
       if (made.code !== 0) throw new BuildError(`enroot create failed (exit ${made.code}):\n${errorLines(made.tail).join('\n')}`);
       await rm(baseImage, { force: true });
-      if (recipe.post) await runPost(job, deadline, { enroot, env: enrootEnv, name, dir: ws.dir, body: recipe.post, userText });
-      if (recipe.environment) await applyEnvironment(job, deadline, { enroot, env: enrootEnv, name, dir: ws.dir, rootfs, body: recipe.environment });
+      if (recipe.post || recipe.environment) await runScriptlets(job, deadline, { enroot, env: enrootEnv, name, dir: ws.dir, rootfs, recipe, userText });
       if (recipe.runscript) await writeRunscript(rootfs, recipe.runscript);
       await writeProvenance(rootfs, recipe.labels, job.plan.recipe);
     });
@@ -166,47 +165,65 @@ interface InContainer {
   enroot: string;
   env: NodeJS.ProcessEnv;
   name: string;
+  /** The build's private directory (the command script's place). */
   dir: string;
+  rootfs: string;
+  recipe: EnrootRecipe;
+  userText?: string;
 }
 
-/** %post as apptainer runs it (`sh -e -x`), as root in the container, writable; a failure names the user's line. */
-async function runPost(job: ElsewhereJob, deadline: Deadline, c: InContainer & { body: string; userText?: string }): Promise<void> {
-  const script = path.join(c.dir, 'post.sh');
-  await writeFile(script, `set -e -x\n${c.body}\n`);
-  job.reporter.info('Running post scriptlet');
-  const run = await step(job, deadline, c.enroot, ['start', '--root', '--rw', '--rc', script, c.name], { env: c.env });
-  deadline.check('the container was removed');
-  if (run.code === 0) return;
-  const lines = errorLines(run.tail);
-  const failed = c.userText !== undefined
-    ? locateScriptletFailure([...run.tail, `while running %post section: exit status ${run.code}`], ['post'], c.userText, job.config.definition!)
-    : undefined;
-  const what = failed?.command === undefined ? '' : ` at \`${failed.command}\``;
-  throw new BuildError(`%post failed${what} (${failed?.where ?? job.config.definition}), exit status ${run.code}:\n${lines.join('\n')}`);
-}
+/** Where the scriptlets are put inside the container while they run. */
+const INSIDE = '/.build-image-scriptlets';
+const ENVIRONMENT_MARK = 'build-image: sourcing %environment';
 
 /**
- * %environment is shell: it is sourced in the container (`set -a`, so plain assignments count too) and the
- * variables it set or changed are written to /etc/environment, which enroot and pyxis apply at every start.
+ * One `enroot start --root --rw` (each start costs seconds) runs %post as apptainer does (`sh -e -x`), then sources
+ * %environment (`set -a`, so plain assignments count too) between two `env` listings: what it set or changed goes
+ * to /etc/environment, which enroot and pyxis apply at every start. A failure names the user's line.
  */
-async function applyEnvironment(job: ElsewhereJob, deadline: Deadline, c: InContainer & { rootfs: string; body: string }): Promise<void> {
-  const inside = '/.build-image-environment';
-  await mkdir(path.join(c.rootfs, inside), { recursive: true });
-  await writeFile(path.join(c.rootfs, inside, 'environment.sh'), `${c.body}\n`);
-  const script = path.join(c.dir, 'environment.sh');
-  await writeFile(script, `env > ${inside}/before\nset -a\n. ${inside}/environment.sh\nset +a\nenv > ${inside}/after\n`);
+async function runScriptlets(job: ElsewhereJob, deadline: Deadline, c: InContainer): Promise<void> {
+  const inside = path.join(c.rootfs, INSIDE);
+  await mkdir(inside, { recursive: true });
+  const rc: string[] = ['set -e'];
+  if (c.recipe.post) {
+    await writeFile(path.join(inside, 'post.sh'), `${c.recipe.post}\n`);
+    rc.push(`/bin/sh -e -x ${INSIDE}/post.sh`);
+  }
+  if (c.recipe.environment) {
+    await writeFile(path.join(inside, 'environment.sh'), `${c.recipe.environment}\n`);
+    rc.push(`echo '${ENVIRONMENT_MARK}'`, `env > ${INSIDE}/before`, 'set -a', `. ${INSIDE}/environment.sh`, 'set +a', `env > ${INSIDE}/after`);
+  }
+  const script = path.join(c.dir, 'scriptlets.sh');
+  await writeFile(script, `${rc.join('\n')}\n`);
+  if (c.recipe.post) job.reporter.info('Running post scriptlet');
   const run = await step(job, deadline, c.enroot, ['start', '--root', '--rw', '--rc', script, c.name], { env: c.env });
   deadline.check('the container was removed');
-  if (run.code !== 0) throw new BuildError(`%environment failed in the container (exit ${run.code}):\n${errorLines(run.tail).join('\n')}`);
-  const read = async (file: string) => (await readFile(path.join(c.rootfs, inside, file), 'utf8')).split('\n').filter((l) => /^[A-Za-z_][A-Za-z0-9_]*=/.test(l));
+  if (run.code !== 0) throw scriptletError(job, run.tail, run.code, c.userText);
+  if (c.recipe.environment) await writeEnvironment(job, c.rootfs, inside);
+  await rm(inside, { recursive: true, force: true });
+}
+
+function scriptletError(job: ElsewhereJob, tail: string[], code: number, userText?: string): BuildError {
+  const lines = errorLines(tail);
+  if (tail.some((l) => l.trim() === ENVIRONMENT_MARK)) return new BuildError(`%environment failed in the container (${job.config.definition}), exit status ${code}:\n${lines.join('\n')}`);
+  const failed = userText !== undefined
+    ? locateScriptletFailure([...tail, `while running %post section: exit status ${code}`], ['post'], userText, job.config.definition!)
+    : undefined;
+  const what = failed?.command === undefined ? '' : ` at \`${failed.command}\``;
+  return new BuildError(`%post failed${what} (${failed?.where ?? job.config.definition}), exit status ${code}:\n${lines.join('\n')}`);
+}
+
+/** The variables %environment set or changed, in /etc/environment (replacing earlier values of theirs). */
+async function writeEnvironment(job: ElsewhereJob, rootfs: string, inside: string): Promise<void> {
+  const read = async (file: string) => (await readFile(path.join(inside, file), 'utf8')).split('\n').filter((l) => /^[A-Za-z_][A-Za-z0-9_]*=/.test(l));
   const before = new Set(await read('before'));
   const changed = (await read('after')).filter((l) => !before.has(l) && !/^(?:_|PWD|OLDPWD|SHLVL)=/.test(l));
-  await rm(path.join(c.rootfs, inside), { recursive: true, force: true });
-  const file = path.join(c.rootfs, 'etc', 'environment');
-  const kept = (await readFile(file, 'utf8').catch(() => '')).split('\n').filter((l) => l !== '' && !changed.some((n) => l.startsWith(n.slice(0, n.indexOf('=') + 1))));
+  const names = changed.map((l) => l.slice(0, l.indexOf('=') + 1));
+  const file = path.join(rootfs, 'etc', 'environment');
+  const kept = (await readFile(file, 'utf8').catch(() => '')).split('\n').filter((l) => l !== '' && !names.some((n) => l.startsWith(n)));
   await mkdir(path.dirname(file), { recursive: true });
   await writeFile(file, [...kept, ...changed, ''].join('\n'));
-  job.reporter.info(`%environment: ${changed.map((l) => l.slice(0, l.indexOf('='))).join(', ') || 'no variable'} written to /etc/environment`);
+  job.reporter.info(`%environment: ${names.map((n) => n.slice(0, -1)).join(', ') || 'no variable'} written to /etc/environment`);
 }
 
 /** /etc/rc per enroot's image format: a command given to `enroot start` runs as is; without one, the runscript. */

@@ -86,13 +86,10 @@ async function waitFor(check: () => boolean, ms = 60_000): Promise<void> {
   expect(check()).toBe(true);
 }
 
-/** Runs the action as a child we can signal, its output collected. */
-function startAction(inputs: Record<string, string>, extraEnv: Record<string, string> = {}): { child: ReturnType<typeof spawn>; output: () => string; exited: Promise<number | null> } {
+/** Runs the command line from the bundle as a child we can signal (a signal ends it with 128 + its number). */
+function startCli(args: string[], extraEnv: Record<string, string> = {}): { child: ReturnType<typeof spawn>; output: () => string; exited: Promise<number | null> } {
   const env: NodeJS.ProcessEnv = { ...process.env, ENROOT_DATA_PATH: enrootData, U2CB_STATE_DIR: serviceState, PATH: `${bin}:${process.env.PATH}`, ...extraEnv };
-  for (const [k, v] of Object.entries({ 'tmp-dir': tmpBase, ...inputs })) env[`INPUT_${k.toUpperCase()}`] = v;
-  delete env.GITHUB_OUTPUT;
-  delete env.GITHUB_STEP_SUMMARY;
-  const child = spawn(process.execPath, [path.join(bundle, 'index.js')], { cwd: dir, env, stdio: ['ignore', 'pipe', 'pipe'] });
+  const child = spawn(process.execPath, [path.join(bundle, 'cli.js'), 'build', '--tmp-dir', tmpBase, '--registry-insecure', ...args], { cwd: dir, env, stdio: ['ignore', 'pipe', 'pipe'] });
   let out = '';
   child.stdout!.on('data', (d) => (out += d));
   child.stderr!.on('data', (d) => (out += d));
@@ -155,8 +152,8 @@ describe('builder: enroot', () => {
     const def = path.join(dir, 'slow.def');
     writeFileSync(def, `Bootstrap: docker\nFrom: ${open.host}/tiny:v2s2\n\n%post\n    echo post-started\n    sleep 4251\n`);
     const output = path.join(dir, 'slow.sqsh');
-    const run = startAction({ builder: 'enroot', definition: def, 'registry-insecure': 'true', output });
-    await waitFor(() => /^post-started$/m.test(run.output()));
+    const run = startCli(['--builder', 'enroot', '--definition', def, '--output', output]);
+    await waitFor(() => /^\s*post-started$/m.test(run.output()));
     run.child.kill('SIGTERM');
     expect(await run.exited).toBe(143);
     expect(run.output()).toMatch(/build cancelled/);
@@ -201,9 +198,9 @@ describe('builder: u2cb', () => {
     const def = path.join(dir, 'service-fails.def');
     writeFileSync(def, `Bootstrap: docker\nFrom: ${open.host}/tiny:1.0\n\n%post\n    exit 3\n`);
     const output = path.join(dir, 'service-fails.sif');
-    const result = await runAction({ builder: 'u2cb', definition: def, 'registry-insecure': 'true', output, 'build-timeout': '15s' }, await u2cbEnv(), { path: `${bin}:${process.env.PATH}` }).run;
+    const result = await runAction({ builder: 'u2cb', definition: def, 'registry-insecure': 'true', output, 'build-timeout': '12s' }, await u2cbEnv(), { path: `${bin}:${process.env.PATH}` }).run;
     expect(result.status).toBe(1);
-    expect(errors(result)).toEqual([expect.stringMatching(/^::error::build timed out after 15s \(build-timeout\); the U2CB service had not listed bi\w+ \(its build failed or is still running\); it was deleted from the service$/)]);
+    expect(errors(result)).toEqual([expect.stringMatching(/^::error::build timed out after 12\.0 s \(build-timeout\); the U2CB service had not listed bi\w+ \(its build failed or is still running\); it was deleted from the service$/)]);
     expect(existsSync(output)).toBe(false);
     expect(readdirSync(serviceState)).toEqual([]);
   });
@@ -211,7 +208,7 @@ describe('builder: u2cb', () => {
   test('SIGTERM while the service builds: exit 143, the service build stopped and deleted', async () => {
     const def = path.join(dir, 'service-slow.def');
     writeFileSync(def, `Bootstrap: docker\nFrom: ${open.host}/tiny:1.0\n\n%post\n    sleep 4252\n`);
-    const run = startAction({ builder: 'u2cb', definition: def, 'registry-insecure': 'true', output: path.join(dir, 'service-slow.sif') }, await u2cbEnv());
+    const run = startCli(['--builder', 'u2cb', '--definition', def, '--output', path.join(dir, 'service-slow.sif')], await u2cbEnv());
     await waitFor(() => processesWith('sleep 4252').length > 0);
     run.child.kill('SIGTERM');
     expect(await run.exited).toBe(143);
