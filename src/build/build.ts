@@ -443,18 +443,6 @@ export async function reportBuilt(result: BuildResult, reporter: Reporter): Prom
   await reporter.summary(buildSummary(result));
 }
 
-/** What a builder other than apptainer (src/build/enroot.ts, u2cb.ts) is given: the plan, made as for apptainer. */
-export interface ElsewhereJob {
-  config: BuildConfig;
-  reporter: Reporter;
-  options: BuildOptions;
-  plan: Plan;
-  builder: BuilderInfo;
-  findings: Finding[];
-  started: number;
-  sourceTag?: TagChoice;
-}
-
 /** The outcome of a run whose image is already published: outputs and summary say so, nothing was built. */
 async function skipped(
   config: BuildConfig,

@@ -9,7 +9,25 @@ import { sha256File } from '../util/hash.js';
 import { runProcess, type RunResult } from '../util/process.js';
 import { hold } from '../util/resources.js';
 import { commandLine } from '../util/shell.js';
-import { BuildError, buildSummary, reportBuilt, type BuildResult, type ElsewhereJob } from './build.js';
+import { removeStaleLeftovers } from './leftovers.js';
+import type { BuildConfig } from '../config/config.js';
+import type { Reporter } from '../report/reporter.js';
+import { BuildError, buildSummary, reportBuilt, type BuildOptions, type BuildResult, type Plan } from './build.js';
+import type { BuilderInfo } from './builder.js';
+import type { Finding } from './lint.js';
+import type { TagChoice } from './tags.js';
+
+/** What a builder other than apptainer (src/build/enroot.ts, u2cb.ts) is given: the plan, made as for apptainer. */
+export interface ElsewhereJob {
+  config: BuildConfig;
+  reporter: Reporter;
+  options: BuildOptions;
+  plan: Plan;
+  builder: BuilderInfo;
+  findings: Finding[];
+  started: number;
+  sourceTag?: TagChoice;
+}
 
 /** A build's deadline: aborted by build-timeout or by the run's cancellation, whichever comes first. */
 export class Deadline {
@@ -55,8 +73,10 @@ export async function step(job: ElsewhereJob, deadline: Deadline, command: strin
 }
 
 /** A private working directory and the partial image's path beside the output, both held for the post step. */
-export async function workspace(job: ElsewhereJob, base: string, prefix: string): Promise<{ dir: string; partial: string; release: () => Promise<void> }> {
-  const dir = await mkdtemp(path.join(base, `${prefix}-${process.pid}-`));
+export async function workspace(job: ElsewhereJob, base: string, kind: string): Promise<{ dir: string; partial: string; release: () => Promise<void> }> {
+  // Leftovers of runs that died (kill -9, a lost runner) are recognised by the PID in their names.
+  await removeStaleLeftovers(job.config.output, job.reporter, base);
+  const dir = await mkdtemp(path.join(base, `build-image-${process.pid}-${kind}-`));
   const output = job.config.output;
   const partial = path.join(path.dirname(output), `.${path.basename(output)}.partial-${process.pid}`);
   const unholdDir = hold({ kind: 'temp-dir', path: dir });

@@ -9,9 +9,9 @@ import { chmod, mkdir, readFile, rm, writeFile } from 'node:fs/promises';
 import path from 'node:path';
 import type { BuildConfig } from '../config/config.js';
 import { runProcess } from '../util/process.js';
-import { BuildError, type BuildResult, type ElsewhereJob } from './build.js';
+import { BuildError, type BuildResult } from './build.js';
 import { parseDefinition, type Section } from './definition.js';
-import { Deadline, finish, planned, step, tempBase, workspace } from './elsewhere.js';
+import { Deadline, finish, type ElsewhereJob, planned, step, tempBase, workspace } from './elsewhere.js';
 import { errorLines, locateScriptletFailure } from './failure.js';
 import { LABELS } from './provenance.js';
 import { substitute } from './recipe.js';
@@ -121,12 +121,13 @@ export async function buildWithEnroot(job: ElsewhereJob): Promise<BuildResult> {
     ]);
   }
 
-  const ws = await workspace(job, tempBase(job, env), 'build-image-enroot');
+  const ws = await workspace(job, tempBase(job, env), 'enroot');
   const deadline = new Deadline(job);
   let created = false;
   let enrootEnv: NodeJS.ProcessEnv = env;
   try {
     enrootEnv = await enrootEnvironment(env, ws.dir, config, recipe.base.registry);
+    if (env.ENROOT_DATA_PATH) await removeStaleContainers(enroot, enrootEnv, job);
     const rootfs = path.join(enrootEnv.ENROOT_DATA_PATH!, name);
     const baseImage = path.join(ws.dir, 'base.sqsh');
     await reporter.group(`Import with enroot`, async () => {
@@ -242,6 +243,26 @@ async function writeProvenance(rootfs: string, labels: Record<string, string>, r
   await writeFile(path.join(dir, 'labels.json'), `${JSON.stringify(labels, null, 1)}\n`);
   await writeFile(path.join(dir, 'Singularity'), recipe);
   await chmod(path.join(dir, 'labels.json'), 0o644);
+}
+
+/** Containers that runs which died (kill -9) left in a data path the user keeps, recognised by the PID in the name. */
+async function removeStaleContainers(enroot: string, env: NodeJS.ProcessEnv, job: ElsewhereJob): Promise<void> {
+  const list = await runProcess(enroot, ['list'], { env });
+  for (const name of list.stdout.split(/\s+/)) {
+    const pid = Number(/^build-image-(\d+)-[0-9a-f]+$/.exec(name)?.[1] ?? 0);
+    if (!pid || pid === process.pid || isRunning(pid)) continue;
+    await runProcess(enroot, ['remove', '-f', name], { env });
+    job.reporter.info(`removed enroot container ${name}, left by a build that died (process ${pid})`);
+  }
+}
+
+function isRunning(pid: number): boolean {
+  try {
+    process.kill(pid, 0);
+    return true;
+  } catch (error) {
+    return (error as NodeJS.ErrnoException).code !== 'ESRCH';
+  }
 }
 
 /** A squashfs whose labels carry this build's key. */

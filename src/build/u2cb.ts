@@ -8,9 +8,9 @@ import { mkdir, readFile, writeFile } from 'node:fs/promises';
 import path from 'node:path';
 import { formatDuration } from '../report/summary.js';
 import { runProcess } from '../util/process.js';
-import { BuildError, verifySif, type BuildResult, type ElsewhereJob } from './build.js';
+import { BuildError, verifySif, type BuildResult } from './build.js';
 import { parseDefinition } from './definition.js';
-import { Deadline, finish, planned, step, tempBase, workspace } from './elsewhere.js';
+import { Deadline, finish, type ElsewhereJob, planned, step, tempBase, workspace } from './elsewhere.js';
 import { errorLines } from './failure.js';
 import { substitute } from './recipe.js';
 
@@ -43,7 +43,7 @@ export async function buildWithU2cb(job: ElsewhereJob): Promise<BuildResult> {
   if (config.dryRun) {
     return planned(job, [[u2cb, 'defcreate', '-n', name, '-d', `${name}.def`], [u2cb, 'list'], [u2cb, 'download', '-n', name], [u2cb, 'delete', '-n', name]]);
   }
-  const ws = await workspace(job, tempBase(job, env), 'build-image-u2cb');
+  const ws = await workspace(job, tempBase(job, env), 'u2cb');
   const deadline = new Deadline(job);
   let submitted = false;
   try {
