@@ -112,10 +112,12 @@ export async function buildWithEnroot(job: ElsewhereJob): Promise<BuildResult> {
   const uri = enrootUri(recipe.base, config.registry?.username);
   const enroot = job.builder.path;
   if (config.dryRun) {
+    const settings = [...(config.registryInsecure ? ['ENROOT_ALLOW_HTTP=yes'] : []), ...(config.registry ? ['ENROOT_CONFIG_PATH=(private, with .credentials)'] : [])];
+    reporter.info(`enroot paths: ${PATHS.map((p) => (env[p] ? `${p}=${env[p]}` : `${p}=(private to the run)`)).join(', ')}${settings.length ? `; ${settings.join(', ')}` : ''}`);
     return planned(job, [
       [enroot, 'import', '-o', 'BASE.sqsh', uri],
       [enroot, 'create', '-n', name, 'BASE.sqsh'],
-      ...(recipe.post ? [[enroot, 'start', '--root', '--rw', '--rc', 'POST.sh', name]] : []),
+      ...(recipe.post || recipe.environment ? [[enroot, 'start', '--root', '--rw', '--rc', 'SCRIPTLETS.sh', name]] : []),
       [enroot, 'export', '-o', config.output, name],
       [enroot, 'remove', '-f', name],
     ]);
