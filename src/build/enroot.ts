@@ -71,14 +71,16 @@ export function enrootUri(ref: ImageRef, user?: string): string {
 /**
  * The `.credentials` lines for a registry: its host, and the token services the big registries send clients to
  * (enroot's curl asks the realm host with the same netrc). enroot's parser runs a password that starts with `$`
- * through the shell, so such a password is read from a file instead (`$(cat FILE)`: the path, not the secret).
+ * through the shell, so such a password is read from a file instead (the command names the path, not the secret).
  */
 export function credentialLines(registry: string, username: string, password: string, passwordFile: string): string[] {
   if (/\s/.test(password)) throw new BuildError('registry-password: contains white space, which enroot\'s .credentials file (netrc) cannot carry; use builder apptainer');
   if (/\s/.test(username)) throw new BuildError('registry-username: contains white space, which enroot\'s .credentials file (netrc) cannot carry');
   const host = registry.replace(/:\d+$/, '');
   const hosts = [host, ...(host === 'registry-1.docker.io' ? ['auth.docker.io'] : host === 'nvcr.io' ? ['authn.nvidia.com'] : [])];
-  const secret = password.startsWith('$') ? `$(cat ${passwordFile})` : password;
+  // enroot pastes the line's rest into `sh -c "echo REST"`: `$(:)` starts it with `$`, and `cat` prints the file's
+  // bytes unsplit and unglobbed (netrc takes the line break before it as white space).
+  const secret = password.startsWith('$') ? `$(:);cat '${passwordFile}';echo` : password;
   return hosts.map((h) => `machine ${h} login ${username} password ${secret}`);
 }
 
