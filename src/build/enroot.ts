@@ -78,9 +78,9 @@ export function credentialLines(registry: string, username: string, password: st
   if (/\s/.test(username)) throw new BuildError('registry-username: contains white space, which enroot\'s .credentials file (netrc) cannot carry');
   const host = registry.replace(/:\d+$/, '');
   const hosts = [host, ...(host === 'registry-1.docker.io' ? ['auth.docker.io'] : host === 'nvcr.io' ? ['authn.nvidia.com'] : [])];
-  // enroot pastes the line's rest into `sh -c "echo REST"`: `$(:)` starts it with `$`, and `cat` prints the file's
-  // bytes unsplit and unglobbed (netrc takes the line break before it as white space).
-  const secret = password.startsWith('$') ? `$(:);cat '${passwordFile}';echo` : password;
+  // enroot pastes the line's rest into `sh -c "echo REST"`: `$(:)-n` starts it with `$` and makes that `echo -n`
+  // (curl wants the password on the `machine` line), then `cat` prints the file's bytes unsplit and unglobbed.
+  const secret = password.startsWith('$') ? `$(:)-n;cat '${passwordFile}';echo` : password;
   return hosts.map((h) => `machine ${h} login ${username} password ${secret}`);
 }
 

@@ -24,6 +24,9 @@ const serviceState = path.join(dir, 'u2cb-state');
 const bin = path.join(dir, 'bin');
 let open: Registry;
 let authed: Registry;
+/** The same storage behind a password enroot's .credentials parser would run through the shell. */
+let dollar: Registry;
+const DOLLAR_PASSWORD = '$(touch${IFS}/tmp/bi-pwned)*pw';
 let slurm: Slurm;
 
 beforeAll(async () => {
@@ -34,6 +37,7 @@ beforeAll(async () => {
   // enroot 4.1.2 reads Docker v2 schema 2 manifests only.
   execFileSync('skopeo', ['copy', '--format', 'v2s2', '--src-tls-verify=false', '--dest-tls-verify=false', `docker://${open.host}/tiny:1.0`, `docker://${open.host}/tiny:v2s2`], { stdio: 'pipe' });
   authed = await startRegistry({ storage: open.dataDir, htpasswd: { username: 'ci', password: PASSWORD } });
+  dollar = await startRegistry({ storage: open.dataDir, htpasswd: { username: 'ci', password: DOLLAR_PASSWORD } });
   for (const d of [enrootData, tmpBase, serviceState, bin]) mkdirSync(d, { recursive: true });
   symlinkSync(path.resolve('test/helpers/u2cb'), path.join(bin, 'u2cb'));
   slurm = await startSlurm({ pyxis: true });
@@ -42,6 +46,7 @@ beforeAll(async () => {
 afterAll(async () => {
   await slurm?.stop();
   await authed?.stop();
+  await dollar?.stop();
   await open?.stop();
   cleanup();
 });
@@ -123,7 +128,17 @@ describe('builder: enroot', () => {
     const visible = result.stdout.split('\n').filter((l) => !l.startsWith('::add-mask::')).join('\n');
     expect(visible).not.toContain(PASSWORD);
     expect(readFileSync(output).includes(PASSWORD)).toBe(false);
-    expect(spawnSync('grep', ['-rl', PASSWORD, dir], { encoding: 'utf8' }).stdout).toBe('');
+    expect(spawnSync('grep', ['-rlF', PASSWORD, dir], { encoding: 'utf8' }).stdout).toBe('');
+  });
+
+  test('a password starting with $ reaches the registry as written, not run by enroot\'s credentials parser', async () => {
+    const output = path.join(dir, 'dollar.sqsh');
+    const result = await runAction({ builder: 'enroot', source: `docker://${dollar.host}/tiny:v2s2`, 'registry-insecure': 'true', 'registry-username': 'ci', 'registry-password': DOLLAR_PASSWORD, output }).run;
+    expect(errors(result)).toEqual([]);
+    expect(existsSync('/tmp/bi-pwned')).toBe(false);
+    expect(sqshLabels(output)[LABELS.buildKey]).toBe(result.outputs['build-key']);
+    expect(spawnSync('grep', ['-rlF', DOLLAR_PASSWORD, dir], { encoding: 'utf8' }).stdout).toBe('');
+    expect(readdirSync(tmpBase)).toEqual([]);
   });
 
   test('from a definition: %post and %environment are in the image, which runs under pyxis; no container left', async () => {

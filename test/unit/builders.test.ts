@@ -22,7 +22,7 @@ describe('builder enroot', () => {
   });
 
   test('a password enroot would run through the shell is read from a file; white space is refused, naming the input', () => {
-    expect(credentialLines('r.io', 'u', '$(reboot)', '/c/.password')).toEqual(["machine r.io login u password $(:);cat '/c/.password';echo"]);
+    expect(credentialLines('r.io', 'u', '$(reboot)', '/c/.password')).toEqual(["machine r.io login u password $(:)-n;cat '/c/.password';echo"]);
     expect(() => credentialLines('r.io', 'u', 'two words', '/c/.password')).toThrow(/^registry-password: contains white space/);
   });
 
