@@ -5,7 +5,7 @@
 // created is removed (`enroot remove -f`) whatever the outcome. enroot's paths are private to the run unless the
 // environment sets them; registry credentials go in a private `.credentials` file (enroot reads netrc), never argv.
 import { randomBytes } from 'node:crypto';
-import { chmod, mkdir, readFile, rm, writeFile } from 'node:fs/promises';
+import { chmod, mkdir, open, readFile, rm, writeFile } from 'node:fs/promises';
 import path from 'node:path';
 import type { BuildConfig } from '../config/config.js';
 import { runProcess } from '../util/process.js';
@@ -269,16 +269,20 @@ function isRunning(pid: number): boolean {
   }
 }
 
+/** The labels of an enroot image built here (its /.singularity.d/labels.json); empty when it has none. */
+export async function readSqshLabels(file: string): Promise<Record<string, string>> {
+  const cat = await runProcess('unsquashfs', ['-cat', file, '.singularity.d/labels.json']);
+  try {
+    return cat.code === 0 ? (JSON.parse(cat.stdout) as Record<string, string>) : {};
+  } catch {
+    return {};
+  }
+}
+
 /** A squashfs whose labels carry this build's key. */
 async function verifySqsh(file: string, buildKey: string): Promise<void> {
-  const head = await readFile(file).then((b) => b.subarray(0, 4).toString('latin1'));
+  const handle = await open(file);
+  const head = await handle.read(Buffer.alloc(4), 0, 4, 0).then((r) => r.buffer.toString('latin1')).finally(() => handle.close());
   if (head !== 'hsqs') throw new BuildError('enroot export produced no squashfs image');
-  const cat = await runProcess('unsquashfs', ['-cat', file, '.singularity.d/labels.json']);
-  let labels: Record<string, string> = {};
-  try {
-    labels = JSON.parse(cat.stdout) as Record<string, string>;
-  } catch {
-    // reported below
-  }
-  if (labels[LABELS.buildKey] !== buildKey) throw new BuildError(`image verification failed: provenance labels missing from ${file}`);
+  if ((await readSqshLabels(file))[LABELS.buildKey] !== buildKey) throw new BuildError(`image verification failed: provenance labels missing from ${file}`);
 }
