@@ -60,13 +60,13 @@ export class Deadline {
 }
 
 /** Runs one step of the build, its output in the log, stopped (its process group) when the deadline passes. */
-export async function step(job: ElsewhereJob, deadline: Deadline, command: string, args: string[], options: { env?: NodeJS.ProcessEnv; cwd?: string; quiet?: boolean } = {}): Promise<RunResult> {
+export async function step(job: ElsewhereJob, deadline: Deadline, command: string, args: string[], options: { env?: NodeJS.ProcessEnv; cwd?: string } = {}): Promise<RunResult> {
   job.reporter.info(`$ ${commandLine(command, args)}`);
   return runProcess(command, args, {
     env: options.env,
     cwd: options.cwd,
     signal: deadline.signal,
-    onLine: options.quiet ? undefined : (line) => job.reporter.info(line),
+    onLine: (line) => job.reporter.info(line),
     tailLines: 40,
     ownGroup: true,
   });
