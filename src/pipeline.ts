@@ -127,7 +127,8 @@ export async function runPipeline(
       image,
       baseline,
       dryRun: config.dryRun,
-      builder: config.build.builder === 'auto' ? undefined : config.build.builder,
+      // enroot's .sqsh and U2CB's SIF are run by the launchers' own choice of runtime.
+      builder: config.build.builder === 'apptainer' || config.build.builder === 'singularity' ? config.build.builder : undefined,
       reporter,
       signal,
     }).catch((error: Error & { result?: { json: string } }) => {

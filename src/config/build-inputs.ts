@@ -41,12 +41,15 @@ export function readBuild(r: Reader, cwd: string, name: string | undefined, dryR
     if (!existsSync(definition)) r.problem('definition', `file not found: ${definitionText}`);
     else if (!statSync(definition).isFile()) r.problem('definition', `not a file: ${definitionText}`);
   }
+  if (source && (builder === 'enroot' || builder === 'u2cb') && source.kind !== 'docker') {
+    r.problem('source', `builder ${builder} imports from a registry: give a docker:// source (got ${source.kind === 'sif' ? 'a .sif file' : source.kind})`);
+  }
   const sourceTagPattern = readTagPattern(r, source, definitionText, check);
   if (Object.keys(buildArgs).length > 0 && sourceText) {
     r.problem('build-args', 'build arguments only apply to a `definition` build');
   }
 
-  const outputText = r.string('output') ?? `${name ?? 'image'}.sif`;
+  const outputText = r.string('output') ?? `${name ?? 'image'}.${builder === 'enroot' ? 'sqsh' : 'sif'}`;
   const output = path.resolve(cwd, outputText);
   const outputDir = path.dirname(output);
   if (!check) {
@@ -66,6 +69,8 @@ export function readBuild(r: Reader, cwd: string, name: string | undefined, dryR
   if (username && password) registry = { username, password };
   else if (username) r.problem('registry-password', 'required when `registry-username` is set');
   else if (password) r.problem('registry-username', 'required when `registry-password` is set');
+  // The service pulls by itself; its client takes no credentials.
+  if (registry && builder === 'u2cb' && check) r.problem('registry-username', 'builder u2cb cannot pass registry credentials to the U2CB service: build from a public image, or use builder enroot or apptainer');
 
   return {
     name,

@@ -26,7 +26,7 @@ export interface BuildConfig {
   /** Absolute path of the definition file. */
   definition?: string;
   buildArgs: Record<string, string>;
-  /** Absolute path of the SIF to write. */
+  /** Absolute path of the image to write (a SIF; a .sqsh with builder enroot). */
   output: string;
   fakeroot: Fakeroot;
   /** Whether to build as root through passwordless sudo when the step is not root. */

@@ -3,7 +3,7 @@
 // configuration's enum types and defaults (src/config/config-types.ts), from the data itself (`as const`).
 
 /** What the tool does, in one sentence: action.yml, package.json and the CLI's help all say this. */
-export const DESCRIPTION = 'Build Apptainer/Singularity images on CI, smoke-test them on Slurm GPUs, publish over SFTP and update the docs table.';
+export const DESCRIPTION = 'Build Apptainer/Singularity and enroot images on CI, smoke-test them on Slurm GPUs, publish over SFTP and update the docs table.';
 
 export type Phase = 'build' | 'stage' | 'smoke' | 'publish' | 'docs';
 
@@ -82,9 +82,9 @@ const INPUT_LIST = [
   {
     name: 'builder',
     description:
-      '`auto` (apptainer, then singularity, whichever is installed), `apptainer` or `singularity` (SingularityCE 3.x/4.x).',
+      '`auto` (apptainer, then singularity, whichever is installed), `apptainer` or `singularity` (SingularityCE 3.x/4.x); `enroot` builds an enroot `.sqsh` with `enroot import` (where enroot is installed: a GPU runner, or a root runner after provisioning); `u2cb` builds a SIF on the centre\'s U2CB build service through its `u2cb` client (runners without root). See the README\'s "Builders".',
     phases: ['build', 'smoke'],
-    kind: { type: 'enum', values: ['auto', 'apptainer', 'singularity'] },
+    kind: { type: 'enum', values: ['auto', 'apptainer', 'singularity', 'enroot', 'u2cb'] },
     default: 'auto',
   },
   {
@@ -121,7 +121,7 @@ const INPUT_LIST = [
   },
   {
     name: 'output',
-    description: 'Path of the SIF to write. Default: `NAME.sif` in the working directory (`image.sif` without `name`).',
+    description: 'Path of the image to write. Default: `NAME.sif` in the working directory (`image.sif` without `name`); with `builder: enroot`, `NAME.sqsh` (`image.sqsh`).',
     phases: ['build'],
     kind: str,
     placeholder: 'FILE',

@@ -52,7 +52,9 @@ describe('configuration', () => {
   test.each([
     [{ source: 'docker://x', definition: 'image.def' }, 'source', /either `source` or `definition`, not both/],
     [{}, 'source', /nothing to build/],
-    [{ source: 'docker://x', builder: 'docker' }, 'builder', /must be one of auto, apptainer, singularity; got 'docker'/],
+    [{ source: 'docker://x', builder: 'docker' }, 'builder', /must be one of auto, apptainer, singularity, enroot, u2cb; got 'docker'/],
+    [{ source: 'oras://x/y:1', builder: 'enroot' }, 'source', /builder enroot imports from a registry: give a docker:\/\/ source \(got oras\)/],
+    [{ source: 'docker://x', builder: 'u2cb', 'registry-username': 'u', 'registry-password': 'p' }, 'registry-username', /builder u2cb cannot pass registry credentials to the U2CB service/],
     [{ definition: 'missing.def' }, 'definition', /file not found: missing.def/],
     [{ source: 'docker://x', output: 'nowhere/out.sif' }, 'output', /directory does not exist/],
     [{ definition: 'image.def', 'build-args': 'A=1\nNOVALUE' }, 'build-args', /line 2: expected KEY=VALUE.*got 'NOVALUE'/],
@@ -215,6 +217,12 @@ describe('configuration', () => {
 
   test('a build does not validate smoke or docs inputs it will not use', () => {
     expect(() => loadConfig((n) => ({ definition: 'image.def', 'smoke-timeout': 'soon' })[n], { cwd: dir })).not.toThrow();
+  });
+
+  test('builder enroot writes NAME.sqsh by default; u2cb a SIF', () => {
+    const read = (builder: string) => loadConfig((name) => ({ source: 'docker://x', name: 'pytorch', builder })[name], { cwd: dir }).build.output;
+    expect(read('enroot')).toBe(path.join(dir, 'pytorch.sqsh'));
+    expect(read('u2cb')).toBe(path.join(dir, 'pytorch.sif'));
   });
 
   test('all problems are reported at once', () => {
