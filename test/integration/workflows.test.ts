@@ -165,6 +165,7 @@ From: ${plain.host}/library/base:1.0
     runWorkflow('workflows/release.yml', context('release', { event_name: 'push', ref: 'refs/tags/v2024.10', ref_name: 'v2024.10', ref_type: 'tag' }, (_job, inputs) => ({
       ...cluster(inputs),
       'registry-insecure': 'true',
+      'cpus-per-task': '1', // the test node has 2 CPUs
     })));
   const checkout = () => path.join(work.dir, 'release');
   let first: WorkflowRun;
