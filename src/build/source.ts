@@ -4,6 +4,7 @@ import { createHash } from 'node:crypto';
 import { existsSync, statSync } from 'node:fs';
 import path from 'node:path';
 import { sha256File } from '../util/hash.js';
+import { isImageReference } from './image-ref.js';
 import { ProxyError, proxyFetch } from '../util/proxy.js';
 
 export type Source =
@@ -53,6 +54,8 @@ export function parseImageRef(text: string): ImageRef {
   if (repository === '' || !/^[a-z0-9]+(?:[._-]+[a-z0-9]+)*(?:\/[a-z0-9]+(?:[._-]+[a-z0-9]+)*)*$/.test(repository)) {
     throw new Error(`invalid repository name '${repository}' (lowercase letters, digits, separators . _ - and /)`);
   }
+  // The grammar the linter checks `From:` lines with: what passed the specific checks above must also pass it.
+  if (!isImageReference(text)) throw new Error(`not a valid image reference: '${text}' (NAME[:TAG][@DIGEST], lowercase repository)`);
   if (registry === DOCKER_HUB && !repository.includes('/')) repository = `library/${repository}`;
   if (!tag && !digest) tag = 'latest';
   return { registry, repository, tag, digest };

@@ -2,6 +2,7 @@
 import { parseArgs, type ParseArgsConfig } from 'node:util';
 import { COMMANDS, DESCRIPTION, INPUTS, type CommandSpec, type InputSpec } from '../config/schema.js';
 import { UserError } from '../user-error.js';
+import { editDistance } from '../util/closest.js';
 
 export class UsageError extends UserError {
   override name = 'UsageError';
@@ -31,20 +32,7 @@ export function commandInputs(command: CommandSpec): InputSpec[] {
 
 /** The candidate within two edits of `word` (a typo), if there is one. */
 function nearest(word: string, candidates: string[]): string | undefined {
-  const distance = (a: string, b: string): number => {
-    const row = Array.from({ length: b.length + 1 }, (_, j) => j);
-    for (let i = 1; i <= a.length; i++) {
-      let diagonal = row[0];
-      row[0] = i;
-      for (let j = 1; j <= b.length; j++) {
-        const above = row[j];
-        row[j] = Math.min(row[j] + 1, row[j - 1] + 1, diagonal + (a[i - 1] === b[j - 1] ? 0 : 1));
-        diagonal = above;
-      }
-    }
-    return row[b.length];
-  };
-  const [best] = candidates.map((c) => [c, distance(word, c)] as const).sort((x, y) => x[1] - y[1]);
+  const [best] = candidates.map((c) => [c, editDistance(word, c)] as const).sort((x, y) => x[1] - y[1]);
   return best && best[1] <= 2 ? best[0] : undefined;
 }
 
