@@ -12,7 +12,7 @@ import { commandLine } from '../util/shell.js';
 import { removeStaleLeftovers } from './leftovers.js';
 import type { BuildConfig } from '../config/config.js';
 import type { Reporter } from '../report/reporter.js';
-import { BuildError, buildSummary, reportBuilt, type BuildOptions, type BuildResult, type Plan } from './build.js';
+import { BuildError, buildSummary, reportBuilt, type BuildOptions, type BuildResult, type Plan } from './result.js';
 import type { BuilderInfo } from './builder.js';
 import type { Finding } from './lint.js';
 import type { TagChoice } from './tags.js';

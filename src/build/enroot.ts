@@ -9,7 +9,7 @@ import { chmod, mkdir, open, readFile, rm, writeFile } from 'node:fs/promises';
 import path from 'node:path';
 import type { BuildConfig } from '../config/config.js';
 import { runProcess } from '../util/process.js';
-import { BuildError, type BuildResult } from './build.js';
+import { BuildError, type BuildResult } from './result.js';
 import { parseDefinition, type Section } from './definition.js';
 import { Deadline, finish, type ElsewhereJob, planned, step, tempBase, workspace } from './elsewhere.js';
 import { errorLines, locateScriptletFailure } from './failure.js';

@@ -8,7 +8,7 @@ import { mkdir, readFile, writeFile } from 'node:fs/promises';
 import path from 'node:path';
 import { formatDuration } from '../report/summary.js';
 import { runProcess } from '../util/process.js';
-import { BuildError, verifySif, type BuildResult } from './build.js';
+import { BuildError, verifySif, type BuildResult } from './result.js';
 import { parseDefinition } from './definition.js';
 import { Deadline, finish, type ElsewhereJob, planned, step, tempBase, workspace } from './elsewhere.js';
 import { errorLines } from './failure.js';
