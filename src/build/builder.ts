@@ -1,7 +1,11 @@
 // Which builder runs, which version it is, which environment prefix it reads, and whether it needs
 // --fakeroot (build) or --userns (exec): root on some CI machines lacks capabilities apptainer asks for.
 import { readFile } from 'node:fs/promises';
-import type { Builder, Fakeroot, Sudo } from '../config/config.js';
+import type { EnumOf } from '../config/schema.js';
+
+type Builder = EnumOf<'builder'>;
+type Fakeroot = EnumOf<'fakeroot'>;
+type Sudo = EnumOf<'sudo'>;
 import { findExecutable, runProcess } from '../util/process.js';
 import { UserError } from '../user-error.js';
 
