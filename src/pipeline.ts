@@ -21,6 +21,8 @@ export interface PipelineResult {
   staged?: import('./publish/stage.js').StageResult;
   smoke?: import('./smoke/smoke.js').SmokeResult;
   promoted?: import('./publish/promote.js').PromoteResult;
+  /** The enroot image derived from the SIF (`formats: sif,sqsh`). */
+  sqsh?: import('./image/sqsh.js').SqshResult;
   docs?: import('./docs/pull-request.js').PullRequestResult;
 }
 
@@ -73,6 +75,7 @@ export async function runPipeline(
     result.build = await build(config.build, reporter, { signal, unchanged: unchangedCheck(config, reporter, signal) });
     // The published image has this build key already: no upload, no smoke test, no promotion, no PR.
     if (result.build.skipped) return result;
+    if (config.build.formats.includes('sqsh')) result.sqsh = await deriveSqsh(config, result.build, reporter, signal);
     await record.afterBuild(result.build);
   }
 
@@ -174,6 +177,25 @@ export async function runPipeline(
   }
   if (result.promoted) await record.afterPublish(result.promoted.remotePath, result.docs?.url);
   return result;
+}
+
+/** `formats: sif,sqsh`: the enroot image beside the SIF, made from the SIF's own root. */
+async function deriveSqsh(config: Config, built: BuildResult, reporter: Reporter, signal?: AbortSignal): Promise<PipelineResult['sqsh']> {
+  const { convertSifToSqsh, sqshPathFor } = await import('./image/sqsh.js');
+  const output = sqshPathFor(built.image);
+  if (config.dryRun) {
+    reporter.info(`dry run: would derive the enroot image ${output} from ${built.image} (unsquashfs, /etc/environment and /etc/rc, mksquashfs with enroot's options)`);
+    return undefined;
+  }
+  const started = Date.now();
+  const sqsh = await reporter.group('Derive the enroot image (.sqsh)', () =>
+    convertSifToSqsh({ sif: built.image, output, tmpDir: config.build.tmpDir, signal, log: (line) => reporter.warning(line) }),
+  );
+  reporter.info(`sqsh: ${sqsh.path} (${sqsh.size} bytes, sha256 ${sqsh.sha256}) in ${((Date.now() - started) / 1000).toFixed(1)} s; /etc/rc runs ${sqsh.command.join(' ')} in ${sqsh.workdir}, /etc/environment has ${sqsh.environment.length} variable(s)`);
+  reporter.setOutput('sqsh', sqsh.path);
+  reporter.setOutput('sqsh-sha256', sqsh.sha256);
+  reporter.setOutput('sqsh-size', String(sqsh.size));
+  return sqsh;
 }
 
 function target(sftp: SftpConfig | undefined): SftpConfig {

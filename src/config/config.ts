@@ -8,6 +8,7 @@ import { isReservedLabel } from '../build/provenance.js';
 import { parseSource, type Source } from '../build/source.js';
 import { parseTagPattern, sourceTagProblem, type TagPattern } from '../build/tags.js';
 import { keyInputLines } from '../build/key-inputs.js';
+import { IMAGE_FORMATS, type ImageFormat } from '../image/sqsh.js';
 import { expandName, nameValues, type NameValues } from './naming.js';
 import type { SftpTarget } from '../publish/connect.js';
 import type { SmokeOptions } from '../smoke/smoke.js';
@@ -66,6 +67,8 @@ export interface BuildConfig {
   force: boolean;
   /** `key-inputs` lines, evaluated when the build starts (src/build/key-inputs.ts). */
   keyInputs: string[];
+  /** `formats`: always has 'sif'; 'sqsh' derives an enroot image from it (src/image/sqsh.ts). */
+  formats: ImageFormat[];
 }
 
 /** The cluster account and host-key pin, exactly what the SFTP stage takes. */
@@ -599,7 +602,19 @@ function readBuild(r: Reader, cwd: string, name: string | undefined, dryRun: boo
     dryRun,
     force: r.boolean('force'),
     keyInputs: keyInputLines(r.raw('key-inputs') ?? ''),
+    formats: readFormats(r),
   };
+}
+
+/** `formats`: known names only; the SIF is always made, since the others are derived from it. */
+function readFormats(r: Reader): ImageFormat[] {
+  const given = r.list('formats');
+  const unknown = given.filter((f) => !(IMAGE_FORMATS as readonly string[]).includes(f));
+  if (unknown.length > 0) {
+    r.problem('formats', `unknown format${unknown.length > 1 ? 's' : ''} ${unknown.map(quote).join(', ')}: choose from ${IMAGE_FORMATS.join(', ')}`);
+    return ['sif'];
+  }
+  return IMAGE_FORMATS.filter((f) => f === 'sif' || given.includes(f));
 }
 
 /** `source-tag-pattern`: parsed, and only with a registry `source` it can follow. */

@@ -170,6 +170,15 @@ export const INPUTS: readonly InputSpec[] = [
     default: 'gzip',
   },
   {
+    name: 'formats',
+    description:
+      'Image formats to make, comma-separated: `sif`, and `sqsh` for an enroot image made from the same build (`NAME.sqsh` beside the SIF: the SIF\'s squashfs root with the image\'s runtime environment in `/etc/environment` and its working directory and runscript in `/etc/rc`, packed with enroot\'s squashfs options) for `enroot create` and `srun --container-image`. The SIF is always built: the `.sqsh` is derived from it.',
+    phases: ['build'],
+    kind: { type: 'list' },
+    default: 'sif',
+    placeholder: 'LIST',
+  },
+  {
     name: 'build-timeout',
     description: 'The longest a build may take, pulls included; past it the builder and all its children are stopped and nothing is left at `output`.',
     phases: ['build'],
@@ -566,6 +575,9 @@ export const OUTPUTS: readonly OutputSpec[] = [
   { name: 'image', phase: 'build', description: 'Absolute path of the built image.' },
   { name: 'sha256', phase: 'build', description: 'SHA-256 of the image file.' },
   { name: 'size', phase: 'build', description: 'Size of the image file in bytes.' },
+  { name: 'sqsh', phase: 'build', description: 'Absolute path of the enroot image (`.sqsh`) when `formats` has `sqsh`; empty otherwise.' },
+  { name: 'sqsh-sha256', phase: 'build', description: 'SHA-256 of the `.sqsh` file.' },
+  { name: 'sqsh-size', phase: 'build', description: 'Size of the `.sqsh` file in bytes.' },
   { name: 'source-tag', phase: 'build', description: 'The tag `source-tag-pattern` chose (empty without a pattern).' },
   { name: 'source-digest', phase: 'build', description: 'Resolved digest of the source (registry manifest or file sha256).' },
   { name: 'build-key', phase: 'build', description: 'Hash of everything that determines the image; equal keys mean an equal build.' },

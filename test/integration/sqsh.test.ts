@@ -1,0 +1,149 @@
+// `formats: sif,sqsh` on the real programs: a definition built by the real apptainer from the loopback registry,
+// its SIF turned into an enroot image, and that image run by the real enroot (create + start, and a write with
+// --root --rw) and by pyxis under the test Slurm with the node's GPUs.
+import { afterAll, beforeAll, describe, expect, jest, test } from '@jest/globals';
+import { spawnSync } from 'node:child_process';
+import { existsSync, mkdirSync, readdirSync, writeFileSync } from 'node:fs';
+import path from 'node:path';
+import { loadConfig } from '../../src/config/config.js';
+import { describeError } from '../../src/errors.js';
+import { convertSifToSqsh, SqshConversionError } from '../../src/image/sqsh.js';
+import { runPipeline } from '../../src/pipeline.js';
+import { sha256File } from '../../src/util/hash.js';
+import { CaptureReporter } from '../helpers/capture-reporter.js';
+import { startRegistry, type Registry } from '../helpers/registry.js';
+import { startSlurm, type Slurm } from '../helpers/slurm.js';
+import { requireTools, tempDir } from '../helpers/tools.js';
+
+jest.setTimeout(240_000);
+
+let registry: Registry;
+let slurm: Slurm;
+const work = tempDir('bi-sqsh-');
+
+beforeAll(async () => {
+  requireTools('apptainer', 'enroot', 'unsquashfs', 'mksquashfs');
+  registry = await startRegistry();
+  registry.pushBusybox('tiny', '1.0', { FROM_THE_REGISTRY: 'yes' });
+  slurm = await startSlurm({ pyxis: true });
+}, 180_000);
+
+afterAll(async () => {
+  await slurm?.stop();
+  await registry?.stop();
+  work.cleanup();
+});
+
+const DEFINITION = (host: string): string => `Bootstrap: docker
+From: ${host}/tiny:1.0
+
+%environment
+    export GREETING="hello from %environment"
+    export QUOTED='a "quoted" value'
+    export PATH=/opt/tools/bin:$PATH
+
+%runscript
+    echo "runscript: GREETING=$GREETING QUOTED=$QUOTED FROM_THE_REGISTRY=$FROM_THE_REGISTRY PATH=$PATH args=$*"
+`;
+
+async function build(given: Record<string, string>): Promise<{ reporter: CaptureReporter; message?: string }> {
+  const reporter = new CaptureReporter();
+  try {
+    await runPipeline(loadConfig((name) => given[name], { cwd: work.dir, env: {} }), reporter);
+    return { reporter };
+  } catch (error) {
+    return { reporter, message: describeError(error, (name) => `input ${name}`) };
+  }
+}
+
+function enroot(args: string[]): { status: number | null; stdout: string; stderr: string } {
+  return spawnSync('enroot', args, { env: slurm.env, encoding: 'utf8', timeout: 60_000 });
+}
+
+describe('formats: sif,sqsh', () => {
+  let sqsh: string;
+  let outputs: Record<string, string>;
+
+  beforeAll(async () => {
+    writeFileSync(path.join(work.dir, 'demo.def'), DEFINITION(registry.host));
+    const { reporter, message } = await build({ name: 'demo', definition: 'demo.def', 'registry-insecure': 'true', formats: 'sif,sqsh', cache: 'false' });
+    expect(message).toBeUndefined();
+    outputs = reporter.outputs;
+    sqsh = outputs.sqsh;
+  }, 180_000);
+
+  test('the build writes NAME.sqsh beside the SIF and sets sqsh, sqsh-sha256 and sqsh-size', async () => {
+    expect(sqsh).toBe(path.join(work.dir, 'demo.sqsh'));
+    expect(outputs.image).toBe(path.join(work.dir, 'demo.sif'));
+    expect(outputs['sqsh-sha256']).toBe(await sha256File(sqsh));
+    expect(Number(outputs['sqsh-size'])).toBeGreaterThan(0);
+    expect(readdirSync(work.dir).filter((f) => f.includes('.partial'))).toEqual([]);
+    // enroot's own squashfs options: lzo, data left uncompressed (-noD).
+    const stat = spawnSync('unsquashfs', ['-s', sqsh], { encoding: 'utf8' }).stdout;
+    expect(stat).toMatch(/Compression lzo/);
+    expect(stat).toMatch(/Data is uncompressed/);
+  });
+
+  test('enroot create + start runs the runscript with the %environment variables; --root --rw can write', () => {
+    const name = `bi-sqsh-${process.pid}`;
+    try {
+      const create = enroot(['create', '--name', name, sqsh]);
+      expect({ status: create.status, stderr: create.stderr }).toEqual({ status: 0, stderr: expect.any(String) });
+      const start = enroot(['start', name]);
+      expect({ status: start.status, stderr: start.stderr }).toEqual({ status: 0, stderr: expect.any(String) });
+      expect(start.stdout.trim()).toBe(
+        'runscript: GREETING=hello from %environment QUOTED=a "quoted" value FROM_THE_REGISTRY=yes ' +
+          'PATH=/opt/tools/bin:/usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/bin:/sbin:/bin args=',
+      );
+      // A command given to start replaces the runscript, as `apptainer exec` would.
+      expect(enroot(['start', name, 'sh', '-c', 'echo "$GREETING"']).stdout.trim()).toBe('hello from %environment');
+      const write = enroot(['start', '--root', '--rw', name, 'sh', '-c', 'echo written > /root-wrote-this && cat /root-wrote-this && id -u']);
+      expect({ status: write.status, stdout: write.stdout.trim() }).toEqual({ status: 0, stdout: 'written\n0' });
+    } finally {
+      enroot(['remove', '-f', name]);
+    }
+    expect(enroot(['list']).stdout).not.toContain(name);
+  });
+
+  test('srun --container-image runs the same file under pyxis with the GPUs and the image environment', () => {
+    const r = spawnSync('srun', ['-p', 'dgx2', '--gres=gpu:2', `--container-image=${sqsh}`, 'sh', '-c', 'echo "$CUDA_VISIBLE_DEVICES|$GREETING"'], {
+      env: slurm.env,
+      encoding: 'utf8',
+      timeout: 60_000,
+    });
+    expect({ status: r.status, stderr: r.stderr }).toEqual({ status: 0, stderr: expect.any(String) });
+    expect(r.stdout.trim()).toBe('0,1|hello from %environment');
+  });
+});
+
+test('formats: an unknown format is one error naming the input, and nothing is built', async () => {
+  const { message } = await build({ name: 'bad', definition: 'demo.def', 'registry-insecure': 'true', formats: 'sif,tar' });
+  expect(message).toMatch(/input formats: unknown format 'tar': choose from sif, sqsh/);
+  expect(message!.split('\n')).toHaveLength(1);
+  expect(existsSync(path.join(work.dir, 'bad.sif'))).toBe(false);
+  expect(existsSync(path.join(work.dir, 'bad.sqsh'))).toBe(false);
+});
+
+describe('a conversion that fails leaves nothing behind', () => {
+  const fixture = path.resolve('test/fixtures/sif/busybox-gzip.sif');
+
+  test('mksquashfs refusing its options: the error names the step, no partial .sqsh, no unpacked root', async () => {
+    const dir = path.join(work.dir, 'failing');
+    mkdirSync(dir);
+    const tmp = path.join(dir, 'tmp');
+    mkdirSync(tmp);
+    const output = path.join(dir, 'busybox.sqsh');
+    const error = await convertSifToSqsh({ sif: fixture, output, tmpDir: tmp, env: { ENROOT_SQUASH_OPTIONS: '-comp no-such-compressor' } }).catch((e: Error) => e);
+    expect(error).toBeInstanceOf(SqshConversionError);
+    expect((error as Error).message).toMatch(/^formats: mksquashfs failed with exit code \d+: .*no-such-compressor/);
+    expect(readdirSync(dir)).toEqual(['tmp']);
+    expect(readdirSync(tmp)).toEqual([]);
+  });
+
+  test('a file that is not a SIF is named', async () => {
+    const output = path.join(work.dir, 'not-a-sif.sqsh');
+    const error = await convertSifToSqsh({ sif: path.resolve('package.json'), output }).catch((e: Error) => e);
+    expect((error as Error).message).toMatch(/package\.json: /);
+    expect(existsSync(output)).toBe(false);
+  });
+});
