@@ -12,6 +12,9 @@ import { contextFromEnv, LABELS } from './build/provenance.js';
 import { sha256File } from './util/hash.js';
 import { readSifFile } from './image/sif.js';
 import type { RunRecord } from './publish/record.js';
+import type { PromoteOptions } from './publish/promote.js';
+import type { StageOptions } from './publish/stage.js';
+import { deriveSqsh, sqshName } from './formats.js';
 import { UserError } from './user-error.js';
 
 export type Step = 'build' | 'stage' | 'smoke' | 'promote' | 'docs';
@@ -21,6 +24,8 @@ export interface PipelineResult {
   staged?: import('./publish/stage.js').StageResult;
   smoke?: import('./smoke/smoke.js').SmokeResult;
   promoted?: import('./publish/promote.js').PromoteResult;
+  stagedSqsh?: import('./publish/stage.js').StageResult;
+  promotedSqsh?: import('./publish/promote.js').PromoteResult;
   /** The enroot image derived from the SIF (`formats: sif,sqsh`). */
   sqsh?: import('./image/sqsh.js').SqshResult;
   docs?: import('./docs/pull-request.js').PullRequestResult;
@@ -76,32 +81,23 @@ export async function runPipeline(
     // The published image has this build key already: no upload, no smoke test, no promotion, no PR.
     if (result.build.skipped) return result;
     if (config.build.formats.includes('sqsh')) result.sqsh = await deriveSqsh(config, result.build, reporter, signal);
-    await record.afterBuild(result.build);
+    await record.afterBuild(result.build, result.sqsh);
   }
 
   if (steps.includes('stage') && !config.dryRun) {
     const { stageImage } = await import('./publish/stage.js');
     const image = result.build?.image ?? requireImage(config);
-    result.staged = await reporter.group('Stage over SFTP', () =>
-      stageImage({
-        target: target(config.remote.sftp),
-        image,
-        stagingDir: config.remote.stagingDir!,
-        remoteName: config.remote.remoteName!,
-        liveDir: config.remote.remoteDir,
-        reporter,
-        signal,
-        runUrl,
-        verify: config.publish.verify,
-        lockStaleMs: config.publish.lockStaleMs,
-        lockTimeoutMs: config.publish.lockTimeoutMs,
-      }),
-    );
+    result.staged = await reporter.group('Stage over SFTP', () => stageImage(stageOptions(config, image, config.remote.remoteName!, reporter, signal, runUrl)));
     reporter.setOutput('staged-path', result.staged.stagedPath);
     // The build step already set it for the same file; one line each in GITHUB_OUTPUT.
     if (!result.build) reporter.setOutput('sha256', result.staged.sha256);
     reporter.setOutput('bytes-sent', String(result.staged.bytesSent));
     reporter.setOutput('upload-skipped', String(result.staged.uploadSkipped));
+    if (config.build.formats.includes('sqsh')) {
+      const sqsh = result.sqsh?.path ?? sqshImage(image);
+      result.stagedSqsh = await reporter.group('Stage the .sqsh over SFTP', () => stageImage(stageOptions(config, sqsh, sqshName(config), reporter, signal, runUrl)));
+      reporter.setOutput('sqsh-staged-path', result.stagedSqsh.stagedPath);
+    }
     await record.afterStage();
   }
 
@@ -139,27 +135,33 @@ export async function runPipeline(
     const { promoteImage, promoteSummary } = await import('./publish/promote.js');
     const r = config.remote;
     const stagedPath = result.staged?.stagedPath ?? path.posix.join(r.stagingDir!, r.remoteName!);
-    const promoted = await reporter.group(config.dryRun ? 'Promote (dry run)' : 'Promote', () =>
-      promoteImage({
-        target: target(r.sftp),
-        stagedPath,
-        stagedSha256: result.staged?.sha256 ?? config.publish.stagedSha256,
-        stagedSize: result.build?.size,
-        remoteDir: r.remoteDir!,
-        remoteName: r.remoteName!,
-        alias: config.publish.alias,
-        keep: config.publish.keep,
-        verify: config.publish.verify,
-        lockStaleMs: config.publish.lockStaleMs,
-        lockTimeoutMs: config.publish.lockTimeoutMs,
-        protectedPaths: docsTable?.listed ?? [],
-        runUrl,
-        reporter,
-        signal,
-        dryRun: config.dryRun,
-      }),
-    );
-    await reporter.summary(promoteSummary(promoted));
+    const protectedPaths = docsTable?.listed ?? [];
+    const promote = async (label: string, file: Parameters<typeof promoteOptions>[1]) => {
+      const promoted = await reporter.group(config.dryRun ? `${label} (dry run)` : label, () => promoteImage(promoteOptions(config, file, protectedPaths, reporter, signal, runUrl)));
+      await reporter.summary(promoteSummary(promoted));
+      return promoted;
+    };
+    // The .sqsh goes live first: a failure there leaves the published SIF (which the docs list) as it was.
+    if (config.build.formats.includes('sqsh')) {
+      const built = record.record?.sqsh;
+      const sqshPromoted = await promote('Promote the .sqsh', {
+        stagedPath: result.stagedSqsh?.stagedPath ?? path.posix.join(r.stagingDir!, sqshName(config)),
+        stagedSha256: result.stagedSqsh?.sha256 ?? built?.sha256,
+        stagedSize: result.sqsh?.size ?? built?.size,
+        remoteName: sqshName(config),
+      });
+      if (!config.dryRun) {
+        result.promotedSqsh = sqshPromoted;
+        reporter.setOutput('sqsh-remote-path', sqshPromoted.remotePath);
+      }
+    }
+    const promoted = await promote('Promote', {
+      stagedPath,
+      stagedSha256: result.staged?.sha256 ?? config.publish.stagedSha256,
+      stagedSize: result.build?.size,
+      remoteName: r.remoteName!,
+      alias: config.publish.alias,
+    });
     if (!config.dryRun) {
       result.promoted = promoted;
       reporter.setOutput('remote-path', promoted.remotePath);
@@ -179,22 +181,52 @@ export async function runPipeline(
   return result;
 }
 
-/** `formats: sif,sqsh`: the enroot image beside the SIF, made from the SIF's own root. */
-async function deriveSqsh(config: Config, built: BuildResult, reporter: Reporter, signal?: AbortSignal): Promise<PipelineResult['sqsh']> {
-  const { convertSifToSqsh, sqshPathFor } = await import('./image/sqsh.js');
-  const output = sqshPathFor(built.image);
-  if (config.dryRun) {
-    reporter.info(`dry run: would derive the enroot image ${output} from ${built.image} (unsquashfs, /etc/environment and /etc/rc, mksquashfs with enroot's options)`);
-    return undefined;
-  }
-  const started = Date.now();
-  const sqsh = await reporter.group('Derive the enroot image (.sqsh)', () =>
-    convertSifToSqsh({ sif: built.image, output, tmpDir: config.build.tmpDir, signal, log: (line) => reporter.warning(line) }),
-  );
-  reporter.info(`sqsh: ${sqsh.path} (${sqsh.size} bytes, sha256 ${sqsh.sha256}) in ${((Date.now() - started) / 1000).toFixed(1)} s; /etc/rc runs ${sqsh.command.join(' ')} in ${sqsh.workdir}, /etc/environment has ${sqsh.environment.length} variable(s)`);
-  reporter.setOutput('sqsh', sqsh.path);
-  reporter.setOutput('sqsh-sha256', sqsh.sha256);
-  reporter.setOutput('sqsh-size', String(sqsh.size));
+/** Staging one file, the SIF or the .sqsh: the same server, directory, lock and verification. */
+function stageOptions(config: Config, image: string, remoteName: string, reporter: Reporter, signal: AbortSignal | undefined, runUrl: string | undefined): StageOptions {
+  return {
+    target: target(config.remote.sftp),
+    image,
+    stagingDir: config.remote.stagingDir!,
+    remoteName,
+    liveDir: config.remote.remoteDir,
+    reporter,
+    signal,
+    runUrl,
+    verify: config.publish.verify,
+    lockStaleMs: config.publish.lockStaleMs,
+    lockTimeoutMs: config.publish.lockTimeoutMs,
+  };
+}
+
+/** Promoting one file, the SIF or the .sqsh: the same lock, atomic rename and retention (per format). */
+function promoteOptions(
+  config: Config,
+  file: Pick<PromoteOptions, 'stagedPath' | 'stagedSha256' | 'stagedSize' | 'remoteName' | 'alias'>,
+  protectedPaths: string[],
+  reporter: Reporter,
+  signal: AbortSignal | undefined,
+  runUrl: string | undefined,
+): PromoteOptions {
+  return {
+    target: target(config.remote.sftp),
+    ...file,
+    remoteDir: config.remote.remoteDir!,
+    keep: config.publish.keep,
+    verify: config.publish.verify,
+    lockStaleMs: config.publish.lockStaleMs,
+    lockTimeoutMs: config.publish.lockTimeoutMs,
+    protectedPaths,
+    runUrl,
+    reporter,
+    signal,
+    dryRun: config.dryRun,
+  };
+}
+
+/** The .sqsh a stage job uploads beside the given SIF, which an earlier build job made. */
+function sqshImage(sif: string): string {
+  const sqsh = `${sif.replace(/\.sif$/i, '')}.sqsh`;
+  if (!existsSync(sqsh)) throw new StageInputError('formats', `sqsh: ${sqsh} not found beside the image ${sif} (build it with formats: sif,sqsh)`);
   return sqsh;
 }
 
@@ -251,6 +283,8 @@ interface DocsTable {
   row: import('./docs/table.js').TableEditSpec;
   /** What the row said before, for the PR body. */
   oldPath?: string;
+  /** The edit of the row's .sqsh column (`table-sqsh-column`), when there is one. */
+  sqshRow?: import('./docs/table.js').TableEditSpec;
 }
 
 async function readDocsTable(config: Config, reporter: Reporter): Promise<DocsTable> {
@@ -262,7 +296,8 @@ async function readDocsTable(config: Config, reporter: Reporter): Promise<DocsTa
   // Before promotion: a token that cannot push the branch or open the PR would otherwise fail after the image is live.
   await checkDocsAccess({ token: d.token!, apiUrl: d.apiUrl, repo: d.repo!, base: d.base, log: (l: string) => reporter.info(l) });
   const syntax = syntaxOf(d.file!);
-  const listed = listedValues(text, { ...columns, syntax });
+  const sqshColumns = d.sqshColumn && config.build.formats.includes('sqsh') ? { keyColumns: columns.keyColumns, valueColumns: [d.sqshColumn] } : undefined;
+  const listed = [...listedValues(text, { ...columns, syntax }), ...(sqshColumns ? listedValues(text, { ...sqshColumns, syntax }) : [])];
   reporter.info(`${d.repo}:${d.file} lists ${listed.length} image(s); retention keeps them`);
   const row = {
     key: d.software ?? config.name!,
@@ -271,7 +306,10 @@ async function readDocsTable(config: Config, reporter: Reporter): Promise<DocsTa
     syntax,
     file: d.file,
   };
-  return { listed, row, oldPath: editTable(text, row).oldValue };
+  const sqshRow = sqshColumns && { ...row, ...sqshColumns, value: path.posix.join(config.remote.remoteDir!, sqshName(config)) };
+  const edited = editTable(text, row);
+  if (sqshRow) editTable(edited.text, sqshRow);
+  return { listed, row, sqshRow, oldPath: edited.oldValue };
 }
 
 async function openDocsPullRequest(config: Config, table: DocsTable, result: PipelineResult, reporter: Reporter, runUrl?: string, record?: RunRecord) {
@@ -298,10 +336,14 @@ async function openDocsPullRequest(config: Config, table: DocsTable, result: Pip
       oldPath: table.oldPath,
       newPath: remotePath,
       ...(record ? recordProvenance(record) : await imageProvenance(config, result)),
+      sqsh: result.promotedSqsh && { path: result.promotedSqsh.remotePath, sha256: result.stagedSqsh?.sha256 ?? result.sqsh?.sha256 ?? record?.sqsh?.sha256 },
       smokeMarkdown: result.smoke?.markdown ?? record?.smoke?.markdown,
       runUrl: record?.runUrl ?? runUrl,
     }),
-    edit: (content: string) => editTable(content, table.row).text,
+    edit: (content: string) => {
+      const edited = editTable(content, table.row).text;
+      return table.sqshRow ? editTable(edited, table.sqshRow).text : edited;
+    },
     log: (line: string) => reporter.info(line),
   });
 }

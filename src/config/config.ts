@@ -125,6 +125,8 @@ export interface DocsConfig {
   software?: string;
   keyColumn: string;
   valueColumn: string;
+  /** `table-sqsh-column`: where the row gets the .sqsh path, when one is published. */
+  sqshColumn?: string;
   branch?: string;
   title?: string;
   labels: string[];
@@ -348,7 +350,9 @@ export function loadConfig(
   const image = imageText ? path.resolve(cwd, imageText) : undefined;
 
   const quiet = new Reader(read); // reads parts that this stage does not use, without reporting problems
-  const build = readBuild(parts.has('build') ? r : quiet, cwd, name, dryRun, parts.has('build'));
+  // A separate stage or publish job moves the .sqsh too: `formats` is checked wherever a file is built or moved.
+  const formats = readFormats(['build', 'stage', 'publish'].some((p) => parts.has(p as Part)) ? r : quiet);
+  const build: BuildConfig = { ...readBuild(parts.has('build') ? r : quiet, cwd, name, dryRun, parts.has('build')), formats };
   const sourceText = r.string('source');
   const definitionText = r.string('definition');
   const names = nameValues({
@@ -514,6 +518,7 @@ function readDocs(r: Reader): DocsConfig {
     software: r.string('software'),
     keyColumn: r.string('table-key-column') ?? '软件',
     valueColumn: r.string('table-value-column') ?? '位置',
+    sqshColumn: r.string('table-sqsh-column'),
     branch: r.string('pr-branch'),
     title: r.string('pr-title'),
     labels: r.list('pr-labels'),
@@ -522,7 +527,7 @@ function readDocs(r: Reader): DocsConfig {
   };
 }
 
-function readBuild(r: Reader, cwd: string, name: string | undefined, dryRun: boolean, check: boolean): BuildConfig {
+function readBuild(r: Reader, cwd: string, name: string | undefined, dryRun: boolean, check: boolean): Omit<BuildConfig, 'formats'> {
   const builder = r.enum<Builder>('builder');
   const fakeroot = r.enum<Fakeroot>('fakeroot');
   const sudo = r.enum<Sudo>('sudo');
@@ -602,7 +607,6 @@ function readBuild(r: Reader, cwd: string, name: string | undefined, dryRun: boo
     dryRun,
     force: r.boolean('force'),
     keyInputs: keyInputLines(r.raw('key-inputs') ?? ''),
-    formats: readFormats(r),
   };
 }
 

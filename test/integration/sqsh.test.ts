@@ -3,7 +3,7 @@
 // --root --rw) and by pyxis under the test Slurm with the node's GPUs.
 import { afterAll, beforeAll, describe, expect, jest, test } from '@jest/globals';
 import { spawnSync } from 'node:child_process';
-import { existsSync, mkdirSync, readdirSync, writeFileSync } from 'node:fs';
+import { chownSync, existsSync, mkdirSync, readdirSync, readFileSync, utimesSync, writeFileSync } from 'node:fs';
 import path from 'node:path';
 import { loadConfig } from '../../src/config/config.js';
 import { describeError } from '../../src/errors.js';
@@ -13,6 +13,8 @@ import { sha256File } from '../../src/util/hash.js';
 import { CaptureReporter } from '../helpers/capture-reporter.js';
 import { startRegistry, type Registry } from '../helpers/registry.js';
 import { startSlurm, type Slurm } from '../helpers/slurm.js';
+import { startSshd, type Sshd } from '../helpers/sshd.js';
+import { startGitHubServer, type GitHubServer } from '../helpers/github-server.js';
 import { requireTools, tempDir } from '../helpers/tools.js';
 
 jest.setTimeout(240_000);
@@ -46,10 +48,10 @@ From: ${host}/tiny:1.0
     echo "runscript: GREETING=$GREETING QUOTED=$QUOTED FROM_THE_REGISTRY=$FROM_THE_REGISTRY PATH=$PATH args=$*"
 `;
 
-async function build(given: Record<string, string>): Promise<{ reporter: CaptureReporter; message?: string }> {
+async function build(given: Record<string, string>, cwd = work.dir): Promise<{ reporter: CaptureReporter; message?: string }> {
   const reporter = new CaptureReporter();
   try {
-    await runPipeline(loadConfig((name) => given[name], { cwd: work.dir, env: {} }), reporter);
+    await runPipeline(loadConfig((name) => given[name], { cwd, env: {} }), reporter);
     return { reporter };
   } catch (error) {
     return { reporter, message: describeError(error, (name) => `input ${name}`) };
@@ -145,5 +147,72 @@ describe('a conversion that fails leaves nothing behind', () => {
     const error = await convertSifToSqsh({ sif: path.resolve('package.json'), output }).catch((e: Error) => e);
     expect((error as Error).message).toMatch(/package\.json: /);
     expect(existsSync(output)).toBe(false);
+  });
+});
+
+describe('publishing the .sqsh beside the SIF', () => {
+  const DOCS = 'sjtu-hpc/docs';
+  const DOCS_FILE = 'docs/images.md';
+  const TOKEN = 'ghp_sqshTOKEN0123456789abcdefABCDEFGHIJKLMN';
+  let sshd: Sshd;
+  let github: GitHubServer;
+  let remoteDir: string;
+  let staged: { reporter: CaptureReporter; message?: string };
+  let published: { reporter: CaptureReporter; message?: string };
+
+  beforeAll(async () => {
+    sshd = await startSshd();
+    github = await startGitHubServer();
+    remoteDir = path.join(sshd.root, 'img');
+    mkdirSync(remoteDir, { recursive: true });
+    // An older version in both formats, published by this tool (in its manifest), which keep: 1 retires.
+    for (const old of ['demo-0.9.sif', 'demo-0.9.sqsh']) writeFileSync(path.join(remoteDir, old), old);
+    writeFileSync(path.join(remoteDir, '.build-image.json'), JSON.stringify({ tool: 'build-image', images: {
+      'demo-0.9.sif': { family: 'demo', size: 12, published: '2026-01-01T00:00:00Z' },
+      'demo-0.9.sqsh': { family: 'demo', size: 13, published: '2026-01-01T00:00:00Z' },
+    } }));
+    for (const old of ['demo-0.9.sif', 'demo-0.9.sqsh']) utimesSync(path.join(remoteDir, old), 1_700_000_000, 1_700_000_000);
+    for (const f of ['', 'demo-0.9.sif', 'demo-0.9.sqsh', '.build-image.json']) chownSync(path.join(remoteDir, f), sshd.uid, sshd.gid);
+    const table = '| 软件 | 位置 | enroot |\n| ---- | ---- | ------ |\n| Demo | /old/demo.sif | /old/demo.sqsh |\n';
+    github.createRepo(DOCS, { files: { [DOCS_FILE]: table } });
+    github.addToken(TOKEN, { login: 'image-bot', repos: { [DOCS]: 'write' } });
+    const sftp = {
+      name: 'demo', 'sftp-host': '127.0.0.1', 'sftp-port': String(sshd.port), 'sftp-username': sshd.user,
+      'sftp-private-key': sshd.encryptedKey, 'sftp-passphrase': sshd.passphrase, 'sftp-known-hosts': sshd.knownHostsLine,
+      'remote-dir': remoteDir, 'remote-name': 'demo-1.0.sif', formats: 'sif,sqsh', keep: '1',
+    };
+    const dir = path.join(work.dir, 'publish');
+    mkdirSync(dir);
+    writeFileSync(path.join(dir, 'demo.def'), DEFINITION(registry.host));
+    // A build job that stages, then a separate publish job, as a workflow splits them.
+    staged = await build({ ...sftp, stage: 'build', definition: 'demo.def', 'registry-insecure': 'true', cache: 'false' }, dir);
+    published = await build({ ...sftp, stage: 'publish', 'github-token': TOKEN, 'github-api-url': github.apiUrl, 'docs-repo': DOCS, 'docs-file': DOCS_FILE, software: 'Demo', 'table-sqsh-column': 'enroot' }, dir);
+  }, 180_000);
+
+  afterAll(async () => {
+    await sshd?.stop();
+    await github?.stop();
+  });
+
+  test('the build job stages both files; the publish job promotes both by rename and retires the old version of each', () => {
+    expect(staged.message).toBeUndefined();
+    expect(staged.reporter.outputs['sqsh-staged-path']).toBe(path.join(remoteDir, '.staging', 'demo-1.0.sqsh'));
+    expect(published.message).toBeUndefined();
+    expect(published.reporter.outputs['remote-path']).toBe(path.join(remoteDir, 'demo-1.0.sif'));
+    expect(published.reporter.outputs['sqsh-remote-path']).toBe(path.join(remoteDir, 'demo-1.0.sqsh'));
+    const local = path.join(work.dir, 'publish', 'demo.sqsh');
+    expect(readFileSync(path.join(remoteDir, 'demo-1.0.sqsh')).equals(readFileSync(local))).toBe(true);
+    expect(readdirSync(remoteDir).filter((f) => /\.(sif|sqsh)$/.test(f)).sort()).toEqual(['demo-1.0.sif', 'demo-1.0.sqsh']);
+    expect(readdirSync(path.join(remoteDir, '.staging')).filter((f) => /sqsh|sif/.test(f))).toEqual([]);
+  });
+
+  test('the docs PR names both paths and the table gets the .sqsh in its enroot column', async () => {
+    const pulls = github.pulls(DOCS);
+    expect(pulls).toHaveLength(1);
+    const sqshSha = await sha256File(path.join(remoteDir, 'demo-1.0.sqsh'));
+    expect(pulls[0].body).toContain(`\`${path.join(remoteDir, 'demo-1.0.sif')}\``);
+    expect(pulls[0].body).toContain(`enroot image (\`srun --container-image\`): \`${path.join(remoteDir, 'demo-1.0.sqsh')}\`, sha256 \`${sqshSha}\``);
+    const edited = github.file(DOCS, pulls[0].head, DOCS_FILE)!;
+    expect(edited).toContain(`| Demo | ${path.join(remoteDir, 'demo-1.0.sif')} | ${path.join(remoteDir, 'demo-1.0.sqsh')} |`);
   });
 });
