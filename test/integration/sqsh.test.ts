@@ -186,7 +186,13 @@ describe('publishing the .sqsh beside the SIF', () => {
     writeFileSync(path.join(dir, 'demo.def'), DEFINITION(registry.host));
     // A build job that stages, then a separate publish job, as a workflow splits them.
     staged = await build({ ...sftp, stage: 'build', definition: 'demo.def', 'registry-insecure': 'true', cache: 'false' }, dir);
-    published = await build({ ...sftp, stage: 'publish', 'github-token': TOKEN, 'github-api-url': github.apiUrl, 'docs-repo': DOCS, 'docs-file': DOCS_FILE, software: 'Demo', 'table-sqsh-column': 'enroot' }, dir);
+    // The publish job keeps its copy of the provenance record in RUNNER_TEMP.
+    const runnerTemp = process.env.RUNNER_TEMP;
+    process.env.RUNNER_TEMP = dir;
+    published = await build({ ...sftp, stage: 'publish', 'github-token': TOKEN, 'github-api-url': github.apiUrl, 'docs-repo': DOCS, 'docs-file': DOCS_FILE, software: 'Demo', 'table-sqsh-column': 'enroot' }, dir).finally(() => {
+      if (runnerTemp === undefined) delete process.env.RUNNER_TEMP;
+      else process.env.RUNNER_TEMP = runnerTemp;
+    });
   }, 180_000);
 
   afterAll(async () => {
