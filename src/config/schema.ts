@@ -327,9 +327,10 @@ export const INPUTS: readonly InputSpec[] = [
   // ── smoke ──────────────────────────────────────────────────────────────────────────────────────
   {
     name: 'launcher',
-    description: '`direct` (exec on this runner), `srun` or `sbatch` (Slurm).',
+    description:
+      '`direct` (on this runner: `apptainer exec` for a SIF, `enroot create` + `enroot start` for a `.sqsh`, removed afterwards), `srun` or `sbatch` (Slurm, SIF images), or `pyxis` (`srun --container-image=IMAGE.sqsh` with `--container-mounts` and `--container-env`; a SIF baseline runs with srun and apptainer).',
     phases: ['smoke'],
-    kind: { type: 'enum', values: ['direct', 'srun', 'sbatch'] },
+    kind: { type: 'enum', values: ['direct', 'srun', 'sbatch', 'pyxis'] },
     default: 'direct',
   },
   {
