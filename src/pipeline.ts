@@ -15,6 +15,7 @@ import type { RunRecord } from './publish/record.js';
 import type { PromoteOptions } from './publish/promote.js';
 import type { StageOptions } from './publish/stage.js';
 import { deriveSqsh, sqshName } from './formats.js';
+import { sqshPathFor } from './image/sqsh.js';
 import { UserError } from './user-error.js';
 
 export type Step = 'build' | 'stage' | 'smoke' | 'promote' | 'docs';
@@ -103,7 +104,9 @@ export async function runPipeline(
 
   if (steps.includes('smoke')) {
     const { smokeTest } = await import('./smoke/smoke.js');
-    const image = result.build?.image ?? smokeImage(config);
+    const sif = result.build?.image ?? smokeImage(config);
+    // pyxis runs enroot images: with `formats: sif,sqsh` it tests the .sqsh made beside the SIF.
+    const image = config.smoke.launcher === 'pyxis' && config.build.formats.includes('sqsh') ? (result.sqsh?.path ?? sqshPathFor(sif)) : sif;
     const baseline = baselineImage(config, reporter);
     const { baseline: _configured, ...smoke } = config.smoke;
     result.smoke = await smokeTest({
@@ -225,7 +228,7 @@ function promoteOptions(
 
 /** The .sqsh a stage job uploads beside the given SIF, which an earlier build job made. */
 function sqshImage(sif: string): string {
-  const sqsh = `${sif.replace(/\.sif$/i, '')}.sqsh`;
+  const sqsh = sqshPathFor(sif);
   if (!existsSync(sqsh)) throw new StageInputError('formats', `sqsh: ${sqsh} not found beside the image ${sif} (build it with formats: sif,sqsh)`);
   return sqsh;
 }

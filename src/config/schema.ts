@@ -328,7 +328,7 @@ export const INPUTS: readonly InputSpec[] = [
   {
     name: 'launcher',
     description:
-      '`direct` (on this runner: `apptainer exec` for a SIF, `enroot create` + `enroot start` for a `.sqsh`, removed afterwards), `srun` or `sbatch` (Slurm, SIF images), or `pyxis` (`srun --container-image=IMAGE.sqsh` with `--container-mounts` and `--container-env`; a SIF baseline runs with srun and apptainer).',
+      '`direct` (on this runner: `apptainer exec` for a SIF, `enroot create` + `enroot start` for a `.sqsh`, removed afterwards), `srun` or `sbatch` (Slurm, SIF images), or `pyxis` (`srun --container-image=IMAGE.sqsh` with `--container-mounts` and `--container-env`; with `formats: sif,sqsh` the build\'s `.sqsh` is tested, and a SIF baseline runs with srun and apptainer).',
     phases: ['smoke'],
     kind: { type: 'enum', values: ['direct', 'srun', 'sbatch', 'pyxis'] },
     default: 'direct',

@@ -107,6 +107,24 @@ describe('formats: sif,sqsh', () => {
     expect(enroot(['list']).stdout).not.toContain(name);
   });
 
+  test('stage: smoke with launcher: pyxis and formats: sif,sqsh tests the .sqsh beside the given SIF', async () => {
+    // The pipeline's child processes read the cluster's SLURM_CONF and enroot paths from this process's environment.
+    const saved = { ...process.env };
+    Object.assign(process.env, slurm.env);
+    try {
+      const { reporter, message } = await build({
+        stage: 'smoke', image: outputs.image, formats: 'sif,sqsh', launcher: 'pyxis', preset: 'none', 'smoke-command': 'echo "pipeline saw $GREETING"',
+        partition: 'dgx2', gpus: '2', 'cpus-per-task': '1', 'time-limit': '00:05:00', baseline: 'none',
+      });
+      expect(message).toBeUndefined();
+      expect(reporter.lines).toContainEqual(expect.stringMatching(new RegExp(`^\\$ srun .* --container-image=${sqsh} /bin/sh -c`)));
+      expect(reporter.lines).toContain('pipeline saw hello from %environment');
+    } finally {
+      for (const k of Object.keys(process.env)) if (!(k in saved)) delete process.env[k];
+      Object.assign(process.env, saved);
+    }
+  });
+
   test('srun --container-image runs the same file under pyxis with the GPUs and the image environment', () => {
     const r = spawnSync('srun', ['-p', 'dgx2', '--gres=gpu:2', `--container-image=${sqsh}`, 'sh', '-c', 'echo "$CUDA_VISIBLE_DEVICES|$GREETING"'], {
       env: slurm.env,
