@@ -24,34 +24,15 @@ beforeAll(async () => {
   await convertSifToSqsh({ sif, output: sqsh, tmpDir: work.dir });
 }, 600_000);
 
-afterAll(async () => {
-  await slurm?.stop();
-  work.cleanup();
-}, 60_000);
+afterAll(() => slurm?.stop().finally(work.cleanup), 60_000);
 
 let n = 0;
 function options(extra: Partial<SmokeOptions> = {}): SmokeOptions {
-  return {
-    image: sqsh,
-    launcher: 'pyxis',
-    preset: 'pytorch',
-    partition: 'dgx2',
-    gpus: 2,
-    // The "GPUs" are device nodes for Slurm's bookkeeping; CUDA cannot see them.
-    requireGpus: 0,
-    cpusPerTask: 2,
-    timeLimit: '00:05:00',
-    slurmArgs: [],
-    timeoutMs: 300_000,
-    maxRegression: 0.99,
-    nvccli: false,
-    dryRun: false,
-    reporter: recordingReporter(),
-    processEnv: slurm.env,
-    workDir: path.join(work.dir, `run-${++n}`),
-    latencyRuns: 1,
-    ...extra,
-  };
+  // Two "GPUs" that are device nodes for Slurm's bookkeeping: CUDA cannot see them, so none are required.
+  const slurmJob = { partition: 'dgx2', gpus: 2, requireGpus: 0, cpusPerTask: 2, timeLimit: '00:05:00', slurmArgs: [] };
+  const run = { timeoutMs: 300_000, maxRegression: 0.99, nvccli: false, dryRun: false, latencyRuns: 1 };
+  const image = { image: sqsh, launcher: 'pyxis' as const, preset: 'pytorch' as const };
+  return { ...image, ...slurmJob, ...run, reporter: recordingReporter(), processEnv: slurm.env, workDir: path.join(work.dir, `run-${++n}`), ...extra };
 }
 
 function enrootList(): string {

@@ -169,14 +169,10 @@ describe('a conversion that fails leaves nothing behind', () => {
 });
 
 describe('publishing the .sqsh beside the SIF', () => {
-  const DOCS = 'sjtu-hpc/docs';
-  const DOCS_FILE = 'docs/images.md';
-  const TOKEN = 'ghp_sqshTOKEN0123456789abcdefABCDEFGHIJKLMN';
-  let sshd: Sshd;
-  let github: GitHubServer;
-  let remoteDir: string;
-  let staged: { reporter: CaptureReporter; message?: string };
-  let published: { reporter: CaptureReporter; message?: string };
+  const [DOCS, DOCS_FILE, TOKEN] = ['sjtu-hpc/docs', 'docs/images.md', 'ghp_sqshTOKEN0123456789abcdefABCDEFGHIJKLMN'];
+  let sshd: Sshd, github: GitHubServer, remoteDir: string;
+  // The build job's run (build and stage), then the publish job's.
+  let staged: Awaited<ReturnType<typeof build>>, published: Awaited<ReturnType<typeof build>>;
 
   beforeAll(async () => {
     sshd = await startSshd();
