@@ -5,17 +5,17 @@
 import { existsSync } from 'node:fs';
 import { stat } from 'node:fs/promises';
 import path from 'node:path';
-import type { Config, SftpConfig } from './config/config.js';
+import type { Config } from './config/config.js';
 import type { Reporter } from './report/reporter.js';
 import { build, type BuildResult } from './build/build.js';
 import { contextFromEnv, LABELS } from './build/provenance.js';
 import { sha256File } from './util/hash.js';
 import { readSifFile } from './image/sif.js';
 import type { RunRecord } from './publish/record.js';
-import type { PromoteOptions } from './publish/promote.js';
-import type { StageOptions } from './publish/stage.js';
+import { promoteOptions, stageOptions } from './pipeline-options.js';
 import { deriveSqsh, sqshName } from './formats.js';
 import { sqshPathFor } from './image/sqsh.js';
+import { runnerFor } from './smoke/launch.js';
 import { UserError } from './user-error.js';
 
 export type Step = 'build' | 'stage' | 'smoke' | 'promote' | 'docs';
@@ -105,23 +105,32 @@ export async function runPipeline(
   if (steps.includes('smoke')) {
     const { smokeTest } = await import('./smoke/smoke.js');
     const sif = result.build?.image ?? smokeImage(config);
-    // pyxis runs enroot images: with `formats: sif,sqsh` it tests the .sqsh made beside the SIF.
-    const image = config.smoke.launcher === 'pyxis' && config.build.formats.includes('sqsh') ? (result.sqsh?.path ?? sqshPathFor(sif)) : sif;
+    // pyxis runs enroot images: with `formats: sif,sqsh` it tests the .sqsh made beside the SIF by default.
+    const formats = config.smoke.formats ?? [config.smoke.launcher === 'pyxis' && config.build.formats.includes('sqsh') ? 'sqsh' : 'sif'];
     const baseline = baselineImage(config, reporter);
-    const { baseline: _configured, ...smoke } = config.smoke;
-    result.smoke = await smokeTest({
-      ...smoke,
-      image,
-      baseline,
-      dryRun: config.dryRun,
-      builder: config.build.builder === 'auto' ? undefined : config.build.builder,
-      reporter,
-      signal,
-    }).catch((error: Error & { result?: { json: string } }) => {
-      // A failed gate still measured something: keep it in the output for the workflow to show.
-      if (error.result) reporter.setOutput('smoke-json', error.result.json);
-      throw error;
-    });
+    const { baseline: _configured, formats: _formats, ...smoke } = config.smoke;
+    const runs = [];
+    for (const format of formats) {
+      const image = format === 'sqsh' ? (result.sqsh?.path ?? sqshPathFor(sif)) : sif;
+      const done = await smokeTest({
+        ...smoke,
+        image,
+        baseline,
+        dryRun: config.dryRun,
+        builder: config.build.builder === 'auto' ? undefined : config.build.builder,
+        reporter,
+        signal,
+      }).catch((error: Error & { result?: { json: string } }) => {
+        // A failed gate still measured something: keep it in the output for the workflow to show.
+        if (error.result) reporter.setOutput('smoke-json', error.result.json);
+        throw error;
+      });
+      const runner = runnerFor(config.smoke.launcher, image);
+      runs.push({ format, image, launcher: typeof runner === 'string' ? runner : config.smoke.launcher, report: done.candidate, done });
+    }
+    // The first format's figures are the smoke-json output and the record's; the summary has them side by side.
+    result.smoke = runs[0].done;
+    if (runs.length > 1 && !config.dryRun) await reporter.summary((await import('./smoke/report.js')).formatsSummary(runs));
     reporter.setOutput('smoke-json', result.smoke.json);
     if (!config.dryRun) await record.afterSmoke(result.smoke);
   }
@@ -184,48 +193,6 @@ export async function runPipeline(
   return result;
 }
 
-/** Staging one file, the SIF or the .sqsh: the same server, directory, lock and verification. */
-function stageOptions(config: Config, image: string, remoteName: string, reporter: Reporter, signal: AbortSignal | undefined, runUrl: string | undefined): StageOptions {
-  return {
-    target: target(config.remote.sftp),
-    image,
-    stagingDir: config.remote.stagingDir!,
-    remoteName,
-    liveDir: config.remote.remoteDir,
-    reporter,
-    signal,
-    runUrl,
-    verify: config.publish.verify,
-    lockStaleMs: config.publish.lockStaleMs,
-    lockTimeoutMs: config.publish.lockTimeoutMs,
-  };
-}
-
-/** Promoting one file, the SIF or the .sqsh: the same lock, atomic rename and retention (per format). */
-function promoteOptions(
-  config: Config,
-  file: Pick<PromoteOptions, 'stagedPath' | 'stagedSha256' | 'stagedSize' | 'remoteName' | 'alias'>,
-  protectedPaths: string[],
-  reporter: Reporter,
-  signal: AbortSignal | undefined,
-  runUrl: string | undefined,
-): PromoteOptions {
-  return {
-    target: target(config.remote.sftp),
-    ...file,
-    remoteDir: config.remote.remoteDir!,
-    keep: config.publish.keep,
-    verify: config.publish.verify,
-    lockStaleMs: config.publish.lockStaleMs,
-    lockTimeoutMs: config.publish.lockTimeoutMs,
-    protectedPaths,
-    runUrl,
-    reporter,
-    signal,
-    dryRun: config.dryRun,
-  };
-}
-
 /** The .sqsh a stage job uploads beside the given SIF, which an earlier build job made. */
 function sqshImage(sif: string): string {
   const sqsh = sqshPathFor(sif);
@@ -233,10 +200,6 @@ function sqshImage(sif: string): string {
   return sqsh;
 }
 
-function target(sftp: SftpConfig | undefined): SftpConfig {
-  if (!sftp) throw new Error('internal: SFTP step without SFTP configuration');
-  return sftp;
-}
 
 function requireImage(config: Config): string {
   if (!config.image) throw new StageInputError('image', 'required: the image file to upload (or run the build stage first)');

@@ -103,7 +103,10 @@ export type SmokeConfig = Pick<
   | 'baseline'
   | 'maxRegression'
   | 'nvccli'
->;
+> & {
+  /** `smoke-formats`: undefined means the default (see the input). */
+  formats?: ImageFormat[];
+};
 
 export interface PublishConfig {
   alias?: string;
@@ -484,8 +487,10 @@ function readSmoke(r: Reader): SmokeConfig {
     baseline,
     maxRegression: r.percent('max-regression'),
     nvccli: r.boolean('nvccli'),
+    formats: readFormatList(r, 'smoke-formats'),
   };
 }
+
 
 function readPublish(r: Reader, remoteName: string | undefined): PublishConfig {
   const alias = r.rawString('alias');
@@ -612,13 +617,20 @@ function readBuild(r: Reader, cwd: string, name: string | undefined, dryRun: boo
 
 /** `formats`: known names only; the SIF is always made, since the others are derived from it. */
 function readFormats(r: Reader): ImageFormat[] {
-  const given = r.list('formats');
+  const given = readFormatList(r, 'formats') ?? [];
+  return IMAGE_FORMATS.filter((f) => f === 'sif' || given.includes(f));
+}
+
+/** A list of image formats (`formats`, `smoke-formats`), in their canonical order; undefined when empty or wrong. */
+function readFormatList(r: Reader, input: string): ImageFormat[] | undefined {
+  const given = r.list(input);
   const unknown = given.filter((f) => !(IMAGE_FORMATS as readonly string[]).includes(f));
   if (unknown.length > 0) {
-    r.problem('formats', `unknown format${unknown.length > 1 ? 's' : ''} ${unknown.map(quote).join(', ')}: choose from ${IMAGE_FORMATS.join(', ')}`);
-    return ['sif'];
+    r.problem(input, `unknown format${unknown.length > 1 ? 's' : ''} ${unknown.map(quote).join(', ')}: choose from ${IMAGE_FORMATS.join(', ')}`);
+    return undefined;
   }
-  return IMAGE_FORMATS.filter((f) => f === 'sif' || given.includes(f));
+  const formats = IMAGE_FORMATS.filter((f) => given.includes(f));
+  return formats.length > 0 ? formats : undefined;
 }
 
 /** `source-tag-pattern`: parsed, and only with a registry `source` it can follow. */

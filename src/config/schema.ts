@@ -334,6 +334,14 @@ export const INPUTS: readonly InputSpec[] = [
     default: 'direct',
   },
   {
+    name: 'smoke-formats',
+    description:
+      'Which formats to smoke-test, comma-separated: `sif`, `sqsh` (the `.sqsh` beside the SIF) or `sif,sqsh`, which runs the same payload in both with the launcher (`direct`: apptainer and enroot; `pyxis`: srun with apptainer and `srun --container-image`) and adds a table of both side by side to the summary; each run has its own baseline gate. Default: `sqsh` with `launcher: pyxis` and `formats: sif,sqsh`, else `sif`.',
+    phases: ['smoke'],
+    kind: { type: 'list' },
+    placeholder: 'LIST',
+  },
+  {
     name: 'preset',
     description: 'Built-in smoke payload: `pytorch` (versions, GPUs, GEMM TFLOP/s, host-device bandwidth) or `none`.',
     phases: ['smoke'],

@@ -107,7 +107,7 @@ describe('formats: sif,sqsh', () => {
     expect(enroot(['list']).stdout).not.toContain(name);
   });
 
-  test('stage: smoke with launcher: pyxis and formats: sif,sqsh tests the .sqsh beside the given SIF', async () => {
+  test('stage: smoke with launcher: pyxis and formats: sif,sqsh tests the .sqsh beside the given SIF; smoke-formats: sif,sqsh tests both', async () => {
     // The pipeline's child processes read the cluster's SLURM_CONF and enroot paths from this process's environment.
     const saved = { ...process.env };
     Object.assign(process.env, slurm.env);
@@ -119,6 +119,15 @@ describe('formats: sif,sqsh', () => {
       expect(message).toBeUndefined();
       expect(reporter.lines).toContainEqual(expect.stringMatching(new RegExp(`^\\$ srun .* --container-image=${sqsh} /bin/sh -c`)));
       expect(reporter.lines).toContain('pipeline saw hello from %environment');
+      // Both formats: the SIF with srun and apptainer, the .sqsh with pyxis, and a summary of the two side by side.
+      const both = await build({
+        stage: 'smoke', image: outputs.image, formats: 'sif,sqsh', 'smoke-formats': 'sif,sqsh', launcher: 'pyxis', preset: 'none', 'smoke-command': 'echo "both saw $GREETING"',
+        partition: 'dgx2', gpus: '2', 'cpus-per-task': '1', 'time-limit': '00:05:00', baseline: 'none',
+      });
+      expect(both.message).toBeUndefined();
+      expect(both.reporter.lines.filter((l) => l === 'both saw hello from %environment')).toHaveLength(2);
+      expect(both.reporter.lines).toContainEqual(expect.stringMatching(new RegExp(`^\\$ srun .* apptainer exec .*${outputs.image} /bin/sh -c`)));
+      expect(both.reporter.text()).toMatch(new RegExp(`build-image: smoke test by format[\\s\\S]*sif +${outputs.image} \\(srun\\)\\nsqsh +${sqsh} \\(pyxis\\)`));
     } finally {
       for (const k of Object.keys(process.env)) if (!(k in saved)) delete process.env[k];
       Object.assign(process.env, saved);
