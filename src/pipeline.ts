@@ -5,7 +5,7 @@
 import { existsSync } from 'node:fs';
 import { stat } from 'node:fs/promises';
 import path from 'node:path';
-import type { Config, SftpConfig } from './config/config.js';
+import type { Config } from './config/config.js';
 import type { Reporter } from './report/reporter.js';
 import { build, followSource, type BuildResult } from './build/build.js';
 import { nameWithTag } from './config/naming.js';
@@ -13,6 +13,10 @@ import { contextFromEnv, LABELS } from './build/provenance.js';
 import { sha256File } from './util/hash.js';
 import { readSifFile } from './image/sif.js';
 import type { RunRecord } from './publish/record.js';
+import { promoteOptions, stageOptions } from './pipeline-options.js';
+import { deriveSqsh, sqshName } from './formats.js';
+import { sqshPathFor } from './image/sqsh.js';
+import { runnerFor } from './smoke/launch.js';
 import { StageInputError, UserError } from './user-error.js';
 
 export { StageInputError };
@@ -24,6 +28,10 @@ export interface PipelineResult {
   staged?: import('./publish/stage.js').StageResult;
   smoke?: import('./smoke/smoke.js').SmokeResult;
   promoted?: import('./publish/promote.js').PromoteResult;
+  stagedSqsh?: import('./publish/stage.js').StageResult;
+  promotedSqsh?: import('./publish/promote.js').PromoteResult;
+  /** The enroot image derived from the SIF (`formats: sif,sqsh`). */
+  sqsh?: import('./image/sqsh.js').SqshResult;
   docs?: import('./docs/pull-request.js').PullRequestResult;
 }
 
@@ -88,54 +96,57 @@ export async function runPipeline(
     result.build = await build(config.build, reporter, { signal, unchanged: unchangedCheck(config, reporter, signal) });
     // The published image has this build key already: no upload, no smoke test, no promotion, no PR.
     if (result.build.skipped) return result;
-    await record.afterBuild(result.build);
+    if (config.build.formats.includes('sqsh')) result.sqsh = await deriveSqsh(config, result.build, reporter, signal);
+    await record.afterBuild(result.build, result.sqsh);
   }
 
   if (steps.includes('stage') && !config.dryRun) {
     const { stageImage } = await import('./publish/stage.js');
     const image = result.build?.image ?? requireImage(config);
-    result.staged = await reporter.group('Stage over SFTP', () =>
-      stageImage({
-        target: target(config.remote.sftp),
-        image,
-        stagingDir: config.remote.stagingDir!,
-        remoteName: config.remote.remoteName!,
-        liveDir: config.remote.remoteDir,
-        reporter,
-        signal,
-        runUrl,
-        verify: config.publish.verify,
-        lockStaleMs: config.publish.lockStaleMs,
-        lockTimeoutMs: config.publish.lockTimeoutMs,
-      }),
-    );
+    result.staged = await reporter.group('Stage over SFTP', () => stageImage(stageOptions(config, image, config.remote.remoteName!, reporter, signal, runUrl)));
     reporter.setOutput('staged-path', result.staged.stagedPath);
     // The build step already set it for the same file; one line each in GITHUB_OUTPUT.
     if (!result.build) reporter.setOutput('sha256', result.staged.sha256);
     reporter.setOutput('bytes-sent', String(result.staged.bytesSent));
     reporter.setOutput('upload-skipped', String(result.staged.uploadSkipped));
+    if (config.build.formats.includes('sqsh')) {
+      const sqsh = result.sqsh?.path ?? sqshImage(image);
+      result.stagedSqsh = await reporter.group('Stage the .sqsh over SFTP', () => stageImage(stageOptions(config, sqsh, sqshName(config), reporter, signal, runUrl)));
+      reporter.setOutput('sqsh-staged-path', result.stagedSqsh.stagedPath);
+    }
     await record.afterStage();
   }
 
   if (steps.includes('smoke')) {
     const { smokeTest } = await import('./smoke/smoke.js');
-    const image = result.build?.image ?? smokeImage(config);
+    const sif = result.build?.image ?? smokeImage(config);
+    // pyxis runs enroot images: with `formats: sif,sqsh` it tests the .sqsh made beside the SIF by default.
+    const formats = config.smoke.formats ?? [config.smoke.launcher === 'pyxis' && config.build.formats.includes('sqsh') ? 'sqsh' : 'sif'];
     const baseline = baselineImage(config, reporter);
-    const { baseline: _configured, ...smoke } = config.smoke;
-    result.smoke = await smokeTest({
-      ...smoke,
-      image,
-      baseline,
-      dryRun: config.dryRun,
-      // enroot's .sqsh and U2CB's SIF are run by the launchers' own choice of runtime.
-      builder: config.build.builder === 'apptainer' || config.build.builder === 'singularity' ? config.build.builder : undefined,
-      reporter,
-      signal,
-    }).catch((error: Error & { result?: { json: string } }) => {
-      // A failed gate still measured something: keep it in the output for the workflow to show.
-      if (error.result) reporter.setOutput('smoke-json', error.result.json);
-      throw error;
-    });
+    const { baseline: _configured, formats: _formats, ...smoke } = config.smoke;
+    const runs = [];
+    for (const format of formats) {
+      const image = format === 'sqsh' ? (result.sqsh?.path ?? sqshPathFor(sif)) : sif;
+      const done = await smokeTest({
+        ...smoke,
+        image,
+        baseline,
+        dryRun: config.dryRun,
+        // enroot's .sqsh and U2CB's SIF are run by the launchers' own choice of runtime.
+        builder: config.build.builder === 'apptainer' || config.build.builder === 'singularity' ? config.build.builder : undefined,
+        reporter,
+        signal,
+      }).catch((error: Error & { result?: { json: string } }) => {
+        // A failed gate still measured something: keep it in the output for the workflow to show.
+        if (error.result) reporter.setOutput('smoke-json', error.result.json);
+        throw error;
+      });
+      const runner = runnerFor(config.smoke.launcher, image);
+      runs.push({ format, image, launcher: typeof runner === 'string' ? runner : config.smoke.launcher, report: done.candidate, done });
+    }
+    // The first format's figures are the smoke-json output and the record's; the summary has them side by side.
+    result.smoke = runs[0].done;
+    if (runs.length > 1 && !config.dryRun) await reporter.summary((await import('./smoke/report.js')).formatsSummary(runs));
     reporter.setOutput('smoke-json', result.smoke.json);
     if (!config.dryRun) await record.afterSmoke(result.smoke);
   }
@@ -152,27 +163,33 @@ export async function runPipeline(
     const { promoteImage, promoteSummary } = await import('./publish/promote.js');
     const r = config.remote;
     const stagedPath = result.staged?.stagedPath ?? path.posix.join(r.stagingDir!, r.remoteName!);
-    const promoted = await reporter.group(config.dryRun ? 'Promote (dry run)' : 'Promote', () =>
-      promoteImage({
-        target: target(r.sftp),
-        stagedPath,
-        stagedSha256: result.staged?.sha256 ?? config.publish.stagedSha256,
-        stagedSize: result.build?.size,
-        remoteDir: r.remoteDir!,
-        remoteName: r.remoteName!,
-        alias: config.publish.alias,
-        keep: config.publish.keep,
-        verify: config.publish.verify,
-        lockStaleMs: config.publish.lockStaleMs,
-        lockTimeoutMs: config.publish.lockTimeoutMs,
-        protectedPaths: docsTable?.listed ?? [],
-        runUrl,
-        reporter,
-        signal,
-        dryRun: config.dryRun,
-      }),
-    );
-    await reporter.summary(promoteSummary(promoted));
+    const protectedPaths = docsTable?.listed ?? [];
+    const promote = async (label: string, file: Parameters<typeof promoteOptions>[1]) => {
+      const promoted = await reporter.group(config.dryRun ? `${label} (dry run)` : label, () => promoteImage(promoteOptions(config, file, protectedPaths, reporter, signal, runUrl)));
+      await reporter.summary(promoteSummary(promoted));
+      return promoted;
+    };
+    // The .sqsh goes live first: a failure there leaves the published SIF (which the docs list) as it was.
+    if (config.build.formats.includes('sqsh')) {
+      const built = record.record?.sqsh;
+      const sqshPromoted = await promote('Promote the .sqsh', {
+        stagedPath: result.stagedSqsh?.stagedPath ?? path.posix.join(r.stagingDir!, sqshName(config)),
+        stagedSha256: result.stagedSqsh?.sha256 ?? built?.sha256,
+        stagedSize: result.sqsh?.size ?? built?.size,
+        remoteName: sqshName(config),
+      });
+      if (!config.dryRun) {
+        result.promotedSqsh = sqshPromoted;
+        reporter.setOutput('sqsh-remote-path', sqshPromoted.remotePath);
+      }
+    }
+    const promoted = await promote('Promote', {
+      stagedPath,
+      stagedSha256: result.staged?.sha256 ?? config.publish.stagedSha256,
+      stagedSize: result.build?.size,
+      remoteName: r.remoteName!,
+      alias: config.publish.alias,
+    });
     if (!config.dryRun) {
       result.promoted = promoted;
       reporter.setOutput('remote-path', promoted.remotePath);
@@ -192,10 +209,13 @@ export async function runPipeline(
   return result;
 }
 
-function target(sftp: SftpConfig | undefined): SftpConfig {
-  if (!sftp) throw new Error('internal: SFTP step without SFTP configuration');
-  return sftp;
+/** The .sqsh a stage job uploads beside the given SIF, which an earlier build job made. */
+function sqshImage(sif: string): string {
+  const sqsh = sqshPathFor(sif);
+  if (!existsSync(sqsh)) throw new StageInputError('formats', `sqsh: ${sqsh} not found beside the image ${sif} (build it with formats: sif,sqsh)`);
+  return sqsh;
 }
+
 
 function requireImage(config: Config): string {
   if (!config.image) throw new StageInputError('image', 'required: the image file to upload (or run the build stage first)');
@@ -234,6 +254,8 @@ interface DocsTable {
   row: import('./docs/table.js').TableEditSpec;
   /** What the row said before, for the PR body. */
   oldPath?: string;
+  /** The edit of the row's .sqsh column (`table-sqsh-column`), when there is one. */
+  sqshRow?: import('./docs/table.js').TableEditSpec;
 }
 
 async function readDocsTable(config: Config, reporter: Reporter): Promise<DocsTable> {
@@ -245,7 +267,8 @@ async function readDocsTable(config: Config, reporter: Reporter): Promise<DocsTa
   // Before promotion: a token that cannot push the branch or open the PR would otherwise fail after the image is live.
   await checkDocsAccess({ token: d.token!, apiUrl: d.apiUrl, repo: d.repo!, base: d.base, log: (l: string) => reporter.info(l) });
   const syntax = syntaxOf(d.file!);
-  const listed = listedValues(text, { ...columns, syntax });
+  const sqshColumns = d.sqshColumn && config.build.formats.includes('sqsh') ? { keyColumns: columns.keyColumns, valueColumns: [d.sqshColumn] } : undefined;
+  const listed = [...listedValues(text, { ...columns, syntax }), ...(sqshColumns ? listedValues(text, { ...sqshColumns, syntax }) : [])];
   reporter.info(`${d.repo}:${d.file} lists ${listed.length} image(s); retention keeps them`);
   const row = {
     key: d.software ?? config.name!,
@@ -254,7 +277,10 @@ async function readDocsTable(config: Config, reporter: Reporter): Promise<DocsTa
     syntax,
     file: d.file,
   };
-  return { listed, row, oldPath: editTable(text, row).oldValue };
+  const sqshRow = sqshColumns && { ...row, ...sqshColumns, value: path.posix.join(config.remote.remoteDir!, sqshName(config)) };
+  const edited = editTable(text, row);
+  if (sqshRow) editTable(edited.text, sqshRow);
+  return { listed, row, sqshRow, oldPath: edited.oldValue };
 }
 
 async function openDocsPullRequest(config: Config, table: DocsTable, result: PipelineResult, reporter: Reporter, runUrl?: string, record?: RunRecord) {
@@ -281,10 +307,14 @@ async function openDocsPullRequest(config: Config, table: DocsTable, result: Pip
       oldPath: table.oldPath,
       newPath: remotePath,
       ...(record ? recordProvenance(record) : await imageProvenance(config, result)),
+      sqsh: result.promotedSqsh && { path: result.promotedSqsh.remotePath, sha256: result.stagedSqsh?.sha256 ?? result.sqsh?.sha256 ?? record?.sqsh?.sha256 },
       smokeMarkdown: result.smoke?.markdown ?? record?.smoke?.markdown,
       runUrl: record?.runUrl ?? runUrl,
     }),
-    edit: (content: string) => editTable(content, table.row).text,
+    edit: (content: string) => {
+      const edited = editTable(content, table.row).text;
+      return table.sqshRow ? editTable(edited, table.sqshRow).text : edited;
+    },
     log: (line: string) => reporter.info(line),
   });
 }

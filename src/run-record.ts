@@ -25,9 +25,9 @@ export class RecordKeeper {
   }
 
   /** Beside the built image: `pytorch.sif` → `pytorch.provenance.json`. */
-  async afterBuild(build: BuildResult): Promise<void> {
+  async afterBuild(build: BuildResult, sqsh?: { sha256: string; size: number }): Promise<void> {
     if (build.dryRun || build.skipped) return;
-    this.record = recordFromBuild(build, this.context);
+    this.record = { ...recordFromBuild(build, this.context), ...(sqsh ? { sqsh: { sha256: sqsh.sha256, size: sqsh.size } } : {}) };
     this.localFile = path.join(path.dirname(build.image), recordName(path.basename(build.image)));
     await this.save();
   }

@@ -8,7 +8,7 @@ import { parseSource, type Source } from '../build/source.js';
 import { parseTagPattern, sourceTagProblem, type TagPattern } from '../build/tags.js';
 import { keyInputLines } from '../build/key-inputs.js';
 
-export function readBuild(r: Reader, cwd: string, name: string | undefined, dryRun: boolean, check: boolean): BuildConfig {
+export function readBuild(r: Reader, cwd: string, name: string | undefined, dryRun: boolean, check: boolean): Omit<BuildConfig, 'formats'> {
   const builder = r.enum('builder');
   const fakeroot = r.enum('fakeroot');
   const sudo = r.enum('sudo');

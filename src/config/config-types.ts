@@ -1,5 +1,6 @@
 // The configuration's types: what each stage takes. Enum types are the schema's own values (src/config/schema.ts).
 import type { EnumOf, StageName } from './schema.js';
+import type { ImageFormat } from '../image/sqsh.js';
 import type { Source } from '../build/source.js';
 import type { TagChoice, TagPattern } from '../build/tags.js';
 import type { SftpTarget } from '../publish/connect.js';
@@ -46,6 +47,8 @@ export interface BuildConfig {
   force: boolean;
   /** `key-inputs` lines, evaluated when the build starts (src/build/key-inputs.ts). */
   keyInputs: string[];
+  /** `formats`: always has 'sif'; 'sqsh' derives an enroot image from it (src/image/sqsh.ts). */
+  formats: ImageFormat[];
 }
 
 /** The cluster account and host-key pin, exactly what the SFTP stage takes. */
@@ -80,7 +83,10 @@ export type SmokeConfig = Pick<
   | 'baseline'
   | 'maxRegression'
   | 'nvccli'
->;
+> & {
+  /** `smoke-formats`: undefined means the default (see the input). */
+  formats?: ImageFormat[];
+};
 
 export interface PublishConfig {
   alias?: string;
@@ -102,6 +108,8 @@ export interface DocsConfig {
   software?: string;
   keyColumn: string;
   valueColumn: string;
+  /** `table-sqsh-column`: where the row gets the .sqsh path, when one is published. */
+  sqshColumn?: string;
   branch?: string;
   title?: string;
   labels: string[];

@@ -5,7 +5,8 @@ import path from 'node:path';
 import { parse as shellParse } from 'shell-quote';
 import { defaultOf, STAGE_PHASES, type InputSpec, type Phase, type StageName } from './schema.js';
 import { readBuild } from './build-inputs.js';
-import type { Config, DocsConfig, PublishConfig, RemoteConfig, SmokeConfig } from './config-types.js';
+import type { BuildConfig, Config, DocsConfig, PublishConfig, RemoteConfig, SmokeConfig } from './config-types.js';
+import { IMAGE_FORMATS, type ImageFormat } from '../image/sqsh.js';
 import { expandName, nameValues, nameWithTag, type NameValues } from './naming.js';
 import { ConfigError, fileNameProblem, isHttpUrl, NAME_PATTERN, quote, Reader, unterminatedQuote, type InputReader } from './reader.js';
 import { parseSshProxy } from '../publish/proxy-url.js';
@@ -40,7 +41,9 @@ export function loadConfig(
   const image = imageText ? path.resolve(cwd, imageText) : undefined;
 
   const quiet = new Reader(read); // reads parts that this stage does not use, without reporting problems
-  const build = readBuild(parts.has('build') ? r : quiet, cwd, name, dryRun, parts.has('build'));
+  // A separate stage or publish job moves the .sqsh too: `formats` is checked wherever a file is built or moved.
+  const formats = readFormats(['build', 'stage', 'publish'].some((p) => parts.has(p as Part)) ? r : quiet);
+  const build: BuildConfig = { ...readBuild(parts.has('build') ? r : quiet, cwd, name, dryRun, parts.has('build')), formats };
   const sourceText = r.string('source');
   const definitionText = r.string('definition');
   const names = nameValues({
@@ -176,6 +179,7 @@ function readSmoke(r: Reader): SmokeConfig {
     baseline,
     maxRegression: r.percent('max-regression'),
     nvccli: r.boolean('nvccli'),
+    formats: readFormatList(r, 'smoke-formats'),
   };
 }
 
@@ -210,12 +214,31 @@ function readDocs(r: Reader): DocsConfig {
     software: r.string('software'),
     keyColumn: r.text('table-key-column'),
     valueColumn: r.text('table-value-column'),
+    sqshColumn: r.string('table-sqsh-column'),
     branch: r.string('pr-branch'),
     title: r.string('pr-title'),
     labels: r.list('pr-labels'),
     reviewers: r.list('pr-reviewers'),
     draft: r.boolean('pr-draft'),
   };
+}
+
+/** `formats`: known names only; the SIF is always made, since the others are derived from it. */
+function readFormats(r: Reader): ImageFormat[] {
+  const given = readFormatList(r, 'formats') ?? [];
+  return IMAGE_FORMATS.filter((f) => f === 'sif' || given.includes(f));
+}
+
+/** A list of image formats (`formats`, `smoke-formats`), in their canonical order; undefined when empty or wrong. */
+function readFormatList(r: Reader, input: 'formats' | 'smoke-formats'): ImageFormat[] | undefined {
+  const given = r.list(input);
+  const unknown = given.filter((f) => !(IMAGE_FORMATS as readonly string[]).includes(f));
+  if (unknown.length > 0) {
+    r.problem(input, `unknown format${unknown.length > 1 ? 's' : ''} ${unknown.map(quote).join(', ')}: choose from ${IMAGE_FORMATS.join(', ')}`);
+    return undefined;
+  }
+  const formats = IMAGE_FORMATS.filter((f) => given.includes(f));
+  return formats.length > 0 ? formats : undefined;
 }
 
 /** Secret input values, to be masked before anything is logged. */

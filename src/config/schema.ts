@@ -182,6 +182,15 @@ const INPUT_LIST = [
     default: 'gzip',
   },
   {
+    name: 'formats',
+    description:
+      'Image formats to make, comma-separated: `sif`, and `sqsh` for an enroot image made from the same build (`NAME.sqsh` beside the SIF: the SIF\'s squashfs root with the image\'s runtime environment in `/etc/environment` and its working directory and runscript in `/etc/rc`, packed with enroot\'s squashfs options) for `enroot create` and `srun --container-image`. The SIF is always built: the `.sqsh` is derived from it. Stage and publish move the `.sqsh` beside the SIF (same staging, lock and atomic rename, `remote-name` with the extension `.sqsh`; retention keeps `keep` versions of each format); give separate stage and publish jobs the same `formats`.',
+    phases: ['build', 'stage', 'smoke', 'publish', 'docs'],
+    kind: { type: 'list' },
+    default: 'sif',
+    placeholder: 'LIST',
+  },
+  {
     name: 'build-timeout',
     description: 'The longest a build may take, pulls included; past it the builder and all its children are stopped and nothing is left at `output`.',
     phases: ['build'],
@@ -338,10 +347,19 @@ const INPUT_LIST = [
   // ── smoke ──────────────────────────────────────────────────────────────────────────────────────
   {
     name: 'launcher',
-    description: '`direct` (exec on this runner), `srun` or `sbatch` (Slurm).',
+    description:
+      '`direct` (on this runner: `apptainer exec` for a SIF, `enroot create` + `enroot start` for a `.sqsh`, removed afterwards), `srun` or `sbatch` (Slurm, SIF images), or `pyxis` (`srun --container-image=IMAGE.sqsh` with `--container-mounts` and `--container-env`; with `formats: sif,sqsh` the build\'s `.sqsh` is tested, and a SIF baseline runs with srun and apptainer).',
     phases: ['smoke'],
-    kind: { type: 'enum', values: ['direct', 'srun', 'sbatch'] },
+    kind: { type: 'enum', values: ['direct', 'srun', 'sbatch', 'pyxis'] },
     default: 'direct',
+  },
+  {
+    name: 'smoke-formats',
+    description:
+      'Which formats to smoke-test, comma-separated: `sif`, `sqsh` (the `.sqsh` beside the SIF) or `sif,sqsh`, which runs the same payload in both with the launcher (`direct`: apptainer and enroot; `pyxis`: srun with apptainer and `srun --container-image`) and adds a table of both side by side to the summary; each run has its own baseline gate. Default: `sqsh` with `launcher: pyxis` and `formats: sif,sqsh`, else `sif`.',
+    phases: ['smoke'],
+    kind: { type: 'list' },
+    placeholder: 'LIST',
   },
   {
     name: 'preset',
@@ -546,6 +564,13 @@ const INPUT_LIST = [
     default: '位置',
   },
   {
+    name: 'table-sqsh-column',
+    description: 'Header of a column for the enroot image\'s location (`formats: sif,sqsh`), e.g. `enroot`: the row\'s cell there gets the published `.sqsh` path. Without it the `.sqsh` path is only in the pull request\'s description.',
+    phases: ['docs'],
+    kind: str,
+    placeholder: 'HEADER',
+  },
+  {
     name: 'pr-branch',
     description: 'Branch of the docs PR. Default: `build-image/NAME`.',
     phases: ['docs'],
@@ -600,6 +625,9 @@ export const OUTPUTS: readonly OutputSpec[] = [
   { name: 'image', phase: 'build', description: 'Absolute path of the built image.' },
   { name: 'sha256', phase: 'build', description: 'SHA-256 of the image file.' },
   { name: 'size', phase: 'build', description: 'Size of the image file in bytes.' },
+  { name: 'sqsh', phase: 'build', description: 'Absolute path of the enroot image (`.sqsh`) when `formats` has `sqsh`; empty otherwise.' },
+  { name: 'sqsh-sha256', phase: 'build', description: 'SHA-256 of the `.sqsh` file.' },
+  { name: 'sqsh-size', phase: 'build', description: 'Size of the `.sqsh` file in bytes.' },
   { name: 'source-tag', phase: 'build', description: 'The tag `source-tag-pattern` chose (empty without a pattern).' },
   { name: 'source-digest', phase: 'build', description: 'Resolved digest of the source (registry manifest or file sha256).' },
   { name: 'build-key', phase: 'build', description: 'Hash of everything that determines the image; equal keys mean an equal build.' },
@@ -607,10 +635,12 @@ export const OUTPUTS: readonly OutputSpec[] = [
   { name: 'skip-reason', phase: 'build', description: 'Why the build was skipped (which published image has the same build key); empty when it was not.' },
   { name: 'remote-name', phase: 'stage', description: 'The file name the image is published under, `remote-name` with its placeholders filled in; give it to a separate publish job.' },
   { name: 'staged-path', phase: 'stage', description: 'Remote path of the staged upload.' },
+  { name: 'sqsh-staged-path', phase: 'stage', description: 'Remote path of the staged `.sqsh` (with `formats: sif,sqsh`).' },
   { name: 'bytes-sent', phase: 'stage', description: 'Bytes sent over SFTP (less than the size after a resume, 0 when skipped).' },
   { name: 'upload-skipped', phase: 'stage', description: '`true` when the remote already had a file with the same sha256.' },
   { name: 'smoke-json', phase: 'smoke', description: 'Smoke test and benchmark results as JSON (new image, baseline, ratios).' },
   { name: 'remote-path', phase: 'publish', description: 'Live remote path of the published image.' },
+  { name: 'sqsh-remote-path', phase: 'publish', description: 'Live remote path of the published `.sqsh` (with `formats: sif,sqsh`), `remote-name` with `.sqsh` for its extension.' },
   { name: 'publish-operation', phase: 'publish', description: '`promoted`, or `already-promoted` when a re-run found the image live already (it then finished the alias and retention).' },
   { name: 'deleted', phase: 'publish', description: 'Remote files removed by retention, newline-separated.' },
   { name: 'provenance', phase: 'publish', description: 'Path of the run\'s provenance record, `NAME.provenance.json` beside the image (JSON: git revision, source and digest, image sha256, builder and versions, smoke figures, remote path, PR URL). It is staged beside the staged image and placed beside the live one at promotion, so a separate publish job carries the same evidence (its copy is written to `RUNNER_TEMP`, or the working directory off Actions).' },

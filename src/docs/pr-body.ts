@@ -6,6 +6,8 @@ export interface PrBodyInfo {
   software: string;
   oldPath?: string;
   newPath: string;
+  /** The enroot image published beside it (`formats: sif,sqsh`), with its sha256. */
+  sqsh?: { path: string; sha256?: string };
   sha256?: string;
   size?: number;
   sourceUri?: string;
@@ -24,6 +26,7 @@ const VALUE_LIMIT = 1_000;
 export function prBody(info: PrBodyInfo): string {
   const head: string[] = [`Updates the **${inline(info.software)}** row of the preset images table.`, ''];
   head.push(info.oldPath ? `- Location: ${code(info.oldPath)} → ${code(info.newPath)}` : `- Location: ${code(info.newPath)} (new row)`);
+  if (info.sqsh) head.push(`- enroot image (\`srun --container-image\`): ${code(info.sqsh.path)}${info.sqsh.sha256 ? `, sha256 ${code(info.sqsh.sha256)}` : ''}`);
   const image: string[] = [];
   if (info.sha256) image.push(`- sha256: ${code(info.sha256)}`);
   if (info.size !== undefined) image.push(`- Size: ${formatBytes(info.size)}`);

@@ -21,6 +21,8 @@ export interface RunRecord {
   source: { uri: string; digest?: string };
   buildKey: string;
   image: { sha256: string; size: number };
+  /** The enroot image derived from it (`formats: sif,sqsh`): what its staged copy must hash to at promotion. */
+  sqsh?: { sha256: string; size: number };
   builder: { product: string; version: string; fakeroot: boolean };
   /** The smoke test's `smoke-json` (parsed) and its Markdown table. */
   smoke?: { json: unknown; markdown: string };

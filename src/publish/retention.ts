@@ -26,6 +26,11 @@ export function isFamilyMember(name: string, family: string): boolean {
   return !name.startsWith('.') && /\.(sif|simg|sqsh|img)$/i.test(name) && imageFamily(name) === family;
 }
 
+/** `sqsh` for an enroot image, `sif` for the others: each format keeps its own `keep` versions. */
+export function imageFormat(name: string): 'sif' | 'sqsh' {
+  return /\.sqsh$/i.test(name) ? 'sqsh' : 'sif';
+}
+
 export interface RetentionFile {
   name: string;
   mtime: number;
@@ -41,7 +46,8 @@ export interface RetentionPlan {
  * the alias target and every protected name, whether or not they count among the newest. `keep` < 1 keeps everything.
  */
 export function planRetention(files: RetentionFile[], opts: { family: string; keep: number; live: string; protected: string[] }): RetentionPlan {
-  const members = files.filter((f) => isFamilyMember(f.name, opts.family) || f.name === opts.live);
+  // `pytorch-24.10.sif` and `pytorch-24.10.sqsh` are one version in two formats: each format counts its own.
+  const members = files.filter((f) => (isFamilyMember(f.name, opts.family) && imageFormat(f.name) === imageFormat(opts.live)) || f.name === opts.live);
   if (opts.keep < 1) return { keep: members.map((f) => f.name), delete: [] };
   const sorted = [...members].sort((a, b) => b.mtime - a.mtime || b.name.localeCompare(a.name, 'en', { numeric: true }));
   const newest = new Set(sorted.slice(0, opts.keep).map((f) => f.name));
@@ -197,7 +203,7 @@ export async function applyRetention(conn: SftpConnection, opts: RetentionOption
   const notOurs: string[] = [];
   for (const entry of listing) {
     const name = entry.filename;
-    if (!entry.attrs.isFile() || name === opts.remoteName || !isFamilyMember(name, family)) continue;
+    if (!entry.attrs.isFile() || name === opts.remoteName || !isFamilyMember(name, family) || imageFormat(name) !== imageFormat(opts.remoteName)) continue;
     if (await publishedByUs(conn, opts.remoteDir, name, entry.attrs.size, family, manifest[name])) ours.push({ name, mtime: entry.attrs.mtime });
     else notOurs.push(name);
   }

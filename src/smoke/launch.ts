@@ -3,7 +3,60 @@
 
 import { shellQuote } from '../util/shell.js';
 
-export type Launcher = 'direct' | 'srun' | 'sbatch';
+export type Launcher = 'direct' | 'srun' | 'sbatch' | 'pyxis';
+
+/** How one image runs: apptainer here or under Slurm, or an enroot image (.sqsh) here (enroot) or under pyxis. */
+export type Runner = 'direct' | 'srun' | 'sbatch' | 'enroot' | 'pyxis';
+
+/** Whether a path names an enroot image (squashfs with enroot's /etc/rc) rather than a SIF. */
+export function isSqsh(image: string): boolean {
+  return /\.sqsh$/i.test(image);
+}
+
+/**
+ * The runner for an image under a launcher: `direct` runs a SIF with apptainer and a .sqsh with enroot; `pyxis` runs
+ * a .sqsh with `srun --container-image` and a SIF (a baseline, the other format) with srun and apptainer; `srun` and
+ * `sbatch` run SIFs only. Returns a message for a pairing that cannot run.
+ */
+export function runnerFor(launcher: Launcher, image: string): Runner | { problem: string } {
+  if (!isSqsh(image)) return launcher === 'pyxis' ? 'srun' : launcher;
+  if (launcher === 'direct') return 'enroot';
+  if (launcher === 'pyxis') return 'pyxis';
+  return { problem: `launcher: ${launcher} runs SIF images with apptainer; ${image} is an enroot image (.sqsh): use launcher pyxis (srun --container-image) or direct (enroot)` };
+}
+
+export interface ContainerPlan {
+  image: string;
+  /** `SRC:DST:ro` each (the payload). */
+  binds: string[];
+  /** Names of variables set inside the container; their values travel in the launcher's environment, not argv. */
+  envNames: string[];
+  /** A writable container root (pyxis `--container-writable`, enroot `--rw`). */
+  writable: boolean;
+}
+
+/** pyxis's srun options: `--container-image=IMG [--container-mounts=SRC:DST:ro,...] [--container-env=A,B] [--container-writable]`. */
+export function pyxisArgs(plan: ContainerPlan): string[] {
+  const args = [`--container-image=${plan.image}`];
+  if (plan.binds.length > 0) args.push(`--container-mounts=${plan.binds.join(',')}`);
+  if (plan.envNames.length > 0) args.push(`--container-env=${plan.envNames.join(',')}`);
+  if (plan.writable) args.push('--container-writable');
+  return args;
+}
+
+/** `enroot start [--rw] [--mount SRC:DST:none:x-create=file,bind,ro ...] [--env NAME ...] NAME ARGV...` */
+export function enrootStartArgs(name: string, plan: Omit<ContainerPlan, 'image'>, argv: readonly string[]): string[] {
+  const args = ['start'];
+  if (plan.writable) args.push('--rw');
+  for (const bind of plan.binds) {
+    // enroot's --mount is an fstab line with ':' for blanks; the target is created (a file) when the image lacks it.
+    const [src, dst, mode = 'rw'] = bind.split(':');
+    args.push('--mount', `${src}:${dst}:none:x-create=file,bind,${mode}`);
+  }
+  for (const name of plan.envNames) args.push('--env', name);
+  args.push(name, ...argv);
+  return args;
+}
 
 /** Where the payload appears inside the container (bound read-only from the work directory). */
 export const PAYLOAD_IN_CONTAINER = '/build-image-smoke.py';

@@ -127,3 +127,17 @@ export function smokeSummary(input: SmokeReportInput): Summary {
     notes,
   };
 }
+
+/** `smoke-formats: sif,sqsh`: the same payload's figures for each format, one column each. */
+export function formatsSummary(runs: { format: string; image: string; launcher: string; report: PayloadReport }[]): Summary {
+  const keys = orderedKeys(runs[0].report, runs[1]?.report);
+  const rows = keys.map((key) => {
+    const info = metricInfo(key);
+    return [`${info.label}${info.better === 'lower' ? ' (lower is better)' : ''}`, ...runs.map((r) => cell(figures(r.report)[key], info.unit))];
+  });
+  return {
+    title: 'build-image: smoke test by format',
+    facts: runs.map((r) => ({ label: r.format, value: `${r.image} (${r.launcher})`, code: true })),
+    table: { caption: 'The same payload in each format', header: ['Metric', ...runs.map((r) => r.format)], rows },
+  };
+}

@@ -45,6 +45,21 @@ describe('planRetention', () => {
     expect(planRetention(files, { family: 'pytorch', keep: 0, live: 'pytorch-24.11.sif', protected: [] }).delete).toEqual([]);
   });
 
+  test('the SIFs and the .sqsh files of a family each keep their own newest `keep`', () => {
+    const both = [3, 2, 1].flatMap((v) => [
+      { name: `pytorch-24.0${v}.sif`, mtime: v * 10 },
+      { name: `pytorch-24.0${v}.sqsh`, mtime: v * 10 + 1 },
+    ]);
+    expect(planRetention(both, { family: 'pytorch', keep: 2, live: 'pytorch-24.03.sif', protected: [] })).toEqual({
+      keep: ['pytorch-24.03.sif', 'pytorch-24.02.sif'],
+      delete: ['pytorch-24.01.sif'],
+    });
+    expect(planRetention(both, { family: 'pytorch', keep: 2, live: 'pytorch-24.03.sqsh', protected: [] })).toEqual({
+      keep: ['pytorch-24.03.sqsh', 'pytorch-24.02.sqsh'],
+      delete: ['pytorch-24.01.sqsh'],
+    });
+  });
+
   test('equal mtimes fall back to the version order of the names', () => {
     const same = ['pytorch-24.9.sif', 'pytorch-24.10.sif', 'pytorch-24.11.sif'].map((name) => ({ name, mtime: 7 }));
     expect(planRetention(same, { family: 'pytorch', keep: 2, live: 'pytorch-24.11.sif', protected: [] }).delete).toEqual(['pytorch-24.9.sif']);

@@ -12,7 +12,7 @@ import {
   sbatchArgs,
   srunArgs,
   startLatencyArgs,
-  type SlurmResources,
+  type SlurmResources, enrootStartArgs, pyxisArgs, runnerFor 
 } from '../../src/smoke/launch.js';
 
 const plan = {
@@ -137,4 +137,30 @@ test('command lines are printed so they can be pasted into a shell', () => {
   expect(shellQuote("it's")).toBe(`'it'\\''s'`);
   expect(shellQuote('')).toBe("''");
   expect(commandLine('srun', ['-p', 'dgx2', 'sh', '-c', 'echo $X'])).toBe("srun -p dgx2 sh -c 'echo $X'");
+});
+
+describe('enroot images (.sqsh)', () => {
+  test('runnerFor: direct and pyxis run a .sqsh with enroot; srun and sbatch refuse it; pyxis runs a SIF with srun', () => {
+    expect(runnerFor('direct', '/x/a.sqsh')).toBe('enroot');
+    expect(runnerFor('pyxis', '/x/a.sqsh')).toBe('pyxis');
+    expect(runnerFor('pyxis', '/x/a.sif')).toBe('srun');
+    expect(runnerFor('direct', '/x/a.sif')).toBe('direct');
+    expect(runnerFor('sbatch', '/x/a.sqsh')).toEqual({ problem: expect.stringMatching(/^launcher: sbatch runs SIF images with apptainer; \/x\/a\.sqsh is an enroot image/) });
+  });
+
+  test('pyxisArgs: image, mounts, variable names (values travel in the environment), writable', () => {
+    expect(pyxisArgs({ image: '/i.sqsh', binds: ['/w/p.py:/p.py:ro', '/d:/d:ro'], envNames: ['A', 'B'], writable: true })).toEqual([
+      '--container-image=/i.sqsh',
+      '--container-mounts=/w/p.py:/p.py:ro,/d:/d:ro',
+      '--container-env=A,B',
+      '--container-writable',
+    ]);
+    expect(pyxisArgs({ image: '/i.sqsh', binds: [], envNames: [], writable: false })).toEqual(['--container-image=/i.sqsh']);
+  });
+
+  test('enrootStartArgs: fstab-style mounts that create their target, --env by name', () => {
+    expect(enrootStartArgs('c1', { binds: ['/w/p.py:/p.py:ro'], envNames: ['A'], writable: true }, ['python3', '/p.py'])).toEqual([
+      'start', '--rw', '--mount', '/w/p.py:/p.py:none:x-create=file,bind,ro', '--env', 'A', 'c1', 'python3', '/p.py',
+    ]);
+  });
 });
