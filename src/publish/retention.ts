@@ -226,7 +226,8 @@ export async function applyRetention(conn: SftpConnection, opts: RetentionOption
       if ((error as { code?: unknown }).code === 2) deleted.add(path);
       else reporter.warning(`retention: could not delete ${path}: ${remoteError(error, 'deleting').message}`);
     }
-    if (deleted.has(path)) await removeRecord(conn, remoteJoin(opts.remoteDir, recordName(name)), reporter);
+    // The record belongs to the SIF (a .sqsh beside it is derived from the same build and shares it).
+    if (deleted.has(path) && imageFormat(name) === 'sif') await removeRecord(conn, remoteJoin(opts.remoteDir, recordName(name)), reporter);
   }
   const gone = plan.delete.filter((name) => deleted.has(remoteJoin(opts.remoteDir, name)) && manifest[name]);
   if (gone.length > 0 && !opts.dryRun) {
