@@ -14,6 +14,7 @@ import { Coverage, SegmentVerifier } from './segments.js';
 import { writeStripes } from './writer.js';
 
 const MiB = 1024 * 1024;
+const RECORD_EVERY = MiB;
 
 export interface TransferOptions {
   conn: SftpConnection;
@@ -63,7 +64,7 @@ export async function transfer(o: TransferOptions): Promise<Transferred> {
       flusher = setInterval(() => r.update(), 1000);
       flusher.unref();
     }
-    await writeStripesOf(o, fh, stripes, handles, coverage);
+    await writeStripesOf(o, fh, stripes, handles, coverage, record);
     const sha256 = await hashing;
     if (flusher) clearInterval(flusher);
     await closeAll(handles.splice(0), o.partial);
@@ -117,7 +118,17 @@ async function openPartial(o: TransferOptions, count: number, keep: boolean): Pr
   return opened;
 }
 
-async function writeStripesOf(o: TransferOptions, fh: FileHandle, stripes: ReturnType<typeof splitStripes>, handles: { sftp: SFTPWrapper; handle: Buffer }[], coverage: Coverage): Promise<void> {
+async function writeStripesOf(
+  o: TransferOptions,
+  fh: FileHandle,
+  stripes: ReturnType<typeof splitStripes>,
+  handles: { sftp: SFTPWrapper; handle: Buffer }[],
+  coverage: Coverage,
+  record?: RangeRecord,
+): Promise<void> {
+  // The record is rewritten every second (a timer) and after every RECORD_EVERY bytes confirmed, so a cut loses
+  // little even on a fast link.
+  let since = 0;
   await writeStripes({
     fh,
     image: o.image,
@@ -129,6 +140,11 @@ async function writeStripesOf(o: TransferOptions, fh: FileHandle, stripes: Retur
     onWritten: (channel, start, end) => {
       coverage.add(start, end);
       o.progress.add(end - start, channel);
+      since += end - start;
+      if (record && since >= RECORD_EVERY) {
+        since = 0;
+        record.update();
+      }
     },
   });
 }

@@ -92,6 +92,9 @@ describe('a striped upload', () => {
         remoteName: 'striped-1.0.sif',
         reporter,
         channels: 3,
+        // Fewer bytes in flight than the defaults, so that much is acknowledged (and recorded) before each cut.
+        requests: 8,
+        chunkSize: 32 * 1024,
         connect: { retryDelayMs: 20, retries: 3 },
         progressIntervalMs: 0,
         verifySegmentBytes: 2 * MiB,
