@@ -90,6 +90,7 @@ export async function runPipeline(
         signal,
         runUrl,
         verify: config.publish.verify,
+        channels: config.publish.channels,
         lockStaleMs: config.publish.lockStaleMs,
         lockTimeoutMs: config.publish.lockTimeoutMs,
       }),
