@@ -1,5 +1,5 @@
 // Progress lines every few seconds while uploading: bytes on the server, percent, MiB/s in total and per channel
-// over the last interval, and the ETA at the recent rate.
+// since the attempt began, and the ETA at that rate.
 import type { Reporter } from '../report/reporter.js';
 import { formatBytes, formatDuration } from '../report/summary.js';
 
@@ -13,7 +13,7 @@ export class Progress {
   private stoppedAt?: number;
   private timer?: ReturnType<typeof setInterval>;
   private perChannel: number[] = [];
-  private last = { at: 0, sent: 0, perChannel: [] as number[] };
+  private attempt = { at: 0, sent: 0 };
 
   constructor(
     private readonly reporter: Reporter,
@@ -28,7 +28,7 @@ export class Progress {
     this.firstStart ||= now;
     this.stoppedAt = undefined;
     this.perChannel = new Array<number>(channels).fill(0);
-    this.last = { at: now, sent: this.sent, perChannel: [...this.perChannel] };
+    this.attempt = { at: now, sent: this.sent };
     if (!this.timer && this.intervalMs > 0) {
       this.timer = setInterval(() => this.line(), this.intervalMs);
       this.timer.unref();
@@ -47,11 +47,9 @@ export class Progress {
   }
 
   line(): void {
-    const now = Date.now();
-    const elapsed = Math.max((now - this.last.at) / 1000, 0.001);
-    const rate = (this.sent - this.last.sent) / elapsed;
-    const channelRates = this.perChannel.map((b, i) => (b - (this.last.perChannel[i] ?? 0)) / elapsed / MiB);
-    this.last = { at: now, sent: this.sent, perChannel: [...this.perChannel] };
+    const elapsed = Math.max((Date.now() - this.attempt.at) / 1000, 0.001);
+    const rate = (this.sent - this.attempt.sent) / elapsed;
+    const channelRates = this.perChannel.map((b) => b / elapsed / MiB);
     const eta = rate > 0 ? (this.total - this.done) / rate : Infinity;
     const pct = this.total ? (100 * this.done) / this.total : 100;
     const channels = channelRates.length > 1 ? ` (${channelRates.length} channels: ${channelRates.map((r) => r.toFixed(1)).join(' + ')})` : '';

@@ -205,8 +205,8 @@ export async function stageImage(opts: StageOptions): Promise<StageResult> {
     }
     const rate = progress.sent / MiB / Math.max(progress.seconds(), 0.001);
     reporter.info(
-      `staged ${staged}: ${formatBytes(size)}, sha256 ${sha256}, ${formatBytes(progress.sent)} sent in ${formatDuration(progress.seconds())} (${rate.toFixed(1)} MiB/s` +
-        `${channels > 1 ? ` over ${channels} channels` : ''}${rttMs !== undefined ? `, round trip ${rttMs.toFixed(1)} ms` : ''})` +
+      `staged ${staged}: ${formatBytes(size)}, sha256 ${sha256}, ${formatBytes(progress.sent)} sent in ${formatDuration(progress.seconds())} (${rate.toFixed(1)} MiB/s)` +
+        ` over ${channels} SFTP channel(s)${rttMs !== undefined ? `, round trip ${rttMs.toFixed(1)} ms` : ''}` +
         `${resumedFrom.length ? `, resumed ${resumedFrom.length} time(s)` : ''}; verified by ${describeVerification(verified)}`,
     );
     return { stagedPath: staged, sha256, bytesSent: progress.sent, uploadSkipped: false, ...verified, resumedFrom, seconds: (Date.now() - started) / 1000, uploadSeconds: progress.seconds(), imageBytes: size, rttMs, channels };
