@@ -10,7 +10,7 @@ import type { Reporter } from '../report/reporter.js';
 import { formatBytes, formatDuration, type Summary } from '../report/summary.js';
 import { sha256File } from '../util/hash.js';
 import { isPlainFileName } from '../util/paths.js';
-import { chooseChannels, measureRtt, openChannels, type ChannelSetting } from './channels.js';
+import { chooseChannels, measureRtt, openChannels, type ChannelChoice, type Channels, type ChannelSetting } from './channels.js';
 import { connectSftp, HostKeyError, isNetworkError, SftpError, type ConnectOptions, type SftpConnection, type SftpTarget } from './connect.js';
 import { acquireLock, DEFAULT_LOCK_STALE_MS, lockDrafts, releaseLocks, removeDrafts, type RemoteLock } from './lock.js';
 import { Progress } from './progress.js';
@@ -131,44 +131,46 @@ export async function stageImage(opts: StageOptions): Promise<StageResult> {
     for (let resumes = 0; ; resumes++) {
       try {
         if (!conn.isOpen()) conn = await connectSftp(opts.target, connectOpts);
-        // Measured alongside the first requests (their answers come back in order, a round trip each).
-        const rtt = rttMs === undefined ? measureRtt(conn.sftp).catch(() => undefined) : Promise.resolve(rttMs);
-        if (!lock) {
-          await ensureDir(conn, opts.stagingDir);
-          lock = await acquireLock(() => conn, stagingLockPath(staged), {
-            staleMs: opts.lockStaleMs ?? DEFAULT_LOCK_STALE_MS,
-            waitTimeoutMs: opts.lockTimeoutMs,
-            owner: opts.owner,
-            runUrl: opts.runUrl,
-            reporter,
-            signal: opts.signal,
-            token: lockToken,
-          });
-        }
-        if (!checked) {
-          const same = await findIdentical(conn, opts.image, size, [staged, ...(livePath ? [livePath] : [])], reporter);
-          if (same) {
-            reporter.info(`${same.path} already has sha256 ${same.sha256}: nothing sent`);
-            return { stagedPath: same.path, sha256: same.sha256, bytesSent: 0, uploadSkipped: true, verification: 'sha256', hashTool: same.tool, resumedFrom: [], seconds: (Date.now() - started) / 1000, uploadSeconds: 0, imageBytes: size, rttMs: await rtt, channels: 0 };
-          }
-          checked = true;
-        }
-        const held = await onServer(conn, partial, opts.image, size);
-        if (held.map.total > 0) {
-          resumedFrom.push(held.map.total);
-          const where = held.map.ranges.length === 1 && held.map.ranges[0].start === 0 ? `from ${formatBytes(held.map.total)}` : `with ${formatBytes(held.map.total)} in ${held.map.ranges.length} ranges`;
-          reporter.info(`resuming ${partial} ${where} already on the server`);
-        }
-        rttMs = (await rtt) ?? (await measureRtt(conn.sftp));
-        // After a cut, the throughput of the attempts so far is a measure of the link.
-        const linkBytesPerSecond = progress.sent > 8 * MiB ? progress.sent / progress.seconds() : undefined;
-        const choice = chooseChannels({ setting: opts.channels ?? 'auto', rttMs, linkBytesPerSecond, bytes: size - held.map.total });
-        const open = await openChannels(conn, choice.channels, () => connectSftp(opts.target, { ...connectOpts, retries: 0 }), reporter);
-        channels = open.sftps.length;
-        if (resumes === 0 || channels > 1) reporter.info(`writing over ${channels} SFTP channel(s) (${choice.why})`);
-        let sent: Awaited<ReturnType<typeof transfer>>;
+        // Measured alongside the first requests (their answers come back in order, a round trip each); the channels
+        // are opened while the lock is taken and the server's copies compared, so they cost no round trips of their own.
+        const channelsReady = openChannelsFor(conn, rttMs, progress, size, opts, () => connectSftp(opts.target, { ...connectOpts, retries: 0 }));
+        channelsReady.catch(() => undefined);
         try {
-          sent = await transfer({
+          if (!lock) {
+            await ensureDir(conn, opts.stagingDir);
+            lock = await acquireLock(() => conn, stagingLockPath(staged), {
+              staleMs: opts.lockStaleMs ?? DEFAULT_LOCK_STALE_MS,
+              waitTimeoutMs: opts.lockTimeoutMs,
+              owner: opts.owner,
+              runUrl: opts.runUrl,
+              reporter,
+              signal: opts.signal,
+              token: lockToken,
+            });
+          }
+          // Asked together with the comparison; unused when the server already has the image.
+          const onServerNow = onServer(conn, partial, opts.image, size);
+          onServerNow.catch(() => undefined);
+          if (!checked) {
+            const same = await findIdentical(conn, opts.image, size, [staged, ...(livePath ? [livePath] : [])], reporter);
+            if (same) {
+              reporter.info(`${same.path} already has sha256 ${same.sha256}: nothing sent`);
+              const ready = await channelsReady.catch(() => undefined);
+              return { stagedPath: same.path, sha256: same.sha256, bytesSent: 0, uploadSkipped: true, verification: 'sha256', hashTool: same.tool, resumedFrom: [], seconds: (Date.now() - started) / 1000, uploadSeconds: 0, imageBytes: size, rttMs: ready?.rttMs, channels: 0 };
+            }
+            checked = true;
+          }
+          const held = await onServerNow;
+          if (held.map.total > 0) {
+            resumedFrom.push(held.map.total);
+            const where = held.map.ranges.length === 1 && held.map.ranges[0].start === 0 ? `from ${formatBytes(held.map.total)}` : `with ${formatBytes(held.map.total)} in ${held.map.ranges.length} ranges`;
+            reporter.info(`resuming ${partial} ${where} already on the server`);
+          }
+          const { open, choice, rttMs: measured } = await channelsReady;
+          rttMs = measured;
+          channels = open.sftps.length;
+          if (resumes === 0 || channels > 1) reporter.info(`writing over ${channels} SFTP channel(s) (${choice.why})`);
+          const sent = await transfer({
             conn,
             channels: open,
             image: opts.image,
@@ -183,15 +185,17 @@ export async function stageImage(opts: StageOptions): Promise<StageResult> {
             segmentMaxRate: opts.segmentMaxRate ?? 100 * MiB,
             signal: opts.signal,
           });
-        } finally {
+          // The other channels are not needed for verifying.
           await open.close();
+          sha256 = sent.sha256;
+          progress.stop();
+          // Verified before the rename, so the staged name only ever holds a checked file.
+          verified = await verifyPartial(conn, partial, size, sha256, reporter, opts.verify ?? 'sha256', sent.segments);
+          await finish(conn, partial, staged, sent.recorded);
+          break;
+        } finally {
+          await channelsReady.then((c) => c.open.close(), () => undefined);
         }
-        sha256 = sent.sha256;
-        progress.stop();
-        // Verified before the rename, so the staged name only ever holds a checked file.
-        verified = await verifyPartial(conn, partial, size, sha256, reporter, opts.verify ?? 'sha256', sent.segments);
-        await finish(conn, partial, staged, sent.recorded);
-        break;
       } catch (error) {
         if (!isNetworkError(error) || resumes >= (opts.maxResumes ?? 5) || opts.signal?.aborted) {
           // A server-side failure (full disk, quota) would fail again: free the space rather than keep a partial.
@@ -238,6 +242,24 @@ async function finish(conn: SftpConnection, partial: string, staged: string, rec
   await rename.catch((error) => {
     throw isNetworkError(error) ? error : remoteError(error, `renaming ${partial} to ${staged} (posix-rename@openssh.com)`);
   });
+}
+
+/** Chooses the channel count from the round trip (measured now, or on an earlier attempt) and opens the channels. */
+function openChannelsFor(
+  conn: SftpConnection,
+  knownRtt: number | undefined,
+  progress: Progress,
+  size: number,
+  opts: StageOptions,
+  connect: () => Promise<SftpConnection>,
+): Promise<{ open: Channels; choice: ChannelChoice; rttMs: number }> {
+  return (async () => {
+    const rttMs = knownRtt ?? (await measureRtt(conn.sftp));
+    // After a cut, the throughput of the attempts so far is a measure of the link.
+    const linkBytesPerSecond = progress.sent > 8 * MiB ? progress.sent / progress.seconds() : undefined;
+    const choice = chooseChannels({ setting: opts.channels ?? 'auto', rttMs, linkBytesPerSecond, bytes: size });
+    return { open: await openChannels(conn, choice.channels, connect, opts.reporter), choice, rttMs };
+  })();
 }
 
 async function removePartial(conn: SftpConnection, partial: string): Promise<void> {

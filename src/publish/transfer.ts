@@ -53,9 +53,13 @@ export async function transfer(o: TransferOptions): Promise<Transferred> {
   let record: RangeRecord | undefined;
   let flusher: ReturnType<typeof setInterval> | undefined;
   try {
-    // The record exists, listing only what is confirmed, before any striped write goes out.
-    if (recorded) record = await RangeRecord.create(o.conn.sftp, o.partial, o.size, coverage.map, o.recorded);
-    handles.push(...(await openPartial(o, stripes.length, o.onServer.total > 0)));
+    // The record exists, listing only what is confirmed, before any striped write goes out; the partial is opened
+    // on every channel meanwhile.
+    const recordReady = recorded ? RangeRecord.create(o.conn.sftp, o.partial, o.size, coverage.map, o.recorded) : Promise.resolve(undefined);
+    const opened = await Promise.allSettled([recordReady, openPartial(o, stripes.length, o.onServer.total > 0)]);
+    if (opened[0].status === 'fulfilled') record = opened[0].value;
+    if (opened[1].status === 'fulfilled') handles.push(...opened[1].value);
+    for (const r of opened) if (r.status === 'rejected') throw r.reason;
     o.progress.start(o.onServer.total, stripes.length);
     const hashing = hashImage(fh, o.size, segments);
     hashing.catch(() => undefined);
@@ -67,9 +71,8 @@ export async function transfer(o: TransferOptions): Promise<Transferred> {
     await writeStripesOf(o, fh, stripes, handles, coverage, record);
     const sha256 = await hashing;
     if (flusher) clearInterval(flusher);
-    await closeAll(handles.splice(0), o.partial);
-    // All of it confirmed: a cut during verification resumes with nothing to send.
-    await record?.flush();
+    // All of it confirmed (asked with the closes): a cut during verification resumes with nothing to send.
+    await Promise.all([closeAll(handles.splice(0), o.partial), record?.flush()]);
     segments?.finish();
     return { sha256, segments, recorded };
   } catch (error) {
