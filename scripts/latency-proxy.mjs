@@ -6,6 +6,7 @@
 //   const proxy = await startLatencyProxy({ targetPort, rttMs: 100, rateMbit: 400 }); ... await proxy.stop();
 // Or run it: node scripts/latency-proxy.mjs TARGET_PORT RTT_MS [RATE_MBIT]  (prints the port it listens on)
 import net from 'node:net';
+import { performance } from 'node:perf_hooks';
 
 /** Bytes queued in one direction before the sender is paused (well above any window a test uses). */
 const QUEUE_LIMIT = 64 * 1024 * 1024;
