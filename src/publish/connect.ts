@@ -197,13 +197,32 @@ function connectOnce(target: SftpTarget, opts: ConnectOptions): Promise<SftpConn
         markClosed();
       });
       const hostKey = verdict as Extract<HostKeyVerdict, { ok: true }>;
+      let side: Promise<SftpConnection> | undefined;
       const connection: SftpConnection = {
         sftp,
         ssh,
         hostKey,
         closed,
         isOpen: () => open,
-        exec: (command, timeoutMs) => execCommand(ssh, command, timeoutMs ?? 60_000),
+        exec: async (command, timeoutMs) => {
+          try {
+            return await execCommand(ssh, command, timeoutMs ?? 60_000);
+          } catch (error) {
+            // A server allowing one session per connection (sshd's MaxSessions 1) refuses the exec channel beside the
+            // SFTP session: the command runs over a second connection instead, kept for later commands.
+            if (!open || !/Channel open failure/i.test(String((error as Error).message))) throw error;
+            // Its SFTP session is closed first, so the one session it may have is free for commands.
+            side ??= connectOnce(target, { ...opts, signal: undefined }).then(async (c) => {
+              await new Promise((resolve) => {
+                c.sftp.once('close', resolve);
+                c.sftp.end();
+              });
+              return c;
+            });
+            const other = await side;
+            return execCommand(other.ssh, command, timeoutMs ?? 60_000);
+          }
+        },
         openSftp: () =>
           new Promise((resolve, reject) => {
             if (!open) return reject(new SftpError('the connection closed', 'network'));
@@ -211,6 +230,9 @@ function connectOnce(target: SftpTarget, opts: ConnectOptions): Promise<SftpConn
           }),
         end: async () => {
           opts.signal?.removeEventListener('abort', onAbort);
+          const other = side;
+          side = undefined;
+          if (other) await other.then((c) => c.end(), () => undefined);
           if (sshClosed) return;
           ssh.end();
           let timer: ReturnType<typeof setTimeout> | undefined;
