@@ -99,6 +99,25 @@ export function describeVerification(result: Pick<StageResult, 'verification' | 
   return result.verification === 'sha256' ? `remote sha256 (${result.hashTool ?? 'sha256sum'})` : 'size only';
 }
 
+/** What the attempts of one stage share: the connection (replaced after a cut), the lock, what was learnt. */
+interface StageState {
+  opts: StageOptions;
+  connectOpts: ConnectOptions;
+  conn: SftpConnection;
+  lock?: RemoteLock;
+  lockToken: string;
+  progress: Progress;
+  size: number;
+  paths: { partial: string; staged: string; live?: string };
+  checked: boolean;
+  resumedFrom: number[];
+  rttMs?: number;
+  channels: number;
+  sha256: string;
+  verified: Verified;
+  started: number;
+}
+
 export async function stageImage(opts: StageOptions): Promise<StageResult> {
   const { reporter } = opts;
   if (!isPlainFileName(opts.remoteName)) {
@@ -108,124 +127,147 @@ export async function stageImage(opts: StageOptions): Promise<StageResult> {
   if (!local?.isFile()) throw new SftpError(`image ${opts.image} does not exist or is not a file`, 'config');
   const size = local.size;
   const started = Date.now();
-  const partial = remoteJoin(opts.stagingDir, `.${opts.remoteName}.partial`);
-  const staged = remoteJoin(opts.stagingDir, opts.remoteName);
-  const livePath = opts.liveDir ? remoteJoin(opts.liveDir, opts.remoteName) : undefined;
+  const paths = {
+    partial: remoteJoin(opts.stagingDir, `.${opts.remoteName}.partial`),
+    staged: remoteJoin(opts.stagingDir, opts.remoteName),
+    live: opts.liveDir ? remoteJoin(opts.liveDir, opts.remoteName) : undefined,
+  };
   const connectOpts: ConnectOptions = { retryDelayMs: 1000, ...opts.connect, reporter, signal: opts.signal };
 
-  let conn = await connectSftp(opts.target, connectOpts);
+  const conn = await connectSftp(opts.target, connectOpts);
   reporter.info(`connected to ${opts.target.username}@${opts.target.host}:${opts.target.port} (host key ${conn.hostKey.keyType} ${conn.hostKey.fingerprint}, trusted by ${conn.hostKey.via})`);
-  let lock: RemoteLock | undefined;
-  // One token for every attempt at the lock, so a lock created by an attempt whose answer was lost is ours.
-  const lockToken = randomBytes(12).toString('hex');
-  const progress = new Progress(reporter, size, opts.progressIntervalMs ?? 5000);
+  const st: StageState = {
+    opts,
+    connectOpts,
+    conn,
+    // One token for every attempt at the lock, so a lock created by an attempt whose answer was lost is ours.
+    lockToken: randomBytes(12).toString('hex'),
+    progress: new Progress(reporter, size, opts.progressIntervalMs ?? 5000),
+    size,
+    paths,
+    checked: false,
+    resumedFrom: [],
+    channels: 1,
+    sha256: '',
+    verified: { verification: 'size' },
+    started,
+  };
+  const { partial, staged } = paths;
   try {
-    let checked = false;
-    const resumedFrom: number[] = [];
-    let sha256 = '';
-    let verified: Verified = { verification: 'size' };
-    let rttMs: number | undefined;
-    let channels = 1;
     // Every step after connecting is inside the loop: a connection dropped while preparing (creating the
     // directory, taking the lock, comparing with the server's copies) is survived like one dropped while sending.
     for (let resumes = 0; ; resumes++) {
       try {
-        if (!conn.isOpen()) conn = await connectSftp(opts.target, connectOpts);
-        // Measured alongside the first requests (their answers come back in order, a round trip each); the channels
-        // are opened while the lock is taken and the server's copies compared, so they cost no round trips of their own.
-        const channelsReady = openChannelsFor(conn, rttMs, progress, size, opts, () => connectSftp(opts.target, { ...connectOpts, retries: 0 }));
-        channelsReady.catch(() => undefined);
-        try {
-          if (!lock) {
-            await ensureDir(conn, opts.stagingDir);
-            lock = await acquireLock(() => conn, stagingLockPath(staged), {
-              staleMs: opts.lockStaleMs ?? DEFAULT_LOCK_STALE_MS,
-              waitTimeoutMs: opts.lockTimeoutMs,
-              owner: opts.owner,
-              runUrl: opts.runUrl,
-              reporter,
-              signal: opts.signal,
-              token: lockToken,
-            });
-          }
-          // Asked together with the comparison; unused when the server already has the image.
-          const onServerNow = onServer(conn, partial, opts.image, size);
-          onServerNow.catch(() => undefined);
-          if (!checked) {
-            const same = await findIdentical(conn, opts.image, size, [staged, ...(livePath ? [livePath] : [])], reporter);
-            if (same) {
-              reporter.info(`${same.path} already has sha256 ${same.sha256}: nothing sent`);
-              const ready = await channelsReady.catch(() => undefined);
-              return { stagedPath: same.path, sha256: same.sha256, bytesSent: 0, uploadSkipped: true, verification: 'sha256', hashTool: same.tool, resumedFrom: [], seconds: (Date.now() - started) / 1000, uploadSeconds: 0, imageBytes: size, rttMs: ready?.rttMs, channels: 0 };
-            }
-            checked = true;
-          }
-          const held = await onServerNow;
-          if (held.map.total > 0) {
-            resumedFrom.push(held.map.total);
-            const where = held.map.ranges.length === 1 && held.map.ranges[0].start === 0 ? `from ${formatBytes(held.map.total)}` : `with ${formatBytes(held.map.total)} in ${held.map.ranges.length} ranges`;
-            reporter.info(`resuming ${partial} ${where} already on the server`);
-          }
-          const { open, choice, rttMs: measured } = await channelsReady;
-          rttMs = measured;
-          channels = open.sftps.length;
-          if (resumes === 0 || channels > 1) reporter.info(`writing over ${channels} SFTP channel(s) (${choice.why})`);
-          const sent = await transfer({
-            conn,
-            channels: open,
-            image: opts.image,
-            partial,
-            size,
-            onServer: held.map,
-            recorded: held.recorded,
-            chunk: Math.max(1024, opts.chunkSize ?? 64 * 1024),
-            requests: opts.requests ?? 64,
-            progress,
-            segmentBytes: Math.floor((opts.verifySegmentBytes ?? 64 * MiB) / MiB) * MiB,
-            segmentMaxRate: opts.segmentMaxRate ?? 100 * MiB,
-            signal: opts.signal,
-          });
-          // The other channels are not needed for verifying.
-          await open.close();
-          sha256 = sent.sha256;
-          progress.stop();
-          // Verified before the rename, so the staged name only ever holds a checked file.
-          verified = await verifyPartial(conn, partial, size, sha256, reporter, opts.verify ?? 'sha256', sent.segments);
-          await finish(conn, partial, staged, sent.recorded);
-          break;
-        } finally {
-          await channelsReady.then((c) => c.open.close(), () => undefined);
-        }
+        const skipped = await attempt(st, resumes);
+        if (skipped) return skipped;
+        break;
       } catch (error) {
         if (!isNetworkError(error) || resumes >= (opts.maxResumes ?? 5) || opts.signal?.aborted) {
           // A server-side failure (full disk, quota) would fail again: free the space rather than keep a partial.
           // Only under our lock: without it the partial may be another run's upload in progress.
-          if (lock && !isNetworkError(error) && !opts.signal?.aborted && conn.isOpen()) await removePartial(conn, partial);
+          if (st.lock && !isNetworkError(error) && !opts.signal?.aborted && st.conn.isOpen()) await removePartial(st.conn, partial);
           throw remoteError(error, `uploading ${opts.image} to ${partial}`);
         }
         reporter.warning(`connection lost (${(error as Error).message}); reconnecting to resume (${resumes + 1}/${opts.maxResumes ?? 5})`);
-        await conn.end().catch(() => undefined);
+        await st.conn.end().catch(() => undefined);
       }
     }
+    const { progress, channels, rttMs, resumedFrom } = st;
     const rate = progress.sent / MiB / Math.max(progress.seconds(), 0.001);
     reporter.info(
-      `staged ${staged}: ${formatBytes(size)}, sha256 ${sha256}, ${formatBytes(progress.sent)} sent in ${formatDuration(progress.seconds())} (${rate.toFixed(1)} MiB/s)` +
+      `staged ${staged}: ${formatBytes(size)}, sha256 ${st.sha256}, ${formatBytes(progress.sent)} sent in ${formatDuration(progress.seconds())} (${rate.toFixed(1)} MiB/s)` +
         ` over ${channels} SFTP channel(s)${rttMs !== undefined ? `, round trip ${rttMs.toFixed(1)} ms` : ''}` +
-        `${resumedFrom.length ? `, resumed ${resumedFrom.length} time(s)` : ''}; verified by ${describeVerification(verified)}`,
+        `${resumedFrom.length ? `, resumed ${resumedFrom.length} time(s)` : ''}; verified by ${describeVerification(st.verified)}`,
     );
-    return { stagedPath: staged, sha256, bytesSent: progress.sent, uploadSkipped: false, ...verified, resumedFrom, seconds: (Date.now() - started) / 1000, uploadSeconds: progress.seconds(), imageBytes: size, rttMs, channels };
+    return { stagedPath: staged, sha256: st.sha256, bytesSent: progress.sent, uploadSkipped: false, ...st.verified, resumedFrom, seconds: (Date.now() - started) / 1000, uploadSeconds: progress.seconds(), imageBytes: size, rttMs, channels };
   } catch (error) {
     throw error instanceof SftpError || error instanceof HostKeyError ? error : remoteError(error, `staging ${opts.image} in ${opts.stagingDir}`);
   } finally {
-    progress.stop();
+    st.progress.stop();
     // Reconnecting if needed, so the staging lock (or a draft of it) does not linger until it goes stale.
     const reconnect = async () => {
-      conn = await connectSftp(opts.target, { ...connectOpts, signal: undefined, retries: 1 });
+      st.conn = await connectSftp(opts.target, { ...connectOpts, signal: undefined, retries: 1 });
     };
-    const held = lock;
-    await releaseLocks([lock], () => conn, reconnect);
-    if (!held) await removeDrafts(lockDrafts(stagingLockPath(staged), lockToken), () => conn, reconnect, { locks: [stagingLockPath(staged)], token: lockToken, reporter });
-    await conn.end().catch(() => undefined);
+    const held = st.lock;
+    await releaseLocks([held], () => st.conn, reconnect);
+    if (!held) await removeDrafts(lockDrafts(stagingLockPath(staged), st.lockToken), () => st.conn, reconnect, { locks: [stagingLockPath(staged)], token: st.lockToken, reporter });
+    await st.conn.end().catch(() => undefined);
+  }
+}
+
+/**
+ * One attempt over one connection: the directory and the lock (once), the comparison with the server's copies
+ * (once), then what the server lacks, verification and the rename. Returns a result when nothing needed sending.
+ */
+async function attempt(st: StageState, resumes: number): Promise<StageResult | undefined> {
+  const { opts, size, paths, progress } = st;
+  const { reporter } = opts;
+  if (!st.conn.isOpen()) st.conn = await connectSftp(opts.target, st.connectOpts);
+  const conn = st.conn;
+  // Measured alongside the first requests (their answers come back in order, a round trip each); the channels are
+  // opened while the lock is taken and the server's copies compared, so they cost no round trips of their own.
+  const channelsReady = openChannelsFor(conn, st.rttMs, progress, size, opts, () => connectSftp(opts.target, { ...st.connectOpts, retries: 0 }));
+  channelsReady.catch(() => undefined);
+  try {
+    if (!st.lock) {
+      await ensureDir(conn, opts.stagingDir);
+      st.lock = await acquireLock(() => st.conn, stagingLockPath(paths.staged), {
+        staleMs: opts.lockStaleMs ?? DEFAULT_LOCK_STALE_MS,
+        waitTimeoutMs: opts.lockTimeoutMs,
+        owner: opts.owner,
+        runUrl: opts.runUrl,
+        reporter,
+        signal: opts.signal,
+        token: st.lockToken,
+      });
+    }
+    // Asked together with the comparison; unused when the server already has the image.
+    const onServerNow = onServer(conn, paths.partial, opts.image, size);
+    onServerNow.catch(() => undefined);
+    if (!st.checked) {
+      const same = await findIdentical(conn, opts.image, size, [paths.staged, ...(paths.live ? [paths.live] : [])], reporter);
+      if (same) {
+        reporter.info(`${same.path} already has sha256 ${same.sha256}: nothing sent`);
+        const ready = await channelsReady.catch(() => undefined);
+        return { stagedPath: same.path, sha256: same.sha256, bytesSent: 0, uploadSkipped: true, verification: 'sha256', hashTool: same.tool, resumedFrom: [], seconds: (Date.now() - st.started) / 1000, uploadSeconds: 0, imageBytes: size, rttMs: ready?.rttMs, channels: 0 };
+      }
+      st.checked = true;
+    }
+    const held = await onServerNow;
+    if (held.map.total > 0) {
+      st.resumedFrom.push(held.map.total);
+      const where = held.map.ranges.length === 1 && held.map.ranges[0].start === 0 ? `from ${formatBytes(held.map.total)}` : `with ${formatBytes(held.map.total)} in ${held.map.ranges.length} ranges`;
+      reporter.info(`resuming ${paths.partial} ${where} already on the server`);
+    }
+    const { open, choice, rttMs } = await channelsReady;
+    st.rttMs = rttMs;
+    st.channels = open.sftps.length;
+    if (resumes === 0 || st.channels > 1) reporter.info(`writing over ${st.channels} SFTP channel(s) (${choice.why})`);
+    const sent = await transfer({
+      conn,
+      channels: open,
+      image: opts.image,
+      partial: paths.partial,
+      size,
+      onServer: held.map,
+      recorded: held.recorded,
+      chunk: Math.max(1024, opts.chunkSize ?? 64 * 1024),
+      requests: opts.requests ?? 64,
+      progress,
+      segmentBytes: Math.floor((opts.verifySegmentBytes ?? 64 * MiB) / MiB) * MiB,
+      segmentMaxRate: opts.segmentMaxRate ?? 100 * MiB,
+      signal: opts.signal,
+    });
+    // The other channels are not needed for verifying.
+    await open.close();
+    st.sha256 = sent.sha256;
+    progress.stop();
+    // Verified before the rename, so the staged name only ever holds a checked file.
+    st.verified = await verifyPartial(conn, paths.partial, size, sent.sha256, reporter, opts.verify ?? 'sha256', sent.segments);
+    await finish(conn, paths.partial, paths.staged, sent.recorded);
+    return undefined;
+  } finally {
+    await channelsReady.then((c) => c.open.close(), () => undefined);
   }
 }
 
