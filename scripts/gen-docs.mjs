@@ -1,5 +1,5 @@
-// Writes action.yml and the README's inputs/outputs tables from src/config/schema.ts, so the three cannot
-// drift (test/unit/schema.test.ts fails when they are stale: run `npm run gen:docs`).
+// Writes action.yml, the README's inputs/outputs tables and package.json's description from src/config/schema.ts,
+// so they cannot drift (test/unit/schema.test.ts fails when they are stale: run `npm run gen:docs`).
 import { build } from 'esbuild';
 import { readFile, writeFile } from 'node:fs/promises';
 import { stringify } from 'yaml';
@@ -7,7 +7,7 @@ import { stringify } from 'yaml';
 const bundled = await build({ entryPoints: ['src/config/schema.ts'], bundle: true, format: 'esm', write: false, platform: 'node' });
 const schema = await import(`data:text/javascript;base64,${Buffer.from(bundled.outputFiles[0].text).toString('base64')}`);
 
-export function actionYaml({ INPUTS, OUTPUTS }) {
+export function actionYaml({ INPUTS, OUTPUTS, DESCRIPTION }) {
   const inputs = {};
   for (const i of INPUTS) {
     inputs[i.name] = { description: i.description, required: false };
@@ -17,7 +17,7 @@ export function actionYaml({ INPUTS, OUTPUTS }) {
   for (const o of OUTPUTS) outputs[o.name] = { description: o.description };
   const doc = {
     name: 'build-image',
-    description: 'Build Apptainer/Singularity images on CI, smoke-test them on Slurm GPUs, publish over SFTP and update the docs table.',
+    description: DESCRIPTION,
     author: 'SJTU HPC',
     branding: { icon: 'package', color: 'blue' },
     inputs,
@@ -48,6 +48,8 @@ const END = '<!-- inputs:end -->';
 
 const check = process.argv.includes('--check');
 const action = actionYaml(schema);
+const pkgText = await readFile('package.json', 'utf8');
+const newPkgText = JSON.stringify({ ...JSON.parse(pkgText), description: schema.DESCRIPTION }, null, 2) + '\n';
 const readme = await readFile('README.md', 'utf8');
 const start = readme.indexOf(BEGIN);
 const end = readme.indexOf(END);
@@ -57,6 +59,7 @@ if (check) {
   const stale = [];
   if ((await readFile('action.yml', 'utf8').catch(() => '')) !== action) stale.push('action.yml');
   if (readme !== newReadme) stale.push('README.md');
+  if (pkgText !== newPkgText) stale.push('package.json');
   if (stale.length) {
     console.error(`stale: ${stale.join(', ')}; run npm run gen:docs`);
     process.exit(1);
@@ -64,4 +67,5 @@ if (check) {
 } else {
   await writeFile('action.yml', action);
   await writeFile('README.md', newReadme);
+  await writeFile('package.json', newPkgText);
 }

@@ -131,10 +131,13 @@ done
 printf 'bi-sudo ALL=(ALL) NOPASSWD: ALL\n' | put 0440 /etc/sudoers.d/build-image-test
 visudo -cq -f /etc/sudoers.d/build-image-test || die "sudoers entry for bi-sudo is invalid"
 
+# NVIDIA enroot and the pyxis Slurm plugin, built from their release sources (../shared/vendor, or GitHub).
+bash "$(dirname "$0")/provision-enroot.sh"
+
 # A real PyTorch (CPU) image for the smoke-test suite, built once and cached.
 bash "$(dirname "$0")/provision-torch-image.sh"
 
-for tool in docker-registry skopeo umoci mksquashfs sshd python3 slurmctld munged htpasswd sudo; do
+for tool in docker-registry skopeo umoci mksquashfs sshd python3 slurmctld munged htpasswd sudo enroot; do
   command -v "$tool" >/dev/null || [[ -x /usr/sbin/$tool ]] || [[ -x /usr/bin/$tool ]] || die "$tool is missing after install"
 done
 python3 -c 'import docutils' 2>/dev/null || /usr/bin/python3 -c 'import docutils' || die "python3-docutils is missing"

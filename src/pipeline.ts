@@ -7,12 +7,15 @@ import { stat } from 'node:fs/promises';
 import path from 'node:path';
 import type { Config, SftpConfig } from './config/config.js';
 import type { Reporter } from './report/reporter.js';
-import { build, type BuildResult } from './build/build.js';
+import { build, followSource, type BuildResult } from './build/build.js';
+import { nameWithTag } from './config/naming.js';
 import { contextFromEnv, LABELS } from './build/provenance.js';
 import { sha256File } from './util/hash.js';
 import { readSifFile } from './image/sif.js';
 import type { RunRecord } from './publish/record.js';
-import { UserError } from './user-error.js';
+import { StageInputError, UserError } from './user-error.js';
+
+export { StageInputError };
 
 export type Step = 'build' | 'stage' | 'smoke' | 'promote' | 'docs';
 
@@ -40,6 +43,17 @@ export function stepsFor(config: Config): Step[] {
   }
 }
 
+/**
+ * A `remote-name` with `{tag}` and a `source-tag-pattern`: the tag is chosen now, before the unchanged check and
+ * the immutability check look at the published name, and the build reuses the choice.
+ */
+async function nameAfterSourceTag(config: Config, reporter: Reporter, signal?: AbortSignal): Promise<void> {
+  const { choice } = await followSource(config.build, reporter, signal);
+  if (!choice) return;
+  config.build = { ...config.build, chosenTag: choice };
+  config.remote = { ...config.remote, remoteName: nameWithTag(config.remote.remoteName!, choice.tag) };
+}
+
 export async function runPipeline(
   config: Config,
   reporter: Reporter,
@@ -59,6 +73,7 @@ export async function runPipeline(
     return result;
   }
 
+  if (steps.includes('build') && !config.dryRun && config.remote.remoteName?.includes('{tag}')) await nameAfterSourceTag(config, reporter, signal);
   if (config.remote.remoteName) reporter.setOutput('remote-name', config.remote.remoteName);
   if (!steps.includes('build') && (steps.includes('stage') || steps.includes('promote')) && !config.dryRun) {
     const { refuseOverwrite } = await import('./skip.js');
@@ -113,7 +128,8 @@ export async function runPipeline(
       image,
       baseline,
       dryRun: config.dryRun,
-      builder: config.build.builder === 'auto' ? undefined : config.build.builder,
+      // enroot's .sqsh and U2CB's SIF are run by the launchers' own choice of runtime.
+      builder: config.build.builder === 'apptainer' || config.build.builder === 'singularity' ? config.build.builder : undefined,
       reporter,
       signal,
     }).catch((error: Error & { result?: { json: string } }) => {
@@ -209,17 +225,6 @@ function baselineImage(config: Config, reporter: Reporter): string | undefined {
   if (live && existsSync(live)) return live;
   reporter.info(`no baseline: ${live ? `nothing published at ${live} yet, or not visible from this machine` : 'set baseline, or remote-dir and name'}; the new image is measured alone`);
   return undefined;
-}
-
-/** An input that a step needs and that is missing or wrong, found only once the step runs. */
-export class StageInputError extends UserError {
-  constructor(
-    readonly input: string,
-    message: string,
-  ) {
-    super(`${input}: ${message}`);
-    this.name = 'StageInputError';
-  }
 }
 
 /** The configured column headers, with the English ones as fallbacks for the default Chinese headers. */

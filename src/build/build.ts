@@ -8,14 +8,14 @@ import path from 'node:path';
 import type { BuildConfig } from '../config/config.js';
 import type { Reporter } from '../report/reporter.js';
 import { formatBytes, formatDuration, type Summary } from '../report/summary.js';
-import { readSifFile } from '../image/sif.js';
+import { readSifFile, type SifInfo } from '../image/sif.js';
 import { runProcess } from '../util/process.js';
 import { commandLine } from '../util/shell.js';
 import { errorLines, inUserTerms, locateScriptletFailure, scriptletStarted } from './failure.js';
 import { buildArgsFile, builderArgs, builderEnv, pullDirs } from './invocation.js';
 import { removeStaleLeftovers } from './leftovers.js';
 import { handBack, lendToRoot, rootCacheSetting, sudoPreserved } from './as-root.js';
-import { BuilderNotFoundError, detectBuilder, readPrivileges, useFakeroot, useSudo, type BuilderInfo } from './builder.js';
+import { BuilderNotFoundError, detectBuilder, isServiceBuilder, readPrivileges, useFakeroot, useSudo, type BuilderInfo } from './builder.js';
 import { parseDefinition } from './definition.js';
 import { formatFinding, lintDefinition, type Finding } from './lint.js';
 import { buildKey, contextFromEnv, LABELS, provenanceLabels, type BuildContext, type KeyInputs } from './provenance.js';
@@ -75,7 +75,7 @@ export interface BuildOptions {
   unchanged?: (buildKey: string) => Promise<string | undefined>;
 }
 
-interface Plan {
+export interface Plan {
   sourceUri: string;
   sourceDigests: string[];
   definitionSha256?: string;
@@ -99,7 +99,8 @@ export async function build(config: BuildConfig, reporter: Reporter, options: Bu
 
   // Asking the builder its version (and sudo whether it may) takes process starts; overlap them with resolving
   // the source digests.
-  const sudoDecision = useSudo(config.sudo);
+  const elsewhere = isServiceBuilder(config.builder);
+  const sudoDecision = elsewhere ? Promise.resolve({ asRoot: undefined, reason: `not used by builder ${config.builder}` }) : useSudo(config.sudo);
   const detected = sudoDecision.then((sudo) =>
     detectBuilder(config.builder, env.PATH, sudo.asRoot).catch((error: Error) => {
       // A builder that cannot start as this user: say why sudo was not used, the other way to root.
@@ -116,7 +117,7 @@ export async function build(config: BuildConfig, reporter: Reporter, options: Bu
     reporter.info(`builder: ${info.product} ${info.version} (${info.path})`);
     const sudo = await sudoDecision;
     reporter.info(`sudo: ${sudo.asRoot ? 'yes' : 'no'} (${sudo.reason})`);
-    const decision = useFakeroot(config.fakeroot, await readPrivileges(sudo.asRoot));
+    const decision = elsewhere ? { fakeroot: false, reason: `not used by builder ${config.builder}` } : useFakeroot(config.fakeroot, await readPrivileges(sudo.asRoot));
     reporter.info(`fakeroot: ${decision.fakeroot ? 'yes' : 'no'} (${decision.reason})`);
     return { builder: info, fakeroot: decision.fakeroot, asRoot: sudo.asRoot };
   });
@@ -125,6 +126,10 @@ export async function build(config: BuildConfig, reporter: Reporter, options: Bu
   const plan = makePlan(config, resolved, builder, fakeroot, context, extra);
   const skipReason = options.unchanged ? await reporter.group('Compare with the published image', () => options.unchanged!(plan.buildKey)) : undefined;
   if (skipReason) return skipped(config, plan, { builder, fakeroot, findings, started, reason: skipReason }, reporter);
+  if (elsewhere) {
+    const job = { config, reporter, options, plan, builder, findings, started, sourceTag: resolved.sourceTag };
+    return builder.command === 'enroot' ? (await import('./enroot.js')).buildWithEnroot(job) : (await import('./u2cb.js')).buildWithU2cb(job);
+  }
   // Sized and placed before anything is pulled: a disk too small fails here, with the numbers.
   const disk = await reporter.group('Disk space', () =>
     planDisk({
@@ -268,22 +273,7 @@ export async function build(config: BuildConfig, reporter: Reporter, options: Bu
 
     if (layerCache) await reporter.group('Save layer cache', () => layerCache.save());
 
-    const verified = await reporter.group('Verify image', async () => {
-      const info = await readSifFile(partial).catch((error: Error) => {
-        throw new BuildError(`${builder.command} produced no valid SIF: ${error.message}`);
-      });
-      const wantArch = hostSifArch();
-      const problems: string[] = [];
-      if (!info.primary) problems.push('no primary system partition');
-      else if (wantArch && info.primary.arch !== wantArch) problems.push(`architecture ${info.primary.arch}, expected ${wantArch}`);
-      if (info.labels[LABELS.buildKey] !== plan.buildKey) problems.push('provenance labels missing from the image');
-      if (info.primary?.compression && info.primary.compression !== config.compression) {
-        problems.push(`squashfs compression ${info.primary.compression}, expected ${config.compression}`);
-      }
-      if (problems.length > 0) throw new BuildError(`image verification failed: ${problems.join('; ')}`);
-      reporter.info(`SIF ${info.header.version}, ${info.primary!.fsType} ${info.primary!.arch}, ${info.primary!.compression ?? 'unknown'} compression, ${Object.keys(info.labels).length} labels`);
-      return info;
-    });
+    const verified = await reporter.group('Verify image', () => verifySif(partial, builder, plan.buildKey, reporter, config.compression));
 
     const [sha256, size] = await Promise.all([sha256File(partial), stat(partial).then((s) => s.size)]);
     await rename(partial, config.output);
@@ -296,13 +286,7 @@ export async function build(config: BuildConfig, reporter: Reporter, options: Bu
       compression: verified.primary?.compression,
       dryRun: false,
     };
-    reporter.setOutput('image', result.image);
-    reporter.setOutput('sha256', result.sha256);
-    reporter.setOutput('size', String(result.size));
-    reporter.setOutput('source-digest', result.sourceDigest ?? '');
-    reporter.setOutput('build-key', result.buildKey);
-    reporter.setOutput('skipped', 'false');
-    await reporter.summary(buildSummary(result));
+    await reportBuilt(result, reporter);
     return result;
   } catch (error) {
     const e = error as NodeJS.ErrnoException;
@@ -354,16 +338,25 @@ interface Resolved {
   definition?: { text: string; sha256: string; pins: Map<number, string> };
 }
 
+function sourceResolveOptions(config: BuildConfig, signal?: AbortSignal): ResolveOptions {
+  return { insecure: config.registryInsecure, auth: config.registry, signal };
+}
+
+/** The source to build: with `source-tag-pattern`, its newest matching tag, chosen once per run (`chosenTag`). */
+export async function followSource(config: BuildConfig, reporter: Reporter, signal?: AbortSignal): Promise<{ source: Source; choice?: TagChoice }> {
+  return followSourceTag(config.source!, config.sourceTagPattern, sourceResolveOptions(config, signal), (line) => reporter.info(line), config.chosenTag).catch((error: Error) => {
+    throw new BuildError(error.message.startsWith('source-tag-pattern') ? error.message : `source: ${error.message}`);
+  });
+}
+
 async function resolveBases(config: BuildConfig, reporter: Reporter, signal?: AbortSignal): Promise<Resolved> {
-  const resolveOptions: ResolveOptions = { insecure: config.registryInsecure, auth: config.registry, signal };
+  const resolveOptions = sourceResolveOptions(config, signal);
   const fail = (error: unknown): never => {
     throw new BuildError(`source: ${(error as Error).message}`);
   };
 
   if (config.source) {
-    const { source, choice } = await followSourceTag(config.source, config.sourceTagPattern, resolveOptions, (line) => reporter.info(line)).catch((error: Error) => {
-      throw new BuildError(error.message.startsWith('source-tag-pattern') ? error.message : `source: ${error.message}`);
-    });
+    const { source, choice } = await followSource(config, reporter, signal);
     const digest = await resolveDigest(source, resolveOptions).catch(fail);
     reporter.info(`${source.uri} → ${digest}`);
     const base: SizedBase = source.kind === 'docker' || source.kind === 'oras' ? { kind: 'registry', ref: { ...source.ref, digest }, shown: source.uri } : { kind: 'file', path: source.path, shown: source.uri };
@@ -427,6 +420,36 @@ async function keyExtras(config: BuildConfig, resolved: Resolved, reporter: Repo
   });
   for (const input of inputs) reporter.info(input.line === input.value ? `key input: ${input.value}` : `key input: ${input.line} → ${input.value}`);
   return { hostFiles: hostFilesDigest, keyInputs: inputs.map((i) => i.value) };
+}
+
+/** The SIF checks every build ends with: a primary partition for this host's architecture, this build's key among
+ * its labels and, when the compression was asked for (not on the U2CB service), that compression. */
+export async function verifySif(partial: string, builder: BuilderInfo, buildKey: string, reporter: Reporter, compression?: string): Promise<SifInfo> {
+  const info = await readSifFile(partial).catch((error: Error) => {
+    throw new BuildError(`${builder.command} produced no valid SIF: ${error.message}`);
+  });
+  const wantArch = hostSifArch();
+  const problems: string[] = [];
+  if (!info.primary) problems.push('no primary system partition');
+  else if (wantArch && info.primary.arch !== wantArch) problems.push(`architecture ${info.primary.arch}, expected ${wantArch}`);
+  if (info.labels[LABELS.buildKey] !== buildKey) problems.push('provenance labels missing from the image');
+  if (compression && info.primary?.compression && info.primary.compression !== compression) {
+    problems.push(`squashfs compression ${info.primary.compression}, expected ${compression}`);
+  }
+  if (problems.length > 0) throw new BuildError(`image verification failed: ${problems.join('; ')}`);
+  reporter.info(`SIF ${info.header.version}, ${info.primary!.fsType} ${info.primary!.arch}, ${info.primary!.compression ?? 'unknown'} compression, ${Object.keys(info.labels).length} labels`);
+  return info;
+}
+
+/** A built image's outputs and summary. */
+export async function reportBuilt(result: BuildResult, reporter: Reporter): Promise<void> {
+  reporter.setOutput('image', result.image);
+  reporter.setOutput('sha256', result.sha256);
+  reporter.setOutput('size', String(result.size));
+  reporter.setOutput('source-digest', result.sourceDigest ?? '');
+  reporter.setOutput('build-key', result.buildKey);
+  reporter.setOutput('skipped', 'false');
+  await reporter.summary(buildSummary(result));
 }
 
 /** The outcome of a run whose image is already published: outputs and summary say so, nothing was built. */

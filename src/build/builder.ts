@@ -12,8 +12,14 @@ export interface BuilderInfo {
   /** What the binary says it is: `apptainer`, `singularity-ce`, `singularity`. */
   product: string;
   version: string;
-  /** Environment variable prefix the builder reads: `APPTAINER_` or `SINGULARITY_`. */
-  envPrefix: 'APPTAINER_' | 'SINGULARITY_';
+  /** Environment variable prefix the builder reads: `APPTAINER_` or `SINGULARITY_` (`ENROOT_` for enroot; U2CB's
+   * service builds with Apptainer, so `APPTAINER_`). */
+  envPrefix: 'APPTAINER_' | 'SINGULARITY_' | 'ENROOT_';
+}
+
+/** The builders that are not apptainer or singularity run here: enroot, and the U2CB service's client. */
+export function isServiceBuilder(choice: Builder): choice is 'enroot' | 'u2cb' {
+  return choice === 'enroot' || choice === 'u2cb';
 }
 
 export class BuilderNotFoundError extends UserError {
@@ -22,6 +28,7 @@ export class BuilderNotFoundError extends UserError {
 
 /** Finds the builder on `envPath` and asks its version, through sudo when it will run as root (`asRoot`). */
 export async function detectBuilder(choice: Builder, envPath?: string, asRoot?: AsRoot): Promise<BuilderInfo> {
+  if (isServiceBuilder(choice)) return detectOther(choice, envPath);
   const candidates = choice === 'auto' ? ['apptainer', 'singularity'] : [choice];
   for (const command of candidates) {
     const found = await findExecutable(command, envPath);
@@ -47,6 +54,24 @@ export async function detectBuilder(choice: Builder, envPath?: string, asRoot?: 
   throw new BuilderNotFoundError(
     `builder: ${what} found on PATH; install Apptainer (https://apptainer.org/docs/admin/main/installation.html) or set builder`,
   );
+}
+
+const INSTALL: Record<'enroot' | 'u2cb', string> = {
+  enroot: 'install enroot (https://github.com/NVIDIA/enroot/blob/main/doc/installation.md; on a root runner, scripts/provision-enroot.sh), or set builder to apptainer',
+  u2cb: "install the centre's u2cb client and put it on PATH, or set builder to apptainer",
+};
+
+/** enroot (its `enroot version`) or the U2CB client (which has no version command: the service decides). */
+async function detectOther(choice: 'enroot' | 'u2cb', envPath?: string): Promise<BuilderInfo> {
+  const found = await findExecutable(choice, envPath);
+  if (!found) throw new BuilderNotFoundError(`builder: ${choice} is not installed (not found on PATH); ${INSTALL[choice]}`);
+  if (choice === 'u2cb') return { command: 'u2cb', path: found, product: 'u2cb', version: 'service', envPrefix: 'APPTAINER_' };
+  const result = await runProcess(found, ['version']);
+  const version = result.stdout.trim().split('\n')[0] ?? '';
+  if (result.code !== 0 || !/^\d+\.\d+/.test(version)) {
+    throw new BuilderNotFoundError(`builder: ${found} cannot start (\`enroot version\` exited ${result.code}: ${result.tail.slice(-3).join(' ').trim()}); check the installation`);
+  }
+  return { command: 'enroot', path: found, product: 'enroot', version, envPrefix: 'ENROOT_' };
 }
 
 /** `apptainer version 1.4.5`, `singularity-ce version 4.1.2`, `singularity version 3.8.7-1.el7`. */

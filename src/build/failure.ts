@@ -33,10 +33,17 @@ export function locateScriptletFailure(tail: string[], started: string[], defini
   const nth = started.filter((s) => s === section).length;
   const found = ofName[Math.min(Math.max(nth, 1), ofName.length) - 1];
   if (!found) return { section, status, where: definitionPath };
+  const bodyLines = splitLines(found.body);
+  // The shell names the script's line when it fails before tracing the command (a redirection to a missing
+  // directory, a syntax error): `/.post.script: line 3: can't create /opt/x: nonexistent directory`.
+  const shellLine = [...tail].reverse().map((l) => new RegExp(`/\\.${section}\\.script: line (\\d+):`).exec(l)).find(Boolean);
+  const scriptIndex = shellLine ? Number(shellLine[1]) - 1 : -1;
+  if (scriptIndex >= 0 && scriptIndex < bodyLines.length) {
+    return { section, status, where: `${definitionPath}:${found.bodyStartLine + scriptIndex}`, command: bodyLines[scriptIndex].trim() };
+  }
   // With -e the last traced command is the one that failed; stdout and stderr interleave, so search backwards.
   const traced = [...tail].reverse().find((l) => /^\++ /.test(l) && !/^\+ set [+-]/.test(l));
   const command = traced?.replace(/^\++ /, '').trim();
-  const bodyLines = splitLines(found.body);
   const index = command === undefined ? -1 : bodyLines.findIndex((l) => l.trim() === command);
   const line = index >= 0 ? found.bodyStartLine + index : found.line;
   return { section, status, where: `${definitionPath}:${line}`, command };

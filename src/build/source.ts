@@ -4,6 +4,7 @@ import { createHash } from 'node:crypto';
 import { existsSync, statSync } from 'node:fs';
 import path from 'node:path';
 import { sha256File } from '../util/hash.js';
+import { ProxyError, proxyFetch } from '../util/proxy.js';
 
 export type Source =
   | { kind: 'docker'; uri: string; ref: ImageRef }
@@ -164,7 +165,7 @@ export interface RegistryClient {
  * directly (an htpasswd registry). Later requests reuse what worked.
  */
 export function registryClient(ref: ImageRef, options: ResolveOptions = {}): RegistryClient {
-  const doFetch = options.fetch ?? fetch;
+  const doFetch = options.fetch ?? proxyFetch;
   const base = `${options.insecure ? 'http' : 'https'}://${ref.registry}/v2/${ref.repository}/`;
   const basic = options.auth
     ? `Basic ${Buffer.from(`${options.auth.username}:${options.auth.password}`).toString('base64')}`
@@ -179,6 +180,7 @@ export function registryClient(ref: ImageRef, options: ResolveOptions = {}): Reg
         signal: options.signal ? AbortSignal.any([timeout, options.signal]) : timeout,
       });
     } catch (error) {
+      if (error instanceof ProxyError) throw error;
       const cause = (error as { cause?: { code?: string; message?: string } }).cause;
       const why = cause?.code ?? cause?.message ?? (error as Error).message;
       throw new Error(`cannot reach registry ${ref.registry} (${why})${options.insecure ? '' : '; for a plain-HTTP registry set registry-insecure'}`, { cause: error });

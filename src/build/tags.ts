@@ -220,8 +220,11 @@ export async function followSourceTag(
   pattern: TagPattern | undefined,
   options: ResolveOptions,
   say: (line: string) => void,
+  chosen?: TagChoice,
 ): Promise<{ source: Source; choice?: TagChoice }> {
   if (!pattern || (source.kind !== 'docker' && source.kind !== 'oras')) return { source };
+  // Chosen once per run: a tag pushed while the run goes on must not change what it builds from what it names.
+  if (chosen) return { source: withTag(source, chosen.tag), choice: chosen };
   const choice = await chooseTag(source.ref, pattern, options);
   say(`source tag ${describeChoice(choice)}`);
   return { source: withTag(source, choice.tag), choice };

@@ -1,6 +1,6 @@
 // Command-line parsing and help, generated from the input schema so flags and action inputs cannot drift.
 import { parseArgs, type ParseArgsConfig } from 'node:util';
-import { COMMANDS, INPUTS, type CommandSpec, type InputSpec } from '../config/schema.js';
+import { COMMANDS, DESCRIPTION, INPUTS, type CommandSpec, type InputSpec } from '../config/schema.js';
 import { UserError } from '../user-error.js';
 
 export class UsageError extends UserError {
@@ -149,7 +149,7 @@ function wrap(text: string, width: number, indent: string): string {
 export function generalHelp(): string {
   const width = Math.max(...COMMANDS.map((c) => c.name.length));
   return [
-    'build-image — build, smoke-test and publish Apptainer/Singularity images for an HPC cluster',
+    `build-image — ${DESCRIPTION}`,
     '',
     'Usage: build-image <command> [options]',
     '',

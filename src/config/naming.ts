@@ -10,8 +10,11 @@ import { parseImageRef } from '../build/source.js';
 export const PLACEHOLDERS = ['name', 'tag', 'date', 'git-tag', 'short-sha'] as const;
 export type Placeholder = (typeof PLACEHOLDERS)[number];
 
-/** Each placeholder's value, or why it has none. */
-export type NameValues = Record<Placeholder, { value: string } | { missing: string }>;
+/**
+ * Each placeholder's value, or why it has none; `later`: known only once the build has chosen the source's tag
+ * (`source-tag-pattern`), so the placeholder stays in the name until then (`nameWithTag`).
+ */
+export type NameValues = Record<Placeholder, { value: string } | { missing: string } | { later: true }>;
 
 export interface NameFacts {
   name?: string;
@@ -21,11 +24,13 @@ export interface NameFacts {
   buildArgs: Record<string, string>;
   env: NodeJS.ProcessEnv;
   now: Date;
+  /** The build follows the newest tag matching `source-tag-pattern`: `{tag}` is the tag it chooses. */
+  tagFollowsPattern?: boolean;
 }
 
 export function nameValues(facts: NameFacts): NameValues {
   const ref = facts.env.GITHUB_REF ?? '';
-  const tag = sourceTag(facts);
+  const tag: NameValues['tag'] = facts.tagFollowsPattern ? { later: true } : sourceTag(facts);
   return {
     name: facts.name ? { value: facts.name } : { missing: 'set `name`' },
     tag,
@@ -70,6 +75,7 @@ export function expandName(template: string, values: NameValues): { value: strin
       return whole;
     }
     const v = values[key as Placeholder];
+    if ('later' in v) return whole;
     if ('missing' in v) {
       problems.push(`${whole} has no value in this run: ${v.missing}`);
       return whole;
@@ -77,4 +83,9 @@ export function expandName(template: string, values: NameValues): { value: strin
     return v.value;
   });
   return problems.length > 0 ? { problem: problems.join('; ') } : { value };
+}
+
+/** A remote name whose `{tag}` waited for the build to choose the source's tag. */
+export function nameWithTag(name: string, tag: string): string {
+  return name.split('{tag}').join(tag);
 }

@@ -1,5 +1,9 @@
 // The one list of inputs and outputs. action.yml, the CLI's flags and --help, and the README's tables are all
-// derived from it (scripts/gen-docs.mjs writes them; test/unit/schema.test.ts proves they agree).
+// derived from it (scripts/gen-docs.mjs writes them; test/unit/schema.test.ts proves they agree), and so are the
+// configuration's enum types and defaults (src/config/config-types.ts), from the data itself (`as const`).
+
+/** What the tool does, in one sentence: action.yml, package.json and the CLI's help all say this. */
+export const DESCRIPTION = 'Build Apptainer/Singularity and enroot images on CI, smoke-test them on Slurm GPUs, publish over SFTP and update the docs table.';
 
 export type Phase = 'build' | 'stage' | 'smoke' | 'publish' | 'docs';
 
@@ -41,7 +45,15 @@ const bool = { type: 'boolean' } as const;
 export const STAGES = ['build', 'smoke', 'publish', 'all'] as const;
 export type StageName = (typeof STAGES)[number];
 
-export const INPUTS: readonly InputSpec[] = [
+/** The phases whose inputs each `stage` reads and checks; the inputs of other phases keep their defaults unchecked. */
+export const STAGE_PHASES: Record<StageName, readonly Phase[]> = {
+  build: ['build', 'stage'],
+  smoke: ['smoke'],
+  publish: ['publish', 'docs'],
+  all: ['build', 'stage', 'smoke', 'publish', 'docs'],
+};
+
+const INPUT_LIST = [
   // ── what runs ──────────────────────────────────────────────────────────────────────────────────
   {
     name: 'stage',
@@ -55,7 +67,7 @@ export const INPUTS: readonly InputSpec[] = [
     name: 'name',
     description:
       'Image family name, e.g. `pytorch`. Names the default output file, the remote file and the docs row; letters, digits, `.`, `_`, `-`.',
-    phases: ['build', 'stage', 'publish', 'docs'],
+    phases: ['build', 'stage', 'smoke', 'publish', 'docs'],
     kind: str,
     placeholder: 'NAME',
   },
@@ -70,9 +82,9 @@ export const INPUTS: readonly InputSpec[] = [
   {
     name: 'builder',
     description:
-      '`auto` (apptainer, then singularity, whichever is installed), `apptainer` or `singularity` (SingularityCE 3.x/4.x).',
-    phases: ['build'],
-    kind: { type: 'enum', values: ['auto', 'apptainer', 'singularity'] },
+      '`auto` (apptainer, then singularity, whichever is installed), `apptainer` or `singularity` (SingularityCE 3.x/4.x); `enroot` builds an enroot `.sqsh` with `enroot import` (where enroot is installed: a GPU runner, or a root runner after provisioning); `u2cb` builds a SIF on the centre\'s U2CB build service through its `u2cb` client (runners without root). See the README\'s "Builders".',
+    phases: ['build', 'smoke'],
+    kind: { type: 'enum', values: ['auto', 'apptainer', 'singularity', 'enroot', 'u2cb'] },
     default: 'auto',
   },
   {
@@ -109,7 +121,7 @@ export const INPUTS: readonly InputSpec[] = [
   },
   {
     name: 'output',
-    description: 'Path of the SIF to write. Default: `NAME.sif` in the working directory (`image.sif` without `name`).',
+    description: 'Path of the image to write. Default: `NAME.sif` in the working directory (`image.sif` without `name`); with `builder: enroot`, `NAME.sqsh` (`image.sqsh`).',
     phases: ['build'],
     kind: str,
     placeholder: 'FILE',
@@ -287,16 +299,24 @@ export const INPUTS: readonly InputSpec[] = [
     placeholder: 'SHA256:...',
   },
   {
+    name: 'sftp-proxy',
+    description:
+      'Proxy for the SSH connection to `sftp-host`: `http://[USER:PASSWORD@]HOST:PORT` (HTTP CONNECT) or `socks5://[USER:PASSWORD@]HOST:PORT`. The password is masked. HTTP requests (GitHub, registries) follow `HTTPS_PROXY`, `HTTP_PROXY` and `NO_PROXY` instead.',
+    phases: ['stage', 'publish'],
+    kind: str,
+    placeholder: 'URL',
+  },
+  {
     name: 'staging-dir',
     description: 'Remote directory for uploads in progress; images are promoted from here by an atomic rename.',
-    phases: ['stage', 'publish'],
+    phases: ['stage', 'smoke', 'publish'],
     kind: str,
     placeholder: 'DIR',
   },
   {
     name: 'remote-dir',
     description: 'Remote directory of the published images, e.g. `/lustre/share/img`.',
-    phases: ['stage', 'publish', 'docs'],
+    phases: ['stage', 'smoke', 'publish', 'docs'],
     kind: str,
     placeholder: 'DIR',
   },
@@ -304,7 +324,7 @@ export const INPUTS: readonly InputSpec[] = [
     name: 'remote-name',
     description:
       'File name of the published image. Default: `NAME.sif`. A template may use `{name}`, `{tag}` (the source\'s tag, or the tag of the definition\'s last `From:`), `{date}` (UTC, `YYYYMMDD`), `{git-tag}` (the tag that triggered the run) and `{short-sha}` (the commit, 7 digits), e.g. `pytorch-{tag}.sif`; a placeholder with no value in the run is an error.',
-    phases: ['stage', 'publish', 'docs'],
+    phases: ['stage', 'smoke', 'publish', 'docs'],
     kind: str,
     placeholder: 'FILE',
   },
@@ -569,7 +589,21 @@ export const INPUTS: readonly InputSpec[] = [
     kind: bool,
     default: 'false',
   },
-];
+] as const satisfies readonly InputSpec[];
+
+export const INPUTS: readonly InputSpec[] = INPUT_LIST;
+
+type InputOf = (typeof INPUT_LIST)[number];
+export type InputName = InputOf['name'];
+/** Inputs that have a default: reading one never gives `undefined`. */
+export type InputWithDefault = Extract<InputOf, { default: string }>['name'];
+/** The values of an enum input, as a union type (`EnumOf<'builder'>` is `'auto' | 'apptainer' | 'singularity'`). */
+export type EnumOf<N extends InputName> = Extract<InputOf, { name: N }>['kind'] extends { values: readonly (infer V)[] } ? V : never;
+
+/** The schema default of an input that has one. */
+export function defaultOf(name: InputWithDefault): string {
+  return inputSpec(name).default!;
+}
 
 export const OUTPUTS: readonly OutputSpec[] = [
   { name: 'image', phase: 'build', description: 'Absolute path of the built image.' },
@@ -635,7 +669,7 @@ export const COMMANDS: readonly CommandSpec[] = [
     available: true,
   },
   { name: 'stage', summary: 'Upload an image to the staging directory over SFTP.', phases: ['stage'], available: true },
-  { name: 'smoke', summary: 'Smoke-test and benchmark an image on the GPU partition.', phases: ['smoke'], inputs: ['image', 'builder', 'remote-dir', 'remote-name', 'staging-dir'], available: true },
+  { name: 'smoke', summary: 'Smoke-test and benchmark an image on the GPU partition.', phases: ['smoke'], available: true },
   { name: 'publish', summary: 'Promote a staged image and open the docs PR.', phases: ['publish', 'docs'], available: true },
   { name: 'all', summary: 'Build, stage, smoke-test and publish.', phases: ['build', 'stage', 'smoke', 'publish', 'docs'], available: true },
   {

@@ -1,11 +1,13 @@
-// The Octokit client for the docs repository: retries transient failures, waits out rate limits, and never
-// lets the token reach a log line or an error message.
+// The Octokit client for the docs repository: retries transient failures, waits out rate limits, goes through
+// the environment's proxy, and never lets the token reach a log line or an error message.
 import { Octokit } from '@octokit/rest';
 import { retry } from '@octokit/plugin-retry';
 import { throttling } from '@octokit/plugin-throttling';
 import Bottleneck from 'bottleneck';
+import { defaultOf } from '../config/schema.js';
+import { proxyFetch } from '../util/proxy.js';
 
-export const DEFAULT_API_URL = 'https://api.github.com';
+export const DEFAULT_API_URL = defaultOf('github-api-url');
 
 const GitHub = Octokit.plugin(retry, throttling);
 export type GitHubClient = InstanceType<typeof GitHub>;
@@ -38,6 +40,8 @@ export function createGitHubClient({ token, apiUrl, log, writeIntervalMs }: Clie
     auth: token,
     baseUrl: (apiUrl ?? DEFAULT_API_URL).replace(/\/+$/, ''),
     userAgent: 'build-image',
+    // Through HTTPS_PROXY / HTTP_PROXY unless NO_PROXY matches, as create-pull-request's octokit-client does.
+    request: { fetch: proxyFetch },
     // Octokit's own debug/info/warn lines could echo request options; route only warnings and errors, redacted.
     log: {
       debug: () => {},

@@ -3,6 +3,8 @@
 import { Client as SshClient, type ConnectConfig, type SFTPWrapper } from 'ssh2';
 import type { Reporter } from '../report/reporter.js';
 import { parseKnownHosts, verifyHostKey, type HostKeyVerdict } from './known-hosts.js';
+import { openTunnel, TunnelError } from './proxy-tunnel.js';
+import type { SshProxy } from './proxy-url.js';
 import { UserError } from '../user-error.js';
 import { sleep } from '../util/sleep.js';
 
@@ -14,6 +16,8 @@ export interface SftpTarget {
   passphrase?: string;
   knownHosts?: string;
   fingerprint?: string;
+  /** `sftp-proxy`: the connection goes through this HTTP CONNECT or SOCKS5 proxy. */
+  proxy?: SshProxy;
 }
 
 export interface ConnectOptions {
@@ -73,6 +77,7 @@ const NETWORK_CODES = new Set(['ECONNREFUSED', 'ECONNRESET', 'ETIMEDOUT', 'EHOST
 /** Whether an error is a transient network failure (worth reconnecting), as opposed to auth, host key, or server refusal. */
 export function isNetworkError(error: unknown): boolean {
   if (error instanceof HostKeyError) return false;
+  if (error instanceof TunnelError) return error.network;
   if (error instanceof SftpError) return error.kind === 'network';
   const e = error as { code?: unknown; level?: unknown; message?: unknown };
   if (typeof e?.code === 'string' && NETWORK_CODES.has(e.code)) return true;
@@ -85,6 +90,7 @@ export async function connectSftp(target: SftpTarget, opts: ConnectOptions = {})
   const reporter = opts.reporter;
   reporter?.setSecret(target.privateKey);
   if (target.passphrase) reporter?.setSecret(target.passphrase);
+  if (target.proxy?.password) reporter?.setSecret(target.proxy.password);
   if (target.knownHosts) for (const note of parseKnownHosts(target.knownHosts).notes) reporter?.warning(note);
   const retries = opts.retries ?? 3;
   let delay = opts.retryDelayMs ?? 1000;
@@ -109,6 +115,7 @@ function describe(error: unknown): string {
 /** Rewrites library errors into messages that say what to do, and never carry key material. */
 function toUserError(error: unknown, target: SftpTarget): Error {
   if (error instanceof HostKeyError || error instanceof SftpError) return error;
+  if (error instanceof TunnelError) return new SftpError(error.message, error.network ? 'network' : 'remote');
   const where = `${target.username}@${target.host}:${target.port}`;
   const e = error as { level?: unknown; message?: unknown };
   const msg = String(e?.message ?? error);
@@ -154,7 +161,10 @@ function openSession(ssh: SshClient, config: ConnectConfig): Promise<SFTPWrapper
   });
 }
 
-function connectOnce(target: SftpTarget, opts: ConnectOptions): Promise<SftpConnection> {
+async function connectOnce(target: SftpTarget, opts: ConnectOptions): Promise<SftpConnection> {
+  const readyTimeout = opts.readyTimeoutMs ?? 20_000;
+  // Through `sftp-proxy`, the tunnel is opened first and ssh2 speaks SSH over it.
+  const sock = target.proxy ? await openTunnel(target.proxy, target.host, target.port, readyTimeout, opts.signal) : undefined;
   const noop = () => undefined;
   const ssh = new SshClient();
   // Errors after the session opened show as 'close' (and fail pending calls); an 'error' without a listener would throw.
@@ -173,12 +183,11 @@ function connectOnce(target: SftpTarget, opts: ConnectOptions): Promise<SftpConn
   opts.signal?.addEventListener('abort', onAbort, { once: true });
 
   return openSession(ssh, {
-    host: target.host,
-    port: target.port,
+    ...(sock ? { sock } : { host: target.host, port: target.port }),
     username: target.username,
     privateKey: target.privateKey,
     passphrase: target.passphrase,
-    readyTimeout: opts.readyTimeoutMs ?? 20_000,
+    readyTimeout,
     keepaliveInterval: opts.keepaliveIntervalMs ?? 10_000,
     keepaliveCountMax: 3,
     // Only public-key auth: never fall back to an agent or a password prompt.

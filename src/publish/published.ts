@@ -7,7 +7,7 @@ import type { Reporter } from '../report/reporter.js';
 import { connectSftp, isNetworkError, type SftpConnection, type SftpTarget } from './connect.js';
 import { remoteJoin, sftpCall } from './remote.js';
 import { readRemoteLabels } from './retention.js';
-import { StageInputError } from '../pipeline.js';
+import { StageInputError } from '../user-error.js';
 
 export interface PublishedImage {
   path: string;

@@ -8,7 +8,7 @@ import type { BuildContext } from '../build/provenance.js';
 import type { Reporter } from '../report/reporter.js';
 import { formatBytes, type Summary } from '../report/summary.js';
 import { VERSION } from '../version.js';
-import { connectSftp, type SftpTarget } from './connect.js';
+import { connectSftp, isNetworkError, type SftpTarget } from './connect.js';
 import { readSmallFile, remoteJoin, replaceSmallFile, sftpCall } from './remote.js';
 
 export interface RunRecord {
@@ -76,12 +76,19 @@ export async function putRecord(target: SftpTarget, dir: string, name: string, r
 export async function readRemoteRecord(target: SftpTarget, dir: string, name: string, reporter: Reporter): Promise<RunRecord | undefined> {
   const conn = await connectSftp(target, { reporter });
   try {
-    const data = await readSmallFile(conn, remoteJoin(dir, name)).catch(() => undefined);
+    // A dropped connection is an error (the publish retries), not "no record": that would publish without evidence.
+    const data = await readSmallFile(conn, remoteJoin(dir, name)).catch((error) => {
+      if (isNetworkError(error)) throw error;
+      return undefined;
+    });
     if (!data) return undefined;
-    const parsed = JSON.parse(data.toString('utf8')) as unknown;
-    return isRunRecord(parsed) ? parsed : undefined;
-  } catch {
-    return undefined;
+    try {
+      const parsed = JSON.parse(data.toString('utf8')) as unknown;
+      return isRunRecord(parsed) ? parsed : undefined;
+    } catch {
+      reporter.warning(`${remoteJoin(dir, name)} is not a provenance record of build-image (not JSON); publishing without it`);
+      return undefined;
+    }
   } finally {
     await conn.end().catch(() => undefined);
   }

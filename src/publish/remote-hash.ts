@@ -1,13 +1,14 @@
 // The server's own sha256 of a remote file, over an SSH exec channel. Fails closed: an answer cut short by the
 // network is a network error (the caller reconnects and asks again), never a reason to skip the check; only a
 // clean refusal (the server declined the command, or the command ran and could not hash) says "cannot hash here".
+import type { EnumOf } from '../config/schema.js';
 import { shellQuote } from '../util/shell.js';
 import { isNetworkError, SftpError, type SftpConnection } from './connect.js';
 
 export type HashTool = 'openssl' | 'sha256sum';
 
 /** How a file is checked on the server: its sha256 (default), or its size where the account cannot run commands. */
-export type VerifyMode = 'sha256' | 'size';
+export type VerifyMode = EnumOf<'verify'>;
 
 export type RemoteHash = { sha256: string; tool: HashTool } | { refused: string };
 

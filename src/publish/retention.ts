@@ -8,6 +8,7 @@ import { LABELS } from '../build/provenance.js';
 import { readSif, SifFormatError } from '../image/sif.js';
 import type { Reporter } from '../report/reporter.js';
 import { isNetworkError, type SftpConnection } from './connect.js';
+import { recordName } from './record.js';
 import { remoteError, remoteJoin, removeLeftovers, replaceSmallFile, sftpCall } from './remote.js';
 
 /**
@@ -219,6 +220,7 @@ export async function applyRetention(conn: SftpConnection, opts: RetentionOption
       if ((error as { code?: unknown }).code === 2) deleted.add(path);
       else reporter.warning(`retention: could not delete ${path}: ${remoteError(error, 'deleting').message}`);
     }
+    if (deleted.has(path)) await removeRecord(conn, remoteJoin(opts.remoteDir, recordName(name)), reporter);
   }
   const gone = plan.delete.filter((name) => deleted.has(remoteJoin(opts.remoteDir, name)) && manifest[name]);
   if (gone.length > 0 && !opts.dryRun) {
@@ -237,6 +239,14 @@ export async function applyRetention(conn: SftpConnection, opts: RetentionOption
       `${notOurs.length ? `; left alone (not published by build-image: no record, no labels): ${notOurs.join(', ')}` : ''}`,
   );
   return { family, kept: plan.keep, deleted: [...deleted], notOurs };
+}
+
+/** An image's provenance record goes with it (`NAME.provenance.json`, absent for images from before records). */
+async function removeRecord(conn: SftpConnection, path: string, reporter: Reporter): Promise<void> {
+  await sftpCall((cb) => conn.sftp.unlink(path, cb)).catch((error) => {
+    if (isNetworkError(error)) throw error;
+    if ((error as { code?: unknown }).code !== 2) reporter.warning(`retention: could not delete ${path}: ${remoteError(error, 'deleting').message}`);
+  });
 }
 
 async function publishedByUs(conn: SftpConnection, dir: string, name: string, size: number, family: string, record?: PublishRecord): Promise<boolean> {

@@ -4,7 +4,7 @@
 // Client commands reach it through SLURM_CONF in `env`. `stop()` cancels every job and ends all three daemons.
 import { spawn, spawnSync, type ChildProcess } from 'node:child_process';
 import { randomBytes } from 'node:crypto';
-import { chmodSync, chownSync, mkdirSync, readFileSync, writeFileSync } from 'node:fs';
+import { chmodSync, chownSync, existsSync, mkdirSync, readFileSync, writeFileSync } from 'node:fs';
 import os from 'node:os';
 import path from 'node:path';
 import { freePort } from './registry.js';
@@ -44,8 +44,23 @@ async function waitFor(what: string, check: () => boolean, children: ChildProces
   throw new Error(`timed out waiting for ${what}:\n${logs()}`);
 }
 
-export async function startSlurm(): Promise<Slurm> {
+/** Where scripts/provision-enroot.sh installs the pyxis SPANK plugin. */
+export const PYXIS_PLUGIN = '/usr/local/lib/build-image/pyxis/spank_pyxis.so';
+
+export interface SlurmOptions {
+  /**
+   * Load pyxis (srun --container-image=...) with enroot's paths private to this cluster (ENROOT_* in `env`, which
+   * jobs inherit). Built by scripts/provision-enroot.sh; without it the start fails.
+   */
+  pyxis?: boolean;
+}
+
+export async function startSlurm(options: SlurmOptions = {}): Promise<Slurm> {
   requireTools('munged', 'slurmctld', 'slurmd', 'srun', 'sbatch', 'squeue', 'scancel', 'scontrol', 'sinfo');
+  if (options.pyxis) {
+    requireTools('enroot');
+    if (!existsSync(PYXIS_PLUGIN)) throw new Error(`pyxis is not installed at ${PYXIS_PLUGIN}: run scripts/provision-enroot.sh`);
+  }
   if (process.getuid?.() !== 0) throw new Error('the Slurm test cluster needs root (slurmd runs jobs as their user)');
   const munge = ids('munge');
   const { dir, cleanup } = tempDir('bi-slurm-');
@@ -131,11 +146,21 @@ export async function startSlurm(): Promise<Slurm> {
       `NodeName=${nodeName} NodeAddr=127.0.0.1 CPUs=2 RealMemory=2000 Gres=gpu:2 State=UNKNOWN`,
       `PartitionName=small Nodes=${nodeName} Default=YES MaxTime=INFINITE State=UP`,
       `PartitionName=dgx2 Nodes=${nodeName} Default=NO MaxTime=INFINITE State=UP`,
+      ...(options.pyxis ? [`PlugStackConfig=${dir}/plugstack.conf`] : []),
       '',
     ].join('\n'),
   );
   writeFileSync(path.join(dir, 'gres.conf'), `NodeName=${nodeName} Name=gpu File=${devDir}/nvidia[0-1]\n`);
   const env: NodeJS.ProcessEnv = { ...process.env, SLURM_CONF: conf };
+  if (options.pyxis) {
+    const enrootDir = path.join(dir, 'enroot');
+    for (const d of ['runtime', 'data', 'cache', 'tmp', 'config', 'pyxis']) mkdirSync(path.join(enrootDir, d), { recursive: true });
+    writeFileSync(path.join(dir, 'plugstack.conf'), `required ${PYXIS_PLUGIN} runtime_path=${enrootDir}/pyxis\n`);
+    Object.assign(env, {
+      ENROOT_RUNTIME_PATH: `${enrootDir}/runtime`, ENROOT_DATA_PATH: `${enrootDir}/data`, ENROOT_CACHE_PATH: `${enrootDir}/cache`,
+      ENROOT_TEMP_PATH: `${enrootDir}/tmp`, ENROOT_CONFIG_PATH: `${enrootDir}/config`,
+    });
+  }
   let ctld = start('slurmctld', '/usr/sbin/slurmctld', ['-D', '-i', '-f', conf], { env });
   await waitFor('slurmctld', () => spawnSync('scontrol', ['ping'], { env, encoding: 'utf8' }).stdout.includes('UP'), children, logs);
   start('slurmd', '/usr/sbin/slurmd', ['-D', '-f', conf, '-N', nodeName], { env });

@@ -803,7 +803,7 @@ describe('bad input: exit 1, one message naming the input, no stack trace, no ou
   const cases: [string, () => Record<string, string>, RegExp][] = [
     ['a source and a definition together', () => ({ source: `docker://${registry.host}/tiny:1.0`, definition: 'ok.def' }), /input source: give either `source` or `definition`, not both/],
     ['neither', () => ({}), /input source: nothing to build/],
-    ['an unknown builder', () => ({ definition: 'ok.def', builder: 'docker' }), /input builder: must be one of auto, apptainer, singularity; got 'docker'/],
+    ['an unknown builder', () => ({ definition: 'ok.def', builder: 'docker' }), /input builder: must be one of auto, apptainer, singularity, enroot, u2cb; got 'docker'/],
     ['a missing definition file', () => ({ definition: 'missing.def' }), /input definition: file not found: missing.def/],
     ['an output whose directory does not exist', () => ({ definition: 'ok.def', output: 'no/such/dir/x.sif' }), /input output: directory does not exist: .*no\/such\/dir/],
     ['a malformed build arg', () => ({ definition: 'ok.def', 'build-args': 'GOOD=1\nBAD' }), /input build-args: line 2: expected KEY=VALUE/],

@@ -280,6 +280,8 @@ describe('retention', () => {
     // 24.01, 24.04 and 24.07 were published by this tool; 24.08 was uploaded by hand; 24.09 carries our labels.
     const record = { family: 'pytorch', size: 17, published: '2026-01-01T00:00:00Z' };
     writeFileSync(`${live}/.build-image.json`, JSON.stringify({ tool: 'build-image', images: { 'pytorch-24.01.sif': record, 'pytorch-24.04.sif': record, 'pytorch-24.07.sif': record } }));
+    // Provenance records beside two of them: one goes with its image, the other stays with its kept image.
+    for (const v of ['24.01', '24.04']) writeFileSync(`${live}/pytorch-${v}.provenance.json`, '{}');
     const reporter = new CaptureReporter();
     const staged = await stageImage({ target: target(sshd), image, stagingDir: staging, remoteName: 'pytorch-24.11.sif', reporter });
     const promote = (keep: number, dryRun = false) =>
@@ -312,7 +314,7 @@ describe('retention', () => {
     const promoted = await promote(2);
     expect(promoted.operation).toBe('already-promoted');
     expect(promoted.deleted.sort()).toEqual([`${live}/pytorch-24.04.sif`, `${live}/pytorch-24.07.sif`]);
-    expect(readdirSync(live).sort()).toEqual(['.build-image.json', 'gromacs-2018.2.sif', 'pytorch-24.01.sif', 'pytorch-24.08.sif', 'pytorch-24.09.sif', 'pytorch-24.11.sif', 'pytorch.sif']);
+    expect(readdirSync(live).sort()).toEqual(['.build-image.json', 'gromacs-2018.2.sif', 'pytorch-24.01.provenance.json', 'pytorch-24.01.sif', 'pytorch-24.08.sif', 'pytorch-24.09.sif', 'pytorch-24.11.sif', 'pytorch.sif']);
     expect(statSync(`${live}/pytorch.sif`).size).toBe(24 * MiB);
     expect(reporter.text()).toContain('left alone (not published by build-image: no record, no labels): pytorch-24.08.sif');
     const summary = renderText(promoteSummary(promoted));

@@ -2,7 +2,8 @@ import { describe, expect, test } from '@jest/globals';
 import { mkdtempSync, writeFileSync } from 'node:fs';
 import os from 'node:os';
 import path from 'node:path';
-import { ConfigError, loadConfig, type Problem } from '../../src/config/config.js';
+import { ConfigError, loadConfig, secretValues, type Problem } from '../../src/config/config.js';
+import { INPUTS } from '../../src/config/schema.js';
 
 const dir = mkdtempSync(path.join(os.tmpdir(), 'bi-config-'));
 const def = path.join(dir, 'image.def');
@@ -51,7 +52,9 @@ describe('configuration', () => {
   test.each([
     [{ source: 'docker://x', definition: 'image.def' }, 'source', /either `source` or `definition`, not both/],
     [{}, 'source', /nothing to build/],
-    [{ source: 'docker://x', builder: 'docker' }, 'builder', /must be one of auto, apptainer, singularity; got 'docker'/],
+    [{ source: 'docker://x', builder: 'docker' }, 'builder', /must be one of auto, apptainer, singularity, enroot, u2cb; got 'docker'/],
+    [{ source: 'oras://x/y:1', builder: 'enroot' }, 'source', /builder enroot imports from a registry: give a docker:\/\/ source \(got oras\)/],
+    [{ source: 'docker://x', builder: 'u2cb', 'registry-username': 'u', 'registry-password': 'p' }, 'registry-username', /builder u2cb cannot pass registry credentials to the U2CB service/],
     [{ definition: 'missing.def' }, 'definition', /file not found: missing.def/],
     [{ source: 'docker://x', output: 'nowhere/out.sif' }, 'output', /directory does not exist/],
     [{ definition: 'image.def', 'build-args': 'A=1\nNOVALUE' }, 'build-args', /line 2: expected KEY=VALUE.*got 'NOVALUE'/],
@@ -136,12 +139,23 @@ describe('configuration', () => {
     [{ 'sftp-known-hosts': 'x', 'sftp-port': '99999' }, 'sftp-port', /whole number from 1 to 65535/],
     [{ 'sftp-known-hosts': 'x', 'sftp-channels': '0' }, 'sftp-channels', /^must be auto or a whole number from 1 to 16; got '0'$/],
     [{ 'sftp-known-hosts': 'x', 'sftp-channels': 'many' }, 'sftp-channels', /must be auto or a whole number from 1 to 16/],
+    [{ 'sftp-known-hosts': 'x', 'sftp-proxy': 'ftp://u:hunter2@proxy:21' }, 'sftp-proxy', /must be an http:\/\/ \(HTTP CONNECT\) or socks5:\/\/ URL; got ftp:\/\/proxy$/],
+    [{ 'sftp-known-hosts': 'x', 'sftp-proxy': 'proxy.example:3128' }, 'sftp-proxy', /must be .*http:\/\/proxy.example.com:3128 or socks5:/],
+    [{ 'sftp-known-hosts': 'x', 'sftp-proxy': 'http://u:hunter2@proxy:3128/path' }, 'sftp-proxy', /only scheme, host and port/],
   ])('stage inputs %j are refused with a message naming %s', (extra, input, message) => {
     const found = problems({ ...sftp, definition: 'image.def', ...extra } as Record<string, string>);
     expect(found.map((p) => p.input)).toEqual([input]);
     expect(found[0].message).toMatch(message);
     // The refused key never appears in a message.
     expect(found[0].message).not.toContain('hunter2');
+  });
+
+  test('the password of sftp-proxy and of the proxy variables is masked, not the rest of the URL', () => {
+    const read = (n: string) => ({ 'sftp-proxy': 'socks5://svc:s%40cret@proxy.example:1080', 'sftp-passphrase': 'phrase' })[n];
+    const secrets = secretValues(read, INPUTS, { HTTPS_PROXY: 'http://bot:env-pass@proxy.example:3128', NO_PROXY: 'localhost' });
+    expect(secrets.sort()).toEqual(['env-pass', 'phrase', 's%40cret', 's@cret']);
+    const config = loadConfig((n) => ({ ...sftp, definition: 'image.def', 'sftp-known-hosts': 'x', 'sftp-proxy': 'socks5://svc:s%40cret@proxy.example:1080' })[n], { cwd: dir, env: {} });
+    expect(config.remote.sftp?.proxy).toEqual({ protocol: 'socks5', host: 'proxy.example', port: 1080, username: 'svc', password: 's@cret' });
   });
 
   test('smoke inputs are typed: durations, percentages, shell-split Slurm arguments', () => {
@@ -208,6 +222,12 @@ describe('configuration', () => {
 
   test('a build does not validate smoke or docs inputs it will not use', () => {
     expect(() => loadConfig((n) => ({ definition: 'image.def', 'smoke-timeout': 'soon' })[n], { cwd: dir })).not.toThrow();
+  });
+
+  test('builder enroot writes NAME.sqsh by default; u2cb a SIF', () => {
+    const read = (builder: string) => loadConfig((name) => ({ source: 'docker://x', name: 'pytorch', builder })[name], { cwd: dir }).build.output;
+    expect(read('enroot')).toBe(path.join(dir, 'pytorch.sqsh'));
+    expect(read('u2cb')).toBe(path.join(dir, 'pytorch.sif'));
   });
 
   test('all problems are reported at once', () => {

@@ -39,6 +39,13 @@ describe('locateScriptletFailure', () => {
     expect(locateScriptletFailure(tail, ['post'], TWO_STAGES, 'app.def')).toEqual({ section: 'post', status: 1, where: 'app.def:5', command: 'cp /opt/a-1.2 /dst' });
   });
 
+  test('the shell\'s own line number wins over the trace when the command failed before it was traced', () => {
+    // A redirection into a missing directory fails before `sh -x` prints the command; the last trace line is from
+    // the builder's environment setup.
+    const tail = ['INFO:    Running post scriptlet', '+ prev=null', '+ printf %s%s\\n  null', "/.post.script: line 2: can't create /opt/x: nonexistent directory", fatal('post', 1)];
+    expect(locateScriptletFailure(tail, ['post', 'post'], TWO_STAGES, 'app.def')).toEqual({ section: 'post', status: 1, where: 'app.def:15', command: 'test -f /missing' });
+  });
+
   test('no scriptlet failure: undefined', () => {
     expect(locateScriptletFailure(['FATAL:   Unable to pull docker://x: manifest unknown'], [], TWO_STAGES, 'app.def')).toBeUndefined();
   });

@@ -1,4 +1,0 @@
-import { createRequire as __cr } from 'node:module'; import { fileURLToPath as __fup } from 'node:url'; import { dirname as __dn } from 'node:path'; const require = __cr(import.meta.url); const __filename = __fup(import.meta.url); const __dirname = __dn(__filename);
-import{c as e}from"./chunk-S44S65OM.js";import"./chunk-NEHMKZSZ.js";import{b as r}from"./chunk-JL5O2KE7.js";import"./chunk-XT5LUQRE.js";import"./chunk-IVZVBOH7.js";import"./chunk-FZHMDHH7.js";import"./chunk-7MLCBVIQ.js";import{a as i}from"./chunk-WAM5VTN6.js";import{stat as s}from"node:fs/promises";async function w(t,n){if(!(await s(t).catch(a=>{throw new e([{input:"FILE",message:`cannot read ${t}: ${a.code}`}])})).isFile())throw new e([{input:"FILE",message:`${t} is not a file (a SIF image is expected)`}]);let o=await r(t);return n.write(JSON.stringify(o,null,2)+`
-`),0}i(w,"inspectFile");export{w as inspectFile};
-//# sourceMappingURL=inspect-PHW2NAVW.js.map

@@ -1,3 +1,0 @@
-import { createRequire as __cr } from 'node:module'; import { fileURLToPath as __fup } from 'node:url'; import { dirname as __dn } from 'node:path'; const require = __cr(import.meta.url); const __filename = __fup(import.meta.url); const __dirname = __dn(__filename);
-import{d as a,e as b,f as c,g as d,h as e}from"./chunk-5SB4P77C.js";import"./chunk-LIFZ4T42.js";import"./chunk-IVZVBOH7.js";import"./chunk-QFYUGUHY.js";import"./chunk-O57J7DY6.js";import"./chunk-IIQEKJBT.js";import"./chunk-L46VY7HD.js";import"./chunk-CZY75UHX.js";import"./chunk-QPOLXLRQ.js";import"./chunk-7MLCBVIQ.js";import"./chunk-WAM5VTN6.js";export{b as describeVerification,e as ensureDir,c as stageImage,d as stageSummary,a as stagingLockPath};
-//# sourceMappingURL=stage-LTWPJP63.js.map

@@ -1,0 +1,3 @@
+import { createRequire as __cr } from 'node:module'; import { fileURLToPath as __fup } from 'node:url'; import { dirname as __dn } from 'node:path'; const require = __cr(import.meta.url); const __filename = __fup(import.meta.url); const __dirname = __dn(__filename);
+import{a,b,c,d,e,f,g,h,i,j,k,l}from"./chunk-I7G35CU2.js";import"./chunk-NAE7V67D.js";import"./chunk-WAM5VTN6.js";export{f as DEFAULT_KEY_COLUMNS,g as DEFAULT_VALUE_COLUMNS,b as TableError,a as displayWidth,k as editTable,l as editTableBytes,d as escapeMarkdown,c as escapeRst,j as listedValues,i as readTables,e as syntaxOf,h as tableColumns};
+//# sourceMappingURL=table-FP4B7TOE.js.map

@@ -1,3 +1,0 @@
-import { createRequire as __cr } from 'node:module'; import { fileURLToPath as __fup } from 'node:url'; import { dirname as __dn } from 'node:path'; const require = __cr(import.meta.url); const __filename = __fup(import.meta.url); const __dirname = __dn(__filename);
-import{a,b,c,d,e,f,g,h,i,j,k,l}from"./chunk-5KJBR4IB.js";import"./chunk-7MLCBVIQ.js";import"./chunk-WAM5VTN6.js";export{f as DEFAULT_KEY_COLUMNS,g as DEFAULT_VALUE_COLUMNS,b as TableError,a as displayWidth,k as editTable,l as editTableBytes,d as escapeMarkdown,c as escapeRst,j as listedValues,i as readTables,e as syntaxOf,h as tableColumns};
-//# sourceMappingURL=table-UG6DCB3V.js.map
