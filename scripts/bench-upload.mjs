@@ -1,8 +1,11 @@
-// Upload benchmark: the project's stage (sha256 in the same pass, remote sha256 verification, rename) against
-// OpenSSH `sftp` `put` of the same file to the same loopback sshd, alternating, several rounds; prints the median
-// ratio as JSON. The TypeScript sources are bundled on the fly with esbuild (as scripts/gen-docs.mjs does), with
-// ssh2 left external so its native crypto addon is used exactly as the installed package would use it.
-//   node scripts/bench-upload.mjs [--size-mib 1024] [--rounds 3] [--segment-mib 64 (0: hash the whole file after)]
+// Upload benchmark: the project's stage (everything: connecting, lock, upload with its sha256, remote verification,
+// rename) against OpenSSH `sftp` `put` of the same file to the same sshd, alternating, several rounds; prints the
+// medians as JSON. With --rtt-ms both go through the project's latency proxy (scripts/latency-proxy.mjs: each
+// direction delayed by half the round trip; --rate MBIT paces it as a link of that speed); --rtt-ms 0 is plain
+// loopback. The TypeScript sources are bundled on the fly with esbuild (as scripts/gen-docs.mjs does), with ssh2 left
+// external so its native crypto addon is used exactly as the installed package would use it.
+//   node scripts/bench-upload.mjs [--size-mib 1024] [--rounds 3] [--rtt-ms 100] [--rate 400] [--channels auto|N]
+//     [--segment-mib 64 (0: hash the whole file after)] [--json (only the JSON line on stdout)] [--verbose (our log)]
 import { build } from 'esbuild';
 import { execFileSync, spawn, spawnSync } from 'node:child_process';
 import { randomBytes } from 'node:crypto';
@@ -22,6 +25,10 @@ const rounds = opt('rounds', 3);
 const chunkKiB = opt('chunk-kib', 0);
 const requests = opt('requests', 0);
 const segmentMiB = opt('segment-mib', -1);
+const rttMs = opt('rtt-ms', 0);
+const rateMbit = opt('rate', 0);
+const channelsArg = args.includes('--channels') ? args[args.indexOf('--channels') + 1] : 'auto';
+const channels = channelsArg === 'auto' ? 'auto' : Number(channelsArg);
 const USER = 'bisftp';
 
 const bundled = await build({
@@ -38,6 +45,7 @@ chmodSync(work, 0o755);
 const moduleFile = path.join(process.cwd(), `.bench-upload-${process.pid}.mjs`);
 writeFileSync(moduleFile, bundled.outputFiles[0].text);
 let sshd;
+let proxy;
 try {
   const { stageImage } = await import(moduleFile);
   const require = createRequire(import.meta.url);
@@ -73,7 +81,16 @@ try {
   const remote = path.join(work, 'remote');
   mkdirSync(remote);
   chownSync(remote, uid, gid);
-  const hostLine = `[127.0.0.1]:${port} ${readFileSync(path.join(work, 'host.pub'), 'utf8').split(' ').slice(0, 2).join(' ')}`;
+  // Its own process: `sftp` runs under spawnSync, which blocks this one, and the proxy must not share our CPU time.
+  let via = port;
+  if (rttMs > 0 || rateMbit > 0) {
+    proxy = spawn(process.execPath, [path.join(path.dirname(new URL(import.meta.url).pathname), 'latency-proxy.mjs'), String(port), String(rttMs), String(rateMbit)], { stdio: ['ignore', 'pipe', 'inherit'] });
+    via = await new Promise((resolve, reject) => {
+      proxy.stdout.once('data', (d) => resolve(Number(String(d).trim())));
+      proxy.once('exit', (code) => reject(new Error(`the latency proxy exited with ${code}`)));
+    });
+  }
+  const hostLine = `[127.0.0.1]:${via} ${readFileSync(path.join(work, 'host.pub'), 'utf8').split(' ').slice(0, 2).join(' ')}`;
   writeFileSync(path.join(work, 'known_hosts'), hostLine + '\n');
 
   const file = path.join(work, 'image.sif');
@@ -82,25 +99,30 @@ try {
   closeSync(fd);
   const bytes = sizeMiB * 1024 * 1024;
 
-  const quiet = { info() {}, warning() {}, error() {}, group: (_n, fn) => fn(), setOutput() {}, setSecret() {}, summary: async () => {} };
-  const target = { host: '127.0.0.1', port, username: USER, privateKey: readFileSync(path.join(work, 'client'), 'utf8'), knownHosts: hostLine };
+  let t0 = Date.now();
+  const say = args.includes('--verbose') ? (m) => process.stderr.write(`  ${((Date.now() - t0) / 1000).toFixed(2)} ${m}\n`) : () => {};
+  const quiet = { info: say, warning: say, error: say, group: (_n, fn) => fn(), setOutput() {}, setSecret() {}, summary: async () => {} };
+  const target = { host: '127.0.0.1', port: via, username: USER, privateKey: readFileSync(path.join(work, 'client'), 'utf8'), knownHosts: hostLine };
   const ours = async () => {
     rmSync(path.join(remote, 'ours.sif'), { force: true });
     const t = Date.now();
+    t0 = t;
     const r = await stageImage({
-      target, image: file, stagingDir: remote, remoteName: 'ours.sif', reporter: quiet, progressIntervalMs: 0,
+      target, image: file, stagingDir: remote, remoteName: 'ours.sif', reporter: quiet, progressIntervalMs: args.includes('--verbose') ? 1000 : 0, channels,
       ...(chunkKiB ? { chunkSize: chunkKiB * 1024 } : {}), ...(requests ? { requests } : {}),
       ...(segmentMiB >= 0 ? { verifySegmentBytes: segmentMiB * 1024 * 1024 } : {}),
     });
     if (r.verification !== 'sha256' || r.bytesSent !== bytes) throw new Error(`unexpected stage result ${JSON.stringify(r)}`);
     lastUpload = r.uploadSeconds;
+    lastChannels = r.channels;
     return (Date.now() - t) / 1000;
   };
   let lastUpload = 0;
+  let lastChannels = 0;
   const openssh = () => {
     rmSync(path.join(remote, 'openssh.sif'), { force: true });
     const t = Date.now();
-    const res = spawnSync('sftp', ['-q', '-b', '-', '-P', String(port), '-i', path.join(work, 'client'), '-o', `UserKnownHostsFile=${work}/known_hosts`, '-o', 'BatchMode=yes', `${USER}@127.0.0.1`], {
+    const res = spawnSync('sftp', ['-q', '-b', '-', '-P', String(via), '-i', path.join(work, 'client'), '-o', `UserKnownHostsFile=${work}/known_hosts`, '-o', 'BatchMode=yes', `${USER}@127.0.0.1`], {
       input: `put ${file} ${remote}/openssh.sif\n`,
       encoding: 'utf8',
     });
@@ -112,8 +134,8 @@ try {
     // Alternate which goes first, so neither always gets the warmer page cache.
     const [a, b] = round % 2 === 0 ? [await ours(), openssh()] : [null, openssh()];
     const o = a ?? (await ours());
-    results.push({ ours_s: o, ours_upload_s: lastUpload, openssh_s: b, ratio: o / b });
-    process.stderr.write(`round ${round + 1}: ours ${o.toFixed(2)} s (upload ${lastUpload.toFixed(2)} s, the rest is connecting, remote hashing and rename), openssh sftp ${b.toFixed(2)} s, ratio ${(o / b).toFixed(2)}\n`);
+    results.push({ ours_s: o, ours_upload_s: lastUpload, openssh_s: b, ratio: o / b, channels: lastChannels });
+    process.stderr.write(`round ${round + 1}: ours ${o.toFixed(2)} s over ${lastChannels} channel(s) (upload ${lastUpload.toFixed(2)} s, the rest is connecting, remote hashing and rename), openssh sftp ${b.toFixed(2)} s, ratio ${(o / b).toFixed(2)}\n`);
   }
   const median = (xs) => [...xs].sort((x, y) => x - y)[Math.floor(xs.length / 2)];
   console.log(
@@ -122,12 +144,16 @@ try {
       ours_upload_s: median(results.map((r) => r.ours_upload_s)),
       openssh_s: median(results.map((r) => r.openssh_s)),
       ratio: Number(median(results.map((r) => r.ratio)).toFixed(3)),
+      rtt_ms: rttMs,
+      rate_mbit: rateMbit || undefined,
       bytes,
+      channels: median(results.map((r) => r.channels)),
       native_crypto: nativeCrypto,
       rounds: results,
     }),
   );
 } finally {
+  proxy?.kill('SIGTERM');
   if (sshd) sshd.kill('SIGTERM');
   rmSync(moduleFile, { force: true });
   rmSync(work, { recursive: true, force: true });

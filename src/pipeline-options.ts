@@ -17,6 +17,7 @@ export function stageOptions(config: Config, image: string, remoteName: string, 
     signal,
     runUrl,
     verify: config.publish.verify,
+    channels: config.publish.channels,
     lockStaleMs: config.publish.lockStaleMs,
     lockTimeoutMs: config.publish.lockTimeoutMs,
   };

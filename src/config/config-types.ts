@@ -95,6 +95,8 @@ export interface PublishConfig {
   /** 0: retention off. */
   keep: number;
   verify: VerifyMode;
+  /** `sftp-channels`: `auto` or a fixed count of SFTP channels for the upload. */
+  channels: 'auto' | number;
   lockStaleMs: number;
   lockTimeoutMs: number;
 }

@@ -63,7 +63,7 @@ export function loadConfig(
   const immutableText = r.string('immutable');
   const immutable = immutableText === undefined ? (env.GITHUB_REF ?? '').startsWith('refs/tags/') : r.boolean('immutable');
   const smoke = readSmoke(parts.has('smoke') ? r : quiet);
-  const publish = readPublish(parts.has('publish') ? r : quiet, remote.remoteName);
+  const publish = { ...readPublish(parts.has('publish') ? r : quiet, remote.remoteName), channels: readChannels(parts.has('stage') ? r : quiet) };
   const docs = readDocs(parts.has('docs') ? r : quiet);
   if (parts.has('docs') && docs.repo) {
     if (!/^[\w.-]+\/[\w.-]+$/.test(docs.repo)) r.problem('docs-repo', `must be OWNER/REPO; got ${quote(docs.repo)}`);
@@ -183,7 +183,15 @@ function readSmoke(r: Reader): SmokeConfig {
   };
 }
 
-function readPublish(r: Reader, remoteName: string | undefined): PublishConfig {
+function readChannels(r: Reader): 'auto' | number {
+  const text = (r.string('sftp-channels') ?? 'auto').toLowerCase();
+  if (text === 'auto') return 'auto';
+  if (/^\d+$/.test(text) && Number(text) >= 1 && Number(text) <= 16) return Number(text);
+  r.problem('sftp-channels', `must be auto or a whole number from 1 to 16; got ${quote(text)}`);
+  return 'auto';
+}
+
+function readPublish(r: Reader, remoteName: string | undefined): Omit<PublishConfig, 'channels'> {
   const alias = r.rawString('alias');
   if (alias !== undefined) {
     const problem = fileNameProblem(alias);

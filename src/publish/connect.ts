@@ -59,6 +59,11 @@ export interface SftpConnection {
   readonly hostKey: Extract<HostKeyVerdict, { ok: true }>;
   /** Runs a command over an SSH exec channel; rejects when the account does not allow exec. */
   exec(command: string, timeoutMs?: number): Promise<{ code: number | null; stdout: string; stderr: string }>;
+  /**
+   * Opens one more SFTP session (channel) on this connection, for writing in parallel; rejects when the server
+   * refuses another session (OpenSSH's `MaxSessions`). A session closing alone does not close the connection.
+   */
+  openSftp(): Promise<SFTPWrapper>;
   /** Resolves once the connection has been closed (by `end` or by the network). */
   readonly closed: Promise<void>;
   isOpen(): boolean;
@@ -195,54 +200,48 @@ async function connectOnce(target: SftpTarget, opts: ConnectOptions): Promise<Sf
   })
     .then((raw) => {
       open = true;
-      raw.on('error', noop);
+      const sftp = trackPending(raw, () => open, ssh);
       raw.on('close', () => {
         open = false;
         markClosed();
       });
-      // ssh2 leaves a request pending forever when the channel closes under it (and methods such as readdir make
-      // further requests of their own): every call's callback is tracked and failed when the connection closes.
-      const pending = new Set<(error: Error) => void>();
-      const failPending = () => {
-        for (const fail of [...pending]) fail(new SftpError('the connection closed', 'network'));
-      };
-      raw.on('close', failPending);
-      ssh.on('close', failPending);
-      const sftp = new Proxy(raw, {
-        get(target, prop, receiver) {
-          const value = Reflect.get(target, prop, receiver) as unknown;
-          if (typeof value !== 'function' || EMITTER_METHODS.has(prop)) return value;
-          return (...args: unknown[]) => {
-            const cb = args[args.length - 1];
-            if (typeof cb !== 'function') return (value as (...a: unknown[]) => unknown).apply(target, args);
-            let settled = false;
-            const once = (...result: unknown[]) => {
-              if (settled) return;
-              settled = true;
-              pending.delete(fail);
-              (cb as (...a: unknown[]) => void)(...result);
-            };
-            const fail = (error: Error) => once(error);
-            if (!open) {
-              process.nextTick(fail, new SftpError('the connection closed', 'network'));
-              return undefined;
-            }
-            pending.add(fail);
-            args[args.length - 1] = once;
-            return (value as (...a: unknown[]) => unknown).apply(target, args);
-          };
-        },
-      });
       const hostKey = verdict as Extract<HostKeyVerdict, { ok: true }>;
+      let side: Promise<SftpConnection> | undefined;
       const connection: SftpConnection = {
         sftp,
         ssh,
         hostKey,
         closed,
         isOpen: () => open,
-        exec: (command, timeoutMs) => execCommand(ssh, command, timeoutMs ?? 60_000),
+        exec: async (command, timeoutMs) => {
+          try {
+            return await execCommand(ssh, command, timeoutMs ?? 60_000);
+          } catch (error) {
+            // A server allowing one session per connection (sshd's MaxSessions 1) refuses the exec channel beside the
+            // SFTP session: the command runs over a second connection instead, kept for later commands.
+            if (!open || !/Channel open failure/i.test(String((error as Error).message))) throw error;
+            // Its SFTP session is closed first, so the one session it may have is free for commands.
+            side ??= connectOnce(target, { ...opts, signal: undefined }).then(async (c) => {
+              await new Promise((resolve) => {
+                c.sftp.once('close', resolve);
+                c.sftp.end();
+              });
+              return c;
+            });
+            const other = await side;
+            return execCommand(other.ssh, command, timeoutMs ?? 60_000);
+          }
+        },
+        openSftp: () =>
+          new Promise((resolve, reject) => {
+            if (!open) return reject(new SftpError('the connection closed', 'network'));
+            ssh.sftp((err, more) => (err ? reject(err) : resolve(trackPending(more, () => open, ssh))));
+          }),
         end: async () => {
           opts.signal?.removeEventListener('abort', onAbort);
+          const other = side;
+          side = undefined;
+          if (other) await other.then((c) => c.end(), () => undefined);
           if (sshClosed) return;
           ssh.end();
           let timer: ReturnType<typeof setTimeout> | undefined;
@@ -259,6 +258,48 @@ async function connectOnce(target: SftpTarget, opts: ConnectOptions): Promise<Sf
       if (verdict && !verdict.ok) throw new HostKeyError(verdict);
       throw error;
     });
+}
+
+/**
+ * ssh2 leaves a request pending forever when the channel closes under it (and methods such as readdir make further
+ * requests of their own): every call's callback is tracked and failed when the session or the connection closes.
+ */
+function trackPending(raw: SFTPWrapper, isOpen: () => boolean, ssh: SshClient): SFTPWrapper {
+  const noop = () => undefined;
+  let sessionOpen = true;
+  raw.on('error', noop);
+  const pending = new Set<(error: Error) => void>();
+  const failPending = () => {
+    sessionOpen = false;
+    for (const fail of [...pending]) fail(new SftpError('the connection closed', 'network'));
+  };
+  raw.on('close', failPending);
+  ssh.on('close', failPending);
+  return new Proxy(raw, {
+    get(target, prop, receiver) {
+      const value = Reflect.get(target, prop, receiver) as unknown;
+      if (typeof value !== 'function' || EMITTER_METHODS.has(prop)) return value;
+      return (...args: unknown[]) => {
+        const cb = args[args.length - 1];
+        if (typeof cb !== 'function') return (value as (...a: unknown[]) => unknown).apply(target, args);
+        let settled = false;
+        const once = (...result: unknown[]) => {
+          if (settled) return;
+          settled = true;
+          pending.delete(fail);
+          (cb as (...a: unknown[]) => void)(...result);
+        };
+        const fail = (error: Error) => once(error);
+        if (!isOpen() || !sessionOpen) {
+          process.nextTick(fail, new SftpError('the connection closed', 'network'));
+          return undefined;
+        }
+        pending.add(fail);
+        args[args.length - 1] = once;
+        return (value as (...a: unknown[]) => unknown).apply(target, args);
+      };
+    },
+  });
 }
 
 function execCommand(ssh: SshClient, command: string, timeoutMs: number): Promise<{ code: number | null; stdout: string; stderr: string }> {

@@ -90,8 +90,8 @@ async function takeLock(conn: () => SftpConnection, path: string, opts: LockOpti
       try {
         const handle = await sftpCall<Buffer>((cb) => sftp.open(temp, 'w', { mode: 0o644 }, cb));
         const data = Buffer.from(content);
-        await sftpCall((cb) => sftp.write(handle, data, 0, data.length, 0, cb));
-        await sftpCall((cb) => sftp.close(handle, cb));
+        // Sent together: one session's requests are applied in order, so the close follows the write.
+        await Promise.all([sftpCall((cb) => sftp.write(handle, data, 0, data.length, 0, cb)), sftpCall((cb) => sftp.close(handle, cb))]);
       } catch (error) {
         if (isNetworkError(error)) throw error;
         throw remoteError(error, `creating the lock file ${path}`);

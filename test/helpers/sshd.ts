@@ -37,6 +37,8 @@ export interface SshdOptions {
   sftpOnly?: boolean;
   /** The PATH of the account's sessions (sshd's `SetEnv`), e.g. a directory without `openssl`. */
   path?: string;
+  /** sshd's `MaxSessions`: SSH sessions (SFTP or exec channels) one connection may open. Default 20. */
+  maxSessions?: number;
 }
 
 function ensureUser(): { uid: number; gid: number } {
@@ -107,7 +109,7 @@ export async function startSshd(opts: SshdOptions = {}): Promise<Sshd> {
       `AllowUsers ${SFTP_USER}`,
       'LogLevel VERBOSE',
       'MaxStartups 100',
-      'MaxSessions 20',
+      `MaxSessions ${opts.maxSessions ?? 20}`,
       'Subsystem sftp internal-sftp',
       ...(opts.sftpOnly ? ['ForceCommand internal-sftp'] : []),
       ...(opts.path ? [`SetEnv PATH=${opts.path}`] : []),

@@ -86,6 +86,9 @@ describe('configuration', () => {
       remoteDir: '/lustre/share/img',
       remoteName: 'pytorch.sif',
     });
+    expect(config.publish.channels).toBe('auto');
+    const fixed = loadConfig((n) => ({ ...sftp, definition: 'image.def', 'sftp-channels': '4', 'sftp-host-fingerprint': `SHA256:${'A'.repeat(43)}` })[n], { cwd: dir, env: {} });
+    expect(fixed.publish.channels).toBe(4);
   });
 
   describe('remote-name templates', () => {
@@ -134,6 +137,8 @@ describe('configuration', () => {
     [{ 'sftp-known-hosts': 'x', 'sftp-private-key': 'hunter2' }, 'sftp-private-key', /is not a private key/],
     [{ 'sftp-known-hosts': 'x', 'remote-dir': 'relative/dir' }, 'remote-dir', /must be an absolute path/],
     [{ 'sftp-known-hosts': 'x', 'sftp-port': '99999' }, 'sftp-port', /whole number from 1 to 65535/],
+    [{ 'sftp-known-hosts': 'x', 'sftp-channels': '0' }, 'sftp-channels', /^must be auto or a whole number from 1 to 16; got '0'$/],
+    [{ 'sftp-known-hosts': 'x', 'sftp-channels': 'many' }, 'sftp-channels', /must be auto or a whole number from 1 to 16/],
     [{ 'sftp-known-hosts': 'x', 'sftp-proxy': 'ftp://u:hunter2@proxy:21' }, 'sftp-proxy', /must be an http:\/\/ \(HTTP CONNECT\) or socks5:\/\/ URL; got ftp:\/\/proxy$/],
     [{ 'sftp-known-hosts': 'x', 'sftp-proxy': 'proxy.example:3128' }, 'sftp-proxy', /must be .*http:\/\/proxy.example.com:3128 or socks5:/],
     [{ 'sftp-known-hosts': 'x', 'sftp-proxy': 'http://u:hunter2@proxy:3128/path' }, 'sftp-proxy', /only scheme, host and port/],

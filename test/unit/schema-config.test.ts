@@ -97,6 +97,7 @@ const FIELDS: Record<InputName, Field> = {
   'staged-sha256': { get: (c) => c.publish.stagedSha256, value: 'a'.repeat(64), expected: 'a'.repeat(64) },
   keep: { get: (c) => c.publish.keep, value: '7', expected: 7 },
   verify: { get: (c) => c.publish.verify, value: 'size', expected: 'size' },
+  'sftp-channels': { get: (c) => c.publish.channels, value: '4', expected: 4 },
   'lock-stale': { get: (c) => c.publish.lockStaleMs, value: '5m', expected: 300_000 },
   'lock-timeout': { get: (c) => c.publish.lockTimeoutMs, value: '1h', expected: 3_600_000 },
   'github-token': { get: (c) => c.docs.token, value: 'ghp_x', expected: 'ghp_x' },

@@ -1,0 +1,97 @@
+// How many SFTP channels to write over, and opening them. One SSH channel carries at most its window per round
+// trip: OpenSSH's sshd grants 2 MiB, so a 100 ms link moves about 20 MiB/s on one channel whatever its bandwidth.
+// Several channels of one connection (OpenSSH allows `MaxSessions`, 10 by default) each get their own window; where
+// the server allows fewer, further connections carry the rest. On loopback and LAN one channel is not window-bound,
+// and more would only add work, so `auto` stays at one there.
+import type { SFTPWrapper } from 'ssh2';
+import type { Reporter } from '../report/reporter.js';
+import { isNetworkError, type SftpConnection } from './connect.js';
+import { sftpCall } from './remote.js';
+
+/** `auto` or a fixed count. */
+export type ChannelSetting = 'auto' | number;
+
+export const MAX_CHANNELS = 16;
+/** OpenSSH's session window (CHAN_SES_WINDOW_DEFAULT): the bytes one channel may have unacknowledged. */
+export const CHANNEL_WINDOW = 2 * 1024 * 1024;
+
+export interface ChannelChoice {
+  channels: number;
+  why: string;
+}
+
+/**
+ * The channel count for a measured round trip. Below `minRttMs` the window does not bind (loopback, LAN): one.
+ * Beyond it, enough windows in flight to fill `linkBytesPerSecond`: measured on an earlier attempt of this run, or
+ * assumed 1 Gbit/s (a hosted runner's link) before anything was sent; at most `MAX_CHANNELS`, and never more than
+ * there are 8 MiB pieces of the upload to share.
+ */
+export function chooseChannels(o: { setting: ChannelSetting; rttMs: number; linkBytesPerSecond?: number; bytes: number; minRttMs?: number }): ChannelChoice {
+  const pieces = Math.max(1, Math.ceil(o.bytes / (8 * 1024 * 1024)));
+  if (o.setting !== 'auto') return { channels: Math.max(1, Math.min(o.setting, MAX_CHANNELS)), why: `sftp-channels: ${o.setting}` };
+  const rtt = `round trip ${o.rttMs.toFixed(o.rttMs < 10 ? 1 : 0)} ms`;
+  if (o.rttMs < (o.minRttMs ?? 5)) return { channels: 1, why: `${rtt}: one channel is not limited by its window` };
+  const link = o.linkBytesPerSecond ?? 125_000_000;
+  const perChannel = CHANNEL_WINDOW / (o.rttMs / 1000);
+  const wanted = Math.ceil(link / perChannel);
+  const channels = Math.max(1, Math.min(wanted, MAX_CHANNELS, pieces));
+  const linkText = o.linkBytesPerSecond ? `${((o.linkBytesPerSecond * 8) / 1e6).toFixed(0)} Mbit/s measured` : '1 Gbit/s assumed';
+  return { channels, why: `${rtt}, one channel carries about ${(perChannel / 1048576).toFixed(0)} MiB/s, link ${linkText}` };
+}
+
+/** The round trip to the SFTP server: the quickest of two sequential requests. */
+export async function measureRtt(sftp: SFTPWrapper): Promise<number> {
+  let best = Infinity;
+  for (let i = 0; i < 2; i++) {
+    const t = process.hrtime.bigint();
+    await sftpCall<string>((cb) => sftp.realpath('.', cb));
+    best = Math.min(best, Number(process.hrtime.bigint() - t) / 1e6);
+  }
+  return best;
+}
+
+export interface Channels {
+  sftps: SFTPWrapper[];
+  /** Connections opened for channels the first one's server refused; ended by `close`. */
+  extra: SftpConnection[];
+  /** Resolves when any connection carrying a channel closes. */
+  closed: Promise<void>;
+  close(): Promise<void>;
+}
+
+/**
+ * Opens `n` SFTP channels: the connection's own, more sessions on it, and further connections for what the server
+ * refuses (`MaxSessions`), saying which. Refused sessions and failed extra connections lower the count; never below one.
+ */
+export async function openChannels(conn: SftpConnection, n: number, connect: () => Promise<SftpConnection>, reporter: Reporter): Promise<Channels> {
+  const sftps: SFTPWrapper[] = [conn.sftp];
+  const extra: SftpConnection[] = [];
+  let refused: unknown;
+  const more = await Promise.allSettled(Array.from({ length: n - 1 }, () => conn.openSftp()));
+  for (const r of more) {
+    if (r.status === 'fulfilled') sftps.push(r.value);
+    else refused ??= r.reason;
+  }
+  if (refused !== undefined && isNetworkError(refused)) throw refused;
+  const missing = n - sftps.length;
+  if (missing > 0) {
+    const reason = String((refused as Error)?.message ?? refused);
+    const conns = await Promise.allSettled(Array.from({ length: missing }, () => connect()));
+    for (const r of conns) if (r.status === 'fulfilled') extra.push(r.value);
+    sftps.push(...extra.map((c) => c.sftp));
+    reporter.info(
+      `the server allows ${sftps.length - extra.length} SFTP session(s) per connection (${reason}; sshd's MaxSessions): ` +
+        (extra.length ? `writing over ${extra.length + 1} connections, ${sftps.length} channels in all` : `writing over ${sftps.length} channel(s)`),
+    );
+  }
+  const closed = Promise.race([conn.closed, ...extra.map((c) => c.closed)]);
+  return {
+    sftps,
+    extra,
+    closed,
+    async close() {
+      for (const s of sftps.slice(1, sftps.length - extra.length)) s.end();
+      await Promise.all(extra.map((c) => c.end().catch(() => undefined)));
+    },
+  };
+}

@@ -1,0 +1,130 @@
+// What of the image is on the server: byte ranges [start, end) the server confirmed writing, merged and sorted.
+// A striped upload writes disjoint ranges of one partial file over several channels, so after a cut the file's
+// size says nothing (it has holes); the confirmed ranges are kept in a small record beside the partial
+// (`.NAME.partial.ranges`), written only after the writes it lists were acknowledged.
+import { createHash } from 'node:crypto';
+
+export interface Range {
+  start: number;
+  end: number;
+}
+
+/** Sorted, merged, non-empty ranges. */
+export class RangeMap {
+  private list: Range[] = [];
+
+  constructor(ranges: Range[] = []) {
+    for (const r of ranges) this.add(r.start, r.end);
+  }
+
+  get ranges(): readonly Range[] {
+    return this.list;
+  }
+
+  /** Bytes covered. */
+  get total(): number {
+    return this.list.reduce((n, r) => n + r.end - r.start, 0);
+  }
+
+  add(start: number, end: number): void {
+    if (end <= start) return;
+    const out: Range[] = [];
+    let merged = { start, end };
+    for (const r of this.list) {
+      if (r.end < merged.start || r.start > merged.end) out.push(r);
+      else merged = { start: Math.min(r.start, merged.start), end: Math.max(r.end, merged.end) };
+    }
+    out.push(merged);
+    this.list = out.sort((a, b) => a.start - b.start);
+  }
+
+  covers(start: number, end: number): boolean {
+    return end <= start || this.list.some((r) => r.start <= start && r.end >= end);
+  }
+
+  /** What of [0, size) is missing. */
+  gaps(size: number): Range[] {
+    const out: Range[] = [];
+    let at = 0;
+    for (const r of this.list) {
+      if (r.start >= size) break;
+      if (r.start > at) out.push({ start: at, end: r.start });
+      at = Math.max(at, r.end);
+    }
+    if (at < size) out.push({ start: at, end: size });
+    return out;
+  }
+
+  /** The end of the range that starts at 0: the offset a sequential upload resumes from. */
+  prefix(): number {
+    return this.list[0]?.start === 0 ? this.list[0].end : 0;
+  }
+
+  clone(): RangeMap {
+    return new RangeMap(this.list);
+  }
+}
+
+/**
+ * Splits what is missing into `n` stripes of about equal bytes, each a list of ranges written in order by one
+ * channel; cuts fall on `align`-byte boundaries so stripes map onto whole write requests.
+ */
+export function splitStripes(gaps: Range[], n: number, align = 1024 * 1024): Range[][] {
+  const total = gaps.reduce((s, g) => s + g.end - g.start, 0);
+  const count = Math.max(1, Math.min(n, Math.ceil(total / align)));
+  const share = Math.ceil(total / count / align) * align;
+  const stripes: Range[][] = [];
+  let current: Range[] = [];
+  let room = share;
+  for (const gap of gaps) {
+    for (let at = gap.start; at < gap.end; ) {
+      const take = Math.min(gap.end - at, room);
+      current.push({ start: at, end: at + take });
+      at += take;
+      room -= take;
+      if (room === 0 && stripes.length < count - 1) {
+        stripes.push(current);
+        current = [];
+        room = share;
+      }
+    }
+  }
+  if (current.length) stripes.push(current);
+  return stripes;
+}
+
+const MAGIC = 'build-image ranges v1';
+
+/**
+ * The record kept beside the partial: a header with the body's length and sha256, so a torn or foreign record is
+ * recognised (and then nothing is trusted), and the body: the image's size and the confirmed ranges.
+ */
+export function encodeRanges(size: number, map: RangeMap): Buffer {
+  const body = JSON.stringify({ size, ranges: map.ranges.map((r) => [r.start, r.end]) });
+  const digest = createHash('sha256').update(body).digest('hex');
+  return Buffer.from(`${MAGIC} ${body.length} ${digest}\n${body}\n`);
+}
+
+/** The ranges a record confirms for an image of `size` bytes; undefined when the record is torn, foreign or for another size. */
+export function decodeRanges(data: Buffer, size: number): RangeMap | undefined {
+  const text = data.toString('utf8');
+  const nl = text.indexOf('\n');
+  const header = /^build-image ranges v1 (\d+) ([0-9a-f]{64})$/.exec(text.slice(0, nl));
+  if (!header) return undefined;
+  const body = text.slice(nl + 1, nl + 1 + Number(header[1]));
+  if (body.length !== Number(header[1]) || createHash('sha256').update(body).digest('hex') !== header[2]) return undefined;
+  try {
+    const parsed = JSON.parse(body) as { size?: unknown; ranges?: unknown };
+    if (parsed.size !== size || !Array.isArray(parsed.ranges)) return undefined;
+    const map = new RangeMap();
+    for (const r of parsed.ranges as unknown[]) {
+      if (!Array.isArray(r) || !Number.isSafeInteger(r[0]) || !Number.isSafeInteger(r[1])) return undefined;
+      const [start, end] = r as [number, number];
+      if (start < 0 || end > size || end < start) return undefined;
+      map.add(start, end);
+    }
+    return map;
+  } catch {
+    return undefined;
+  }
+}

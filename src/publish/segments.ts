@@ -1,0 +1,129 @@
+// Verification that overlaps the upload: the image is cut into segments on a fixed grid; the runner hashes each
+// segment from its one sequential read of the image, the server hashes it (`dd | openssl dgst` over SSH exec) as soon
+// as every byte of it is confirmed written, whichever channel wrote it, one remote command at a time.
+import { createHash } from 'node:crypto';
+import { shellQuote } from '../util/shell.js';
+import type { SftpConnection } from './connect.js';
+import type { RangeMap } from './ranges.js';
+import { execHash, HASH_STDIN, hashTimeoutMs, viaSh, type HashTool } from './remote-hash.js';
+
+const MiB = 1024 * 1024;
+
+/** The confirmed ranges of an upload in progress, and a way to wait until a range is in them. */
+export class Coverage {
+  private waiters: { start: number; end: number; resolve: (covered: boolean) => void }[] = [];
+
+  constructor(readonly map: RangeMap) {}
+
+  add(start: number, end: number): void {
+    this.map.add(start, end);
+    if (this.waiters.length === 0) return;
+    this.waiters = this.waiters.filter((w) => {
+      if (!this.map.covers(w.start, w.end)) return true;
+      w.resolve(true);
+      return false;
+    });
+  }
+
+  /** Resolves true once [start, end) is confirmed, false when the attempt ends first. */
+  wait(start: number, end: number): Promise<boolean> {
+    if (this.map.covers(start, end)) return Promise.resolve(true);
+    return new Promise((resolve) => this.waiters.push({ start, end, resolve }));
+  }
+
+  /** The attempt is over: nothing more will be confirmed. */
+  end(): void {
+    for (const w of this.waiters) w.resolve(false);
+    this.waiters = [];
+  }
+}
+
+export interface SegmentOutcome {
+  ok: boolean;
+  count: number;
+  tool: HashTool;
+  reason?: string;
+  stopped?: string;
+}
+
+export class SegmentVerifier {
+  private hash = createHash('sha256');
+  private start = 0;
+  private pos = 0;
+  private chain: Promise<unknown> = Promise.resolve();
+  private readonly results: Promise<string | undefined>[] = [];
+  private abandoned = false;
+  private asked = false;
+  /** Why segment hashing was given up midway, when it was. */
+  private stopped?: string;
+  private tool: HashTool = 'sha256sum';
+
+  constructor(
+    private readonly conn: SftpConnection,
+    private readonly path: string,
+    private readonly segmentBytes: number,
+    private readonly coverage: Coverage,
+    /** Asked when the first segment is on the server: a reason to stop hashing in segments, or undefined to go on. */
+    private readonly stopReason: () => string | undefined = () => undefined,
+  ) {}
+
+  /** The image's bytes, in order from offset 0. */
+  update(buf: Buffer): void {
+    if (this.stopped) return;
+    for (let off = 0; off < buf.length; ) {
+      const take = Math.min(buf.length - off, this.start + this.segmentBytes - this.pos);
+      this.hash.update(buf.subarray(off, off + take));
+      off += take;
+      this.pos += take;
+      if (this.pos === this.start + this.segmentBytes) this.close();
+    }
+  }
+
+  finish(): void {
+    if (!this.stopped) this.close();
+  }
+
+  abandon(): void {
+    this.abandoned = true;
+  }
+
+  async outcome(): Promise<SegmentOutcome> {
+    const problems = (await Promise.all(this.results)).filter((r) => r !== undefined);
+    const ok = problems.length === 0 && this.results.length > 0 && !this.stopped;
+    return { ok, count: this.results.length, tool: this.tool, reason: problems[0], stopped: this.stopped };
+  }
+
+  private close(): void {
+    const start = this.start;
+    const end = this.pos;
+    if (end === start) return;
+    const local = this.hash.digest('hex');
+    this.hash = createHash('sha256');
+    this.start = end;
+    const block = MiB;
+    const command = viaSh(`dd if=${shellQuote(this.path)} bs=${block} skip=${start / block} count=${Math.ceil((end - start) / block)} 2>/dev/null | ${HASH_STDIN}`);
+    // Hashed in the order segments reach the server (stripes fill the file in several places at once).
+    const result = this.coverage
+      .wait(start, end)
+      .then((covered) => {
+        if (!covered || this.abandoned) return 'abandoned';
+        if (!this.asked) {
+          this.asked = true;
+          this.stopped = this.stopReason();
+          if (this.stopped) this.abandoned = true; // segments not yet hashed on the server are no longer needed
+        }
+        if (this.abandoned) return 'abandoned';
+        const run = this.chain.then(async () => {
+          if (this.abandoned) return 'abandoned';
+          const hashed = await execHash(this.conn, command, hashTimeoutMs(end - start));
+          if ('refused' in hashed) return `segment ${start}-${end}: ${hashed.refused}`;
+          this.tool = hashed.tool;
+          return hashed.sha256 === local ? undefined : `segment ${start}-${end} differs`;
+        });
+        this.chain = run.catch(() => undefined);
+        return run;
+      })
+      .catch((error: unknown) => `segment ${start}-${end}: ${(error as Error).message}`);
+    this.results.push(result);
+  }
+}

@@ -1,0 +1,177 @@
+// One attempt at sending what the server lacks: the partial opened on every channel, the missing ranges split into
+// stripes, the ranges record kept current for a striped upload, and the image's sha256 computed by one sequential
+// read of its own (the stripes read the file out of order), which also feeds the segment verification.
+import { createHash } from 'node:crypto';
+import { open, type FileHandle } from 'node:fs/promises';
+import type { SFTPWrapper } from 'ssh2';
+import { isNetworkError, SftpError, type SftpConnection } from './connect.js';
+import type { Channels } from './channels.js';
+import type { Progress } from './progress.js';
+import { splitStripes, type RangeMap } from './ranges.js';
+import { remoteError, sftpCall } from './remote.js';
+import { RangeRecord } from './resume.js';
+import { Coverage, SegmentVerifier } from './segments.js';
+import { writeStripes } from './writer.js';
+
+const MiB = 1024 * 1024;
+const RECORD_EVERY = MiB;
+
+export interface TransferOptions {
+  conn: SftpConnection;
+  channels: Channels;
+  image: string;
+  partial: string;
+  size: number;
+  /** What the server holds already. */
+  onServer: RangeMap;
+  /** Keep a ranges record: the upload is striped, or an earlier striped attempt left one. */
+  recorded: boolean;
+  chunk: number;
+  requests: number;
+  progress: Progress;
+  /** Segment size for remote hashing while uploading; 0 turns it off. */
+  segmentBytes: number;
+  segmentMaxRate: number;
+  signal?: AbortSignal;
+}
+
+export interface Transferred {
+  sha256: string;
+  segments?: SegmentVerifier;
+  /** Whether a ranges record is beside the partial (to remove once the file is verified). */
+  recorded: boolean;
+}
+
+export async function transfer(o: TransferOptions): Promise<Transferred> {
+  const gaps = o.onServer.gaps(o.size);
+  const stripes = splitStripes(gaps, o.channels.sftps.length);
+  const recorded = o.recorded || stripes.length > 1;
+  const coverage = new Coverage(o.onServer);
+  const segments = o.segmentBytes > 0 && o.size > o.segmentBytes ? newSegments(o, coverage) : undefined;
+  const fh = await open(o.image, 'r');
+  const handles: { sftp: SFTPWrapper; handle: Buffer }[] = [];
+  let record: RangeRecord | undefined;
+  let flusher: ReturnType<typeof setInterval> | undefined;
+  try {
+    // The record exists, listing only what is confirmed, before any striped write goes out; the partial is opened
+    // on every channel meanwhile.
+    const recordReady = recorded ? RangeRecord.create(o.conn.sftp, o.partial, o.size, coverage.map, o.recorded) : Promise.resolve(undefined);
+    const opened = await Promise.allSettled([recordReady, openPartial(o, stripes.length, o.onServer.total > 0)]);
+    if (opened[0].status === 'fulfilled') record = opened[0].value;
+    if (opened[1].status === 'fulfilled') handles.push(...opened[1].value);
+    for (const r of opened) if (r.status === 'rejected') throw r.reason;
+    o.progress.start(o.onServer.total, stripes.length);
+    const hashing = hashImage(fh, o.size, segments);
+    hashing.catch(() => undefined);
+    if (record) {
+      const r = record;
+      flusher = setInterval(() => r.update(), 1000);
+      flusher.unref();
+    }
+    await writeStripesOf(o, fh, stripes, handles, coverage, record);
+    const sha256 = await hashing;
+    if (flusher) clearInterval(flusher);
+    // All of it confirmed (asked with the closes): a cut during verification resumes with nothing to send.
+    await Promise.all([closeAll(handles.splice(0), o.partial), record?.flush()]);
+    segments?.finish();
+    return { sha256, segments, recorded };
+  } catch (error) {
+    segments?.abandon();
+    throw isNetworkError(error) ? error : remoteError(error, `writing ${o.partial}`);
+  } finally {
+    if (flusher) clearInterval(flusher);
+    coverage.end();
+    await fh.close();
+    if (o.conn.isOpen()) for (const h of handles) h.sftp.close(h.handle, () => undefined);
+    await record?.close().catch(() => undefined);
+  }
+}
+
+function newSegments(o: TransferOptions, coverage: Coverage): SegmentVerifier {
+  const startedAt = Date.now();
+  const sentBefore = o.progress.sent;
+  return new SegmentVerifier(o.conn, o.partial, o.segmentBytes, coverage, () => {
+    // Acknowledged bytes over time when the first segment is on the server.
+    const sent = o.progress.sent - sentBefore;
+    const rate = sent / Math.max((Date.now() - startedAt) / 1000, 0.001);
+    return sent > 0 && rate > o.segmentMaxRate ? `the upload runs at ${(rate / MiB).toFixed(0)} MiB/s, faster than segment hashing pays off` : undefined;
+  });
+}
+
+/**
+ * Opens the partial on each channel: created (or truncated) on the first channel when nothing of it is kept, then
+ * opened for writing in place on the others, all at once.
+ */
+async function openPartial(o: TransferOptions, count: number, keep: boolean): Promise<{ sftp: SFTPWrapper; handle: Buffer }[]> {
+  const openOn = (sftp: SFTPWrapper, flags: 'w' | 'r+') =>
+    sftpCall<Buffer>((cb) => sftp.open(o.partial, flags, { mode: 0o644 }, cb))
+      .then((handle) => ({ sftp, handle }))
+      .catch((error) => {
+        throw isNetworkError(error) ? error : remoteError(error, `opening ${o.partial} for writing`);
+      });
+  const sftps = o.channels.sftps.slice(0, Math.max(1, count));
+  const first = keep ? undefined : await openOn(sftps[0], 'w');
+  const rest = await Promise.allSettled(sftps.slice(first ? 1 : 0).map((s) => openOn(s, 'r+')));
+  const opened = [...(first ? [first] : []), ...rest.flatMap((r) => (r.status === 'fulfilled' ? [r.value] : []))];
+  const failed = rest.find((r) => r.status === 'rejected');
+  if (failed) {
+    for (const h of opened) h.sftp.close(h.handle, () => undefined);
+    throw (failed as PromiseRejectedResult).reason;
+  }
+  return opened;
+}
+
+async function writeStripesOf(
+  o: TransferOptions,
+  fh: FileHandle,
+  stripes: ReturnType<typeof splitStripes>,
+  handles: { sftp: SFTPWrapper; handle: Buffer }[],
+  coverage: Coverage,
+  record?: RangeRecord,
+): Promise<void> {
+  // The record is rewritten every second (a timer) and after every RECORD_EVERY bytes confirmed, so a cut loses
+  // little even on a fast link.
+  let since = 0;
+  await writeStripes({
+    fh,
+    image: o.image,
+    stripes: stripes.map((ranges, i) => ({ ...handles[i], ranges })),
+    chunk: o.chunk,
+    requests: o.requests,
+    closed: o.channels.closed,
+    signal: o.signal,
+    onWritten: (channel, start, end) => {
+      coverage.add(start, end);
+      o.progress.add(end - start, channel);
+      since += end - start;
+      if (record && since >= RECORD_EVERY) {
+        since = 0;
+        record.update();
+      }
+    },
+  });
+}
+
+/** The sha256 of the whole image, read in order; the segments get the same bytes. */
+async function hashImage(fh: FileHandle, size: number, segments?: SegmentVerifier): Promise<string> {
+  const hash = createHash('sha256');
+  const buf = Buffer.allocUnsafe(4 * MiB);
+  for (let p = 0; p < size; ) {
+    const { bytesRead } = await fh.read(buf, 0, Math.min(buf.length, size - p), p);
+    if (bytesRead === 0) throw new SftpError('the image changed size while it was being read', 'config');
+    hash.update(buf.subarray(0, bytesRead));
+    segments?.update(buf.subarray(0, bytesRead));
+    p += bytesRead;
+  }
+  return hash.digest('hex');
+}
+
+async function closeAll(handles: { sftp: SFTPWrapper; handle: Buffer }[], partial: string): Promise<void> {
+  await Promise.all(
+    handles.map((h) =>
+      sftpCall((cb) => h.sftp.close(h.handle, cb)).catch((error) => {
+        throw isNetworkError(error) ? error : remoteError(error, `closing ${partial}`);
+      }),
+    ),
+  );
+}

@@ -1,0 +1,116 @@
+// Striped uploads: the image written over several SFTP channels of one connection (or several connections where
+// sshd allows one session each), cut at several points and resumed from the ranges the server confirmed.
+import { afterAll, beforeAll, describe, expect, test } from '@jest/globals';
+import { chownSync, mkdirSync, readdirSync } from 'node:fs';
+import path from 'node:path';
+import type { SftpTarget } from '../../src/publish/connect.js';
+import { stageImage, stageSummary } from '../../src/publish/stage.js';
+import { renderText } from '../../src/report/summary.js';
+import { CaptureReporter } from '../helpers/capture-reporter.js';
+import { startCutProxy, type CutProxy } from '../helpers/cut-proxy.js';
+import { randomFile, sha256File } from '../helpers/files.js';
+import { startSshd, type Sshd } from '../helpers/sshd.js';
+import { tempDir } from '../helpers/tools.js';
+
+const MiB = 1024 * 1024;
+let sshd: Sshd;
+let single: Sshd;
+let proxy: CutProxy;
+let local: { dir: string; cleanup: () => void };
+let image: string;
+let imageSha: string;
+
+beforeAll(async () => {
+  [sshd, single] = await Promise.all([startSshd(), startSshd({ maxSessions: 1 })]);
+  proxy = await startCutProxy(sshd.port);
+  local = tempDir('bi-striped-');
+  image = path.join(local.dir, 'striped-1.0.sif');
+  imageSha = randomFile(image, 12 * MiB);
+}, 30_000);
+
+afterAll(async () => {
+  await proxy?.stop();
+  await Promise.all([sshd?.stop(), single?.stop()]);
+  local?.cleanup();
+});
+
+function target(server: Sshd, port = server.port): SftpTarget {
+  return { host: server.host, port, username: server.user, privateKey: server.privateKey, fingerprint: server.fingerprint };
+}
+
+function userDir(server: Sshd, name: string): string {
+  const dir = path.join(server.root, name);
+  mkdirSync(dir, { recursive: true });
+  chownSync(dir, server.uid, server.gid);
+  return dir;
+}
+
+describe('a striped upload', () => {
+  test('writes disjoint ranges over four channels of one connection and ends identical, verified, alone', async () => {
+    const staging = userDir(sshd, 'four/staging');
+    const reporter = new CaptureReporter();
+    const staged = await stageImage({ target: target(sshd), image, stagingDir: staging, remoteName: 'striped-1.0.sif', reporter, channels: 4, progressIntervalMs: 0, verifySegmentBytes: 2 * MiB, segmentMaxRate: Infinity });
+    expect(staged).toMatchObject({ sha256: imageSha, bytesSent: 12 * MiB, verification: 'sha256', channels: 4 });
+    expect(sha256File(`${staging}/striped-1.0.sif`)).toBe(imageSha);
+    expect(readdirSync(staging)).toEqual(['striped-1.0.sif']);
+    expect(reporter.text()).toContain('writing over 4 SFTP channel(s) (sftp-channels: 4)');
+    expect(reporter.text()).toContain('of 6 segments, computed while uploading, matches the image');
+    expect(renderText(stageSummary(staged))).toMatch(/Link +round trip [\d.]+ ms, 4 SFTP channel\(s\), [\d.]+ MiB\/s effective/);
+  }, 60_000);
+
+  test('auto stays on one channel on loopback', async () => {
+    const staging = userDir(sshd, 'auto/staging');
+    const reporter = new CaptureReporter();
+    const staged = await stageImage({ target: target(sshd), image, stagingDir: staging, remoteName: 'a.sif', reporter, progressIntervalMs: 0 });
+    expect(staged.channels).toBe(1);
+    expect(reporter.text()).toMatch(/writing over 1 SFTP channel\(s\) \(round trip [\d.]+ ms: one channel is not limited by its window\)/);
+    expect(readdirSync(staging)).toEqual(['a.sif']);
+  }, 60_000);
+
+  test('where sshd allows one session per connection (MaxSessions 1), further connections carry the stripes and the server hash, and the log says so', async () => {
+    const staging = userDir(single, 'single/staging');
+    const reporter = new CaptureReporter();
+    const staged = await stageImage({ target: target(single), image, stagingDir: staging, remoteName: 'one.sif', reporter, channels: 3, progressIntervalMs: 0 });
+    expect(sha256File(`${staging}/one.sif`)).toBe(imageSha);
+    // The server's hash runs too: its exec channel goes over a connection of its own.
+    expect(staged).toMatchObject({ channels: 3, verification: 'sha256' });
+    expect(reporter.text()).toMatch(/the server allows 1 SFTP session\(s\) per connection \(.*sshd's MaxSessions\): writing over 3 connections, 3 channels in all/);
+    expect(readdirSync(staging)).toEqual(['one.sif']);
+  }, 60_000);
+
+  test('cut at several points, every channel resumes its ranges and the file ends identical, verified, with nothing else left', async () => {
+    const outcomes: string[] = [];
+    // Client-to-server bytes of a connection: early, middle and late in the upload, and a cut of the reconnection too.
+    const plans = [[0.2], [0.5], [0.85], [0.3, 0.3]].map((p) => p.map((f) => Math.floor(f * 12 * MiB)));
+    for (const [i, cuts] of plans.entries()) {
+      const staging = userDir(sshd, `cut/${i}`);
+      proxy.plan(cuts);
+      const reporter = new CaptureReporter();
+      const staged = await stageImage({
+        target: target(sshd, proxy.port),
+        image,
+        stagingDir: staging,
+        remoteName: 'striped-1.0.sif',
+        reporter,
+        channels: 3,
+        // Fewer bytes in flight than the defaults, so that much is acknowledged (and recorded) before each cut.
+        requests: 8,
+        chunkSize: 32 * 1024,
+        connect: { retryDelayMs: 20, retries: 3 },
+        progressIntervalMs: 0,
+        verifySegmentBytes: 2 * MiB,
+        segmentMaxRate: Infinity,
+      });
+      expect(staged).toMatchObject({ sha256: imageSha, verification: 'sha256' });
+      expect(sha256File(`${staging}/striped-1.0.sif`)).toBe(imageSha);
+      expect(readdirSync(staging)).toEqual(['striped-1.0.sif']);
+      // Resumed from ranges (not from the start), and sent less than twice the image in all.
+      expect(staged.resumedFrom.length).toBe(cuts.length);
+      expect(staged.resumedFrom.every((b) => b > 0)).toBe(true);
+      expect(staged.bytesSent).toBeLessThan(12 * MiB * 1.5);
+      outcomes.push(reporter.text().match(/resuming \S+ (with|from) [^\n]*/)?.[0] ?? 'no resume');
+    }
+    // The stripes left holes: at least one resume found several ranges, not a prefix.
+    expect(outcomes.some((o) => / in \d+ ranges/.test(o))).toBe(true);
+  }, 120_000);
+});
