@@ -102,7 +102,11 @@ try {
   let t0 = Date.now();
   const say = args.includes('--verbose') ? (m) => process.stderr.write(`  ${((Date.now() - t0) / 1000).toFixed(2)} ${m}\n`) : () => {};
   const quiet = { info: say, warning: say, error: say, group: (_n, fn) => fn(), setOutput() {}, setSecret() {}, summary: async () => {} };
-  const target = { host: '127.0.0.1', port: via, username: USER, privateKey: readFileSync(path.join(work, 'client'), 'utf8'), knownHosts: hostLine };
+  // Through the latency proxy the server stands for a distant one: ours reaches it by the IPv4-mapped form of the
+  // same address, which the upload's "server on this machine: one channel" rule does not take for loopback.
+  const ourHost = rttMs > 0 ? '::ffff:127.0.0.1' : '127.0.0.1';
+  const ourHostLine = `[${ourHost}]:${via} ${hostLine.split(' ').slice(1).join(' ')}`;
+  const target = { host: ourHost, port: via, username: USER, privateKey: readFileSync(path.join(work, 'client'), 'utf8'), knownHosts: ourHostLine };
   const ours = async () => {
     rmSync(path.join(remote, 'ours.sif'), { force: true });
     const t = Date.now();

@@ -26,10 +26,12 @@ export interface ChannelChoice {
  * assumed 1 Gbit/s (a hosted runner's link) before anything was sent; at most `MAX_CHANNELS`, and never more than
  * there are 8 MiB pieces of the upload to share.
  */
-export function chooseChannels(o: { setting: ChannelSetting; rttMs: number; linkBytesPerSecond?: number; bytes: number; minRttMs?: number }): ChannelChoice {
+export function chooseChannels(o: { setting: ChannelSetting; rttMs: number; linkBytesPerSecond?: number; bytes: number; minRttMs?: number; host?: string }): ChannelChoice {
   const pieces = Math.max(1, Math.ceil(o.bytes / (8 * 1024 * 1024)));
   if (o.setting !== 'auto') return { channels: Math.max(1, Math.min(o.setting, MAX_CHANNELS)), why: `sftp-channels: ${o.setting}` };
   const rtt = `round trip ${o.rttMs.toFixed(o.rttMs < 10 ? 1 : 0)} ms`;
+  // A server on this machine has no window-bound link; a round trip measured there is only the machine's load.
+  if (o.host !== undefined && isLoopbackHost(o.host)) return { channels: 1, why: `${rtt} to ${o.host} on this machine: one channel` };
   if (o.rttMs < (o.minRttMs ?? 5)) return { channels: 1, why: `${rtt}: one channel is not limited by its window` };
   const link = o.linkBytesPerSecond ?? 125_000_000;
   const perChannel = CHANNEL_WINDOW / (o.rttMs / 1000);
@@ -37,6 +39,11 @@ export function chooseChannels(o: { setting: ChannelSetting; rttMs: number; link
   const channels = Math.max(1, Math.min(wanted, MAX_CHANNELS, pieces));
   const linkText = o.linkBytesPerSecond ? `${((o.linkBytesPerSecond * 8) / 1e6).toFixed(0)} Mbit/s measured` : '1 Gbit/s assumed';
   return { channels, why: `${rtt}, one channel carries about ${(perChannel / 1048576).toFixed(0)} MiB/s, link ${linkText}` };
+}
+
+/** `localhost`, 127.0.0.0/8 or ::1. */
+export function isLoopbackHost(host: string): boolean {
+  return host === 'localhost' || /^127\.\d+\.\d+\.\d+$/.test(host) || host === '::1' || host === '[::1]';
 }
 
 /** The round trip to the SFTP server: the quickest of two sequential requests. */

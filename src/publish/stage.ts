@@ -299,7 +299,7 @@ function openChannelsFor(
     const rttMs = knownRtt ?? (await measureRtt(conn.sftp));
     // After a cut, the throughput of the attempts so far is a measure of the link.
     const linkBytesPerSecond = progress.sent > 8 * MiB ? progress.sent / progress.seconds() : undefined;
-    const choice = chooseChannels({ setting: opts.channels ?? 'auto', rttMs, linkBytesPerSecond, bytes: size });
+    const choice = chooseChannels({ setting: opts.channels ?? 'auto', rttMs, linkBytesPerSecond, bytes: size, host: opts.target.host });
     return { open: await openChannels(conn, choice.channels, connect, opts.reporter), choice, rttMs };
   })();
 }

@@ -110,6 +110,14 @@ describe('chooseChannels', () => {
     expect(chooseChannels({ setting: 'auto', rttMs: 3, bytes }).channels).toBe(1);
   });
 
+  test('a server on this machine gets one channel whatever the load made the round trip', () => {
+    for (const host of ['127.0.0.1', '127.1.2.3', 'localhost', '::1']) {
+      expect(chooseChannels({ setting: 'auto', rttMs: 40, bytes, host })).toEqual({ channels: 1, why: `round trip 40 ms to ${host} on this machine: one channel` });
+    }
+    expect(chooseChannels({ setting: 'auto', rttMs: 40, bytes, host: '10.0.0.7' }).channels).toBe(3);
+    expect(chooseChannels({ setting: 3, rttMs: 0.1, bytes, host: '127.0.0.1' }).channels).toBe(3);
+  });
+
   test('a long link gets enough channel windows in flight to fill it', () => {
     // 2 MiB per 100 ms is about 21 MB/s a channel; 1 Gbit/s (assumed) needs 6.
     expect(chooseChannels({ setting: 'auto', rttMs: 100, bytes })).toMatchObject({ channels: 6 });
