@@ -44,7 +44,7 @@ describe('dist/', () => {
       const error = run.stdout.split('\n').find((l) => l.startsWith('::error::'))?.replace(/%0A/g, '\n') ?? '';
       expect(error).toMatch(/^::error::Error: EISDIR/);
       expect(error).toMatch(/^ +at hold \(\S*\/src\/util\/resources\.ts:\d+:\d+\)$/m);
-      expect(error).toMatch(/^ +at build \(\S*\/src\/build\/build\.ts:\d+:\d+\)$/m);
+      expect(error).toMatch(/^ +at buildWithApptainer \(\S*\/src\/build\/apptainer\.ts:\d+:\d+\)$/m);
       expect(error).not.toMatch(/dist\/chunks\//);
     } finally {
       dir.cleanup();
