@@ -36,7 +36,8 @@ export function locateScriptletFailure(tail: string[], started: string[], defini
   const bodyLines = splitLines(found.body);
   // The shell names the script's line when it fails before tracing the command (a redirection to a missing
   // directory, a syntax error): `/.post.script: line 3: can't create /opt/x: nonexistent directory`.
-  const shellLine = [...tail].reverse().map((l) => new RegExp(`/\\.${section}\\.script: line (\\d+):`).exec(l)).find(Boolean);
+  const scriptLine = new RegExp(`/\\.${section}\\.script: line (\\d+):`);
+  const shellLine = [...tail].reverse().map((l) => scriptLine.exec(l)).find(Boolean);
   const scriptIndex = shellLine ? Number(shellLine[1]) - 1 : -1;
   if (scriptIndex >= 0 && scriptIndex < bodyLines.length) {
     return { section, status, where: `${definitionPath}:${found.bodyStartLine + scriptIndex}`, command: bodyLines[scriptIndex].trim() };
