@@ -29,11 +29,12 @@ export async function runEnroot(ctx: Context, plan: ContainerPlan, argv: string[
   const d = deadline(ctx);
   try {
     reporter.info(`$ ${commandLine('enroot', create)}`);
-    const created = await runProcess('enroot', create, { env, signal: d.signal, onLine: (l) => reporter.info(l) }).catch(notFound('enroot', ENROOT_HINT));
+    // Each in a process group of its own, which a watchdog ends even after `kill -9` of the tool.
+    const created = await runProcess('enroot', create, { env, signal: d.signal, ownGroup: true, onLine: (l) => reporter.info(l) }).catch(notFound('enroot', ENROOT_HINT));
     stopped(ctx, d.why());
     if (created.code !== 0) throw new SmokeError(`enroot create of ${plan.image} failed (exit ${created.code}): ${created.tail.slice(-5).join('\n')}`);
     reporter.info(`$ ${commandLine('enroot', start)}`);
-    const run = await runProcess('enroot', start, { env, signal: d.signal, onLine: (l) => reporter.info(l) });
+    const run = await runProcess('enroot', start, { env, signal: d.signal, ownGroup: true, onLine: (l) => reporter.info(l) });
     stopped(ctx, d.why());
     return payloadResult(ctx, `smoke test in ${plan.image} (enroot)`, run);
   } finally {

@@ -53,8 +53,22 @@ function start(script: string, args: string[], env: NodeJS.ProcessEnv) {
   return { child, output: () => out, exited: new Promise<number | null>((resolve) => child.once('exit', (code) => resolve(code))) };
 }
 
+/** The CLI's direct smoke test of the .sqsh with this command. */
+const smoke = (command: string): string[] => ['smoke', '--image', image, '--launcher', 'direct', '--preset', 'none', '--smoke-command', command, '--gpus', '0'];
+
+/** kill -9 once the payload runs: the payload stops with the tool (its process group's watchdog), the container stays. */
+async function killMidPayload(run: ReturnType<typeof start>, payload: string): Promise<{ name: string; pid: number }> {
+  await until(() => run.output().includes('started'));
+  const [name] = containers();
+  run.child.kill('SIGKILL');
+  await run.exited;
+  await until(() => !running(payload), 30_000);
+  expect(containers()).toEqual([name]);
+  return { name, pid: run.child.pid! };
+}
+
 test('SIGTERM to the CLI while the payload runs in the enroot container: exit 143, no container of the run left', async () => {
-  const run = start('cli.js', ['smoke', '--image', image, '--launcher', 'direct', '--preset', 'none', '--smoke-command', 'echo started; sleep 4252', '--gpus', '0'], { ...process.env, ...enrootEnv });
+  const run = start('cli.js', smoke('echo started; sleep 4252'), { ...process.env, ...enrootEnv });
   await until(() => run.output().includes('started'));
   // The container exists while the payload runs, so the check below can fail.
   expect(containers()).toEqual([expect.stringMatching(/^build-image-smoke-\d+-[0-9a-f]+$/)]);
@@ -71,14 +85,7 @@ test("kill -9 of the action's main step mid-payload: the post step removes the e
   const inputs = { stage: 'smoke', image, launcher: 'direct', preset: 'none', 'smoke-command': 'echo started; sleep 4253', gpus: '0' };
   const env: NodeJS.ProcessEnv = { PATH: process.env.PATH, HOME: process.env.HOME, ...enrootEnv, GITHUB_STATE: state, GITHUB_OUTPUT: path.join(work.dir, 'out') };
   for (const [k, v] of Object.entries(inputs)) env[`INPUT_${k.toUpperCase()}`] = v;
-  const main = start('index.js', [], env);
-  await until(() => main.output().includes('started'));
-  const [name] = containers();
-  main.child.kill('SIGKILL');
-  await main.exited;
-  // The payload is stopped by the watchdog of its process group; the container stays until the post step.
-  await until(() => !running('sleep 4253'), 30_000);
-  expect(containers()).toEqual([name]);
+  const { name } = await killMidPayload(start('index.js', [], env), 'sleep 4253');
   const saved = parseOutputs(readFileSync(state, 'utf8')).resources;
   expect(JSON.parse(saved)).toContainEqual({ kind: 'enroot-container', name, env: enrootEnv });
   // The post step runs with the runner's environment, which need not name enroot's paths: the state does.
@@ -90,16 +97,9 @@ test("kill -9 of the action's main step mid-payload: the post step removes the e
 
 test('kill -9 of the CLI mid-payload: the next direct smoke test under the same data path removes the dead run\'s container', async () => {
   const env = { ...process.env, ...enrootEnv };
-  const smoke = (command: string) => ['smoke', '--image', image, '--launcher', 'direct', '--preset', 'none', '--smoke-command', command, '--gpus', '0'];
-  const run = start('cli.js', smoke('echo started; sleep 4254'), env);
-  await until(() => run.output().includes('started'));
-  const [name] = containers();
-  run.child.kill('SIGKILL');
-  await run.exited;
-  await until(() => !running('sleep 4254'), 30_000);
-  expect(containers()).toEqual([name]);
+  const { name, pid } = await killMidPayload(start('cli.js', smoke('echo started; sleep 4254'), env), 'sleep 4254');
   const next = spawnSync(process.execPath, [path.join(bundle, 'cli.js'), ...smoke('true')], { cwd: work.dir, env, encoding: 'utf8', timeout: 60_000 });
   expect(next.status).toBe(0);
-  expect(next.stdout + next.stderr).toContain(`removed the enroot container ${name}, left by a smoke test that died (process ${run.child.pid})`);
+  expect(next.stdout + next.stderr).toContain(`removed the enroot container ${name}, left by a smoke test that died (process ${pid})`);
   expect(containers()).toEqual([]);
 }, 90_000);
