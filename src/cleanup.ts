@@ -1,11 +1,12 @@
 // Gives back what a run still holds when it was cut short: remote locks (released over a fresh connection, and
-// only while they still carry this run's token), Slurm jobs (scancel) and temporary directories. Used by the CLI
+// only while they still carry this run's token), Slurm jobs (scancel), enroot containers (`enroot remove -f`, under
+// the enroot paths they were created with) and temporary directories. Used by the CLI
 // after a failure or a signal, by the action when its main step fails, and by the action's `post:` step when the
 // main step was cancelled or killed.
 import { rm } from 'node:fs/promises';
 import type { Config } from './config/config.js';
 import type { Reporter } from './report/reporter.js';
-import { heldResources, type Resource } from './util/resources.js';
+import { enrootEnvironment, heldResources, type Resource } from './util/resources.js';
 
 export async function releaseResources(resources: Resource[], config: Config | undefined, reporter: Reporter): Promise<void> {
   const locks = resources.filter((r) => r.kind === 'remote-lock');
@@ -38,6 +39,13 @@ export async function releaseResources(resources: Resource[], config: Config | u
     const run = await runProcess('scancel', [job.id]).catch(() => undefined);
     if (run?.code === 0) reporter.info(`cancelled Slurm job ${job.id}`);
     else reporter.warning(`scancel ${job.id} failed: ${run?.tail.join(' ') ?? 'scancel not found'}`);
+  }
+  for (const container of resources.filter((r) => r.kind === 'enroot-container')) {
+    const { runProcess } = await import('./util/process.js');
+    const run = await runProcess('enroot', ['remove', '-f', container.name], { env: enrootEnvironment(container, process.env) }).catch(() => undefined);
+    if (run?.code === 0) reporter.info(`removed the enroot container ${container.name}`);
+    // Held from before `enroot create`: one killed before it made the container has nothing to remove.
+    else if (!run?.tail.some((l) => /No such file/i.test(l))) reporter.warning(`enroot remove -f ${container.name} failed: ${run?.tail.join(' ') ?? 'enroot not found'}`);
   }
   for (const dir of resources.filter((r) => r.kind === 'temp-dir')) {
     await rm(dir.path, { recursive: true, force: true }).catch(() => undefined);

@@ -16,7 +16,6 @@ import type { RunRecord } from './publish/record.js';
 import { promoteOptions, stageOptions } from './pipeline-options.js';
 import { deriveSqsh, sqshName } from './formats.js';
 import { sqshPathFor } from './image/sqsh.js';
-import { runnerFor } from './smoke/launch.js';
 import { StageInputError, UserError } from './user-error.js';
 
 export { StageInputError };
@@ -119,36 +118,30 @@ export async function runPipeline(
 
   if (steps.includes('smoke')) {
     const { smokeTest } = await import('./smoke/smoke.js');
+    const { smokeEachFormat } = await import('./smoke/by-format.js');
     const sif = result.build?.image ?? smokeImage(config);
     // pyxis runs enroot images: with `formats: sif,sqsh` it tests the .sqsh made beside the SIF by default.
     const formats = config.smoke.formats ?? [config.smoke.launcher === 'pyxis' && config.build.formats.includes('sqsh') ? 'sqsh' : 'sif'];
-    const baseline = baselineImage(config, reporter);
+    const images = formats.map((format) => ({ format, image: format === 'sqsh' ? (result.sqsh?.path ?? sqshPathFor(sif)) : sif }));
     const { baseline: _configured, formats: _formats, ...smoke } = config.smoke;
-    const runs = [];
-    for (const format of formats) {
-      const image = format === 'sqsh' ? (result.sqsh?.path ?? sqshPathFor(sif)) : sif;
-      const done = await smokeTest({
-        ...smoke,
-        image,
-        baseline,
-        dryRun: config.dryRun,
-        // enroot's .sqsh and U2CB's SIF are run by the launchers' own choice of runtime.
-        builder: config.build.builder === 'apptainer' || config.build.builder === 'singularity' ? config.build.builder : undefined,
-        reporter,
-        signal,
-      }).catch((error: Error & { result?: { json: string } }) => {
-        // A failed gate still measured something: keep it in the output for the workflow to show.
-        if (error.result) reporter.setOutput('smoke-json', error.result.json);
-        throw error;
-      });
-      const runner = runnerFor(config.smoke.launcher, image);
-      runs.push({ format, image, launcher: typeof runner === 'string' ? runner : config.smoke.launcher, report: done.candidate, done });
-    }
-    // The first format's figures are the smoke-json output and the record's; the summary has them side by side.
-    result.smoke = runs[0].done;
-    if (runs.length > 1 && !config.dryRun) await reporter.summary((await import('./smoke/report.js')).formatsSummary(runs));
-    reporter.setOutput('smoke-json', result.smoke.json);
-    if (!config.dryRun) await record.afterSmoke(result.smoke);
+    const options = {
+      ...smoke,
+      baseline: baselineImage(config, reporter),
+      dryRun: config.dryRun,
+      // enroot's .sqsh and U2CB's SIF are run by the launchers' own choice of runtime.
+      builder: config.build.builder === 'apptainer' || config.build.builder === 'singularity' ? config.build.builder : undefined,
+      reporter,
+      signal,
+    };
+    // Every format's figures are the smoke-json output and the record's (see smoke/by-format.ts for the shape).
+    const { result: smoked } = await smokeEachFormat(images, options, smokeTest).catch((error: Error & { result?: { json: string } }) => {
+      // A failed gate still measured something: keep it in the output for the workflow to show.
+      if (error.result) reporter.setOutput('smoke-json', error.result.json);
+      throw error;
+    });
+    result.smoke = smoked;
+    reporter.setOutput('smoke-json', smoked.json);
+    if (!config.dryRun) await record.afterSmoke(smoked);
   }
 
   // Read the docs table before promoting: retention must never delete a path it lists.

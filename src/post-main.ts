@@ -1,6 +1,6 @@
 // The action's `post:` step (entry point: post.ts), run with `post-if: always()`: when the main step was cancelled or
-// killed, it gives back what the main step still held (remote locks, Slurm jobs, temporary directories), as
-// listed in the state the main step saved. After a clean main step the list is empty and this does nothing.
+// killed, it gives back what the main step still held (remote locks, Slurm jobs, enroot containers, temporary
+// directories), as listed in the state the main step saved. After a clean main step the list is empty and this does nothing.
 import * as core from '@actions/core';
 import { releaseResources } from './cleanup.js';
 import { loadConfig, secretValues, type Config } from './config/config.js';

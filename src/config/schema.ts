@@ -356,7 +356,7 @@ const INPUT_LIST = [
   {
     name: 'smoke-formats',
     description:
-      'Which formats to smoke-test, comma-separated: `sif`, `sqsh` (the `.sqsh` beside the SIF) or `sif,sqsh`, which runs the same payload in both with the launcher (`direct`: apptainer and enroot; `pyxis`: srun with apptainer and `srun --container-image`) and adds a table of both side by side to the summary; each run has its own baseline gate. Default: `sqsh` with `launcher: pyxis` and `formats: sif,sqsh`, else `sif`.',
+      'Which formats to smoke-test, comma-separated: `sif`, `sqsh` (the `.sqsh` beside the SIF) or `sif,sqsh`, which runs the same payload in both with the launcher (`direct`: apptainer and enroot; `pyxis`: srun with apptainer and `srun --container-image`) and adds a table of both side by side to the summary; each run has its own baseline gate (a format that fails it does not stop the next, and the run fails after the last), and `smoke-json` carries every format\'s figures. Default: `sqsh` with `launcher: pyxis` and `formats: sif,sqsh`, else `sif`.',
     phases: ['smoke'],
     kind: { type: 'list' },
     placeholder: 'LIST',
@@ -647,7 +647,7 @@ export const OUTPUTS: readonly OutputSpec[] = [
   { name: 'sqsh-staged-path', phase: 'stage', description: 'Remote path of the staged `.sqsh` (with `formats: sif,sqsh`).' },
   { name: 'bytes-sent', phase: 'stage', description: 'Bytes sent over SFTP (less than the size after a resume, 0 when skipped).' },
   { name: 'upload-skipped', phase: 'stage', description: '`true` when the remote already had a file with the same sha256.' },
-  { name: 'smoke-json', phase: 'smoke', description: 'Smoke test and benchmark results as JSON (new image, baseline, ratios).' },
+  { name: 'smoke-json', phase: 'smoke', description: 'Smoke test and benchmark results as JSON (new image, baseline, ratios). When `smoke-formats` ran more than one format, the object is the first format\'s, with `passed` true only when every format passed and `formats` holding each format\'s own object by name (`{"sif": {...}, "sqsh": {...}}`).' },
   { name: 'remote-path', phase: 'publish', description: 'Live remote path of the published image.' },
   { name: 'sqsh-remote-path', phase: 'publish', description: 'Live remote path of the published `.sqsh` (with `formats: sif,sqsh`), `remote-name` with `.sqsh` for its extension.' },
   { name: 'publish-operation', phase: 'publish', description: '`promoted`, or `already-promoted` when a re-run found the image live already (it then finished the alias and retention).' },

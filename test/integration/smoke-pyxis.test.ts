@@ -84,7 +84,7 @@ describe('launcher: direct with a .sqsh', () => {
     const result = await smokeTest(options({ reporter, image: small, launcher: 'direct', gpus: 0, preset: 'none', command: 'echo "FOO=$FOO WHO=$WHO"', env: { WHO: 'smoke' } }));
     expect(result.candidate.ok).toBe(true);
     expect(reporter.lines).toContainEqual('FOO=bar WHO=smoke');
-    expect(reporter.lines).toContainEqual(expect.stringMatching(/^\$ enroot start --env WHO build-image-smoke-\w+ \/bin\/sh -c /));
+    expect(reporter.lines).toContainEqual(expect.stringMatching(/^\$ enroot start --env WHO build-image-smoke-\d+-\w+ \/bin\/sh -c /));
     expect(enrootList()).toBe('');
   }, 300_000);
 
@@ -100,9 +100,9 @@ describe('launcher: direct with a .sqsh', () => {
     await smokeTest(options({ reporter, image: small, launcher: 'direct', dryRun: true, gpus: 0, preset: 'none', command: 'true' }));
     const lines = reporter.lines.filter((l) => l.startsWith('[dry-run] enroot'));
     expect(lines).toEqual([
-      expect.stringMatching(new RegExp(`^\\[dry-run\\] enroot create --name build-image-smoke-\\w+ ${small}$`)),
-      expect.stringMatching(/^\[dry-run\] enroot start build-image-smoke-\w+ \/bin\/sh -c true$/),
-      expect.stringMatching(/^\[dry-run\] enroot remove -f build-image-smoke-\w+$/),
+      expect.stringMatching(new RegExp(`^\\[dry-run\\] enroot create --name build-image-smoke-\\d+-\\w+ ${small}$`)),
+      expect.stringMatching(/^\[dry-run\] enroot start build-image-smoke-\d+-\w+ \/bin\/sh -c true$/),
+      expect.stringMatching(/^\[dry-run\] enroot remove -f build-image-smoke-\d+-\w+$/),
     ]);
   });
 });

@@ -58,6 +58,10 @@ async function build(given: Record<string, string>, cwd = work.dir): Promise<{ r
   }
 }
 
+/** A payload report line whose figure says which runtime ran it: `apptainer` under apptainer, `enroot` under enroot (pyxis). */
+const runtimeFigure = (apptainer: number, enroot: number): string =>
+  `if [ -n "$APPTAINER_CONTAINER" ]; then v=${apptainer}; else v=${enroot}; fi; echo "{\\"smoke\\":\\"build-image/pytorch-smoke\\",\\"ok\\":true,\\"metrics\\":{\\"cpu_gemm_fp32_gflops\\":$v}}"`;
+
 function enroot(args: string[]): { status: number | null; stdout: string; stderr: string } {
   return spawnSync('enroot', args, { env: slurm.env, encoding: 'utf8', timeout: 60_000 });
 }
@@ -119,15 +123,58 @@ describe('formats: sif,sqsh', () => {
       expect(message).toBeUndefined();
       expect(reporter.lines).toContainEqual(expect.stringMatching(new RegExp(`^\\$ srun .* --container-image=${sqsh} /bin/sh -c`)));
       expect(reporter.lines).toContain('pipeline saw hello from %environment');
+      // One format: smoke-json is that format's object, as before smoke-formats existed.
+      expect(JSON.parse(reporter.outputs['smoke-json'])).toMatchObject({ image: sqsh, launcher: 'pyxis', passed: true });
+      expect(JSON.parse(reporter.outputs['smoke-json'])).not.toHaveProperty('formats');
       // Both formats: the SIF with srun and apptainer, the .sqsh with pyxis, and a summary of the two side by side.
+      // The command reports a figure that tells the runtimes apart, and the run updates a staged provenance record.
+      const staging = path.join(work.dir, 'staging');
+      mkdirSync(staging, { recursive: true });
+      const recordFile = path.join(staging, 'demo-1.0.provenance.json');
+      writeFileSync(recordFile, JSON.stringify({ tool: 'build-image', toolVersion: '0', created: '2026-01-01T00:00:00Z', source: { uri: 'x' }, buildKey: 'k', image: { sha256: 'a', size: 1 }, builder: { product: 'apptainer', version: '1', fakeroot: false } }));
       const both = await build({
-        stage: 'smoke', image: outputs.image, formats: 'sif,sqsh', 'smoke-formats': 'sif,sqsh', launcher: 'pyxis', preset: 'none', 'smoke-command': 'echo "both saw $GREETING"',
-        partition: 'dgx2', gpus: '2', 'cpus-per-task': '1', 'time-limit': '00:05:00', baseline: 'none',
+        stage: 'smoke', image: outputs.image, formats: 'sif,sqsh', 'smoke-formats': 'sif,sqsh', launcher: 'pyxis', preset: 'none', 'smoke-command': `echo "both saw $GREETING"; ${runtimeFigure(2, 1)}`,
+        partition: 'dgx2', gpus: '2', 'cpus-per-task': '1', 'time-limit': '00:05:00', baseline: 'none', 'staging-dir': staging, 'remote-name': 'demo-1.0.sif',
       });
       expect(both.message).toBeUndefined();
       expect(both.reporter.lines.filter((l) => l === 'both saw hello from %environment')).toHaveLength(2);
       expect(both.reporter.lines).toContainEqual(expect.stringMatching(new RegExp(`^\\$ srun .* apptainer exec .*${outputs.image} /bin/sh -c`)));
       expect(both.reporter.text()).toMatch(new RegExp(`build-image: smoke test by format[\\s\\S]*sif +${outputs.image} \\(srun\\)\\nsqsh +${sqsh} \\(pyxis\\)`));
+      // smoke-json: the first format's object as with one format, and every format's by name.
+      const json = JSON.parse(both.reporter.outputs['smoke-json']);
+      expect(json).toMatchObject({ image: outputs.image, launcher: 'pyxis', passed: true, candidate: { metrics: { cpu_gemm_fp32_gflops: 2 } } });
+      expect(json.formats.sif).toMatchObject({ image: outputs.image, passed: true, candidate: { metrics: { cpu_gemm_fp32_gflops: 2 } } });
+      expect(json.formats.sqsh).toMatchObject({ image: sqsh, passed: true, candidate: { metrics: { cpu_gemm_fp32_gflops: 1 } } });
+      expect(Object.keys(json.formats)).toEqual(['sif', 'sqsh']);
+      // The provenance record holds the same figures, and the Markdown has both formats.
+      const record = JSON.parse(readFileSync(recordFile, 'utf8'));
+      expect(record.smoke.json).toEqual(json);
+      expect(record.smoke.markdown).toContain('## build-image: smoke test by format');
+      expect(record.smoke.markdown).toContain(`| sqsh | \`${sqsh} (pyxis)\` |`);
+      expect(record.smoke.markdown).toContain('| CPU fp32 GEMM | 2.00 GFLOP/s | 1.00 GFLOP/s |');
+    } finally {
+      for (const k of Object.keys(process.env)) if (!(k in saved)) delete process.env[k];
+      Object.assign(process.env, saved);
+    }
+  });
+
+  test('smoke-formats: sif,sqsh gates each format on its own; a failing first format does not stop the second, and smoke-json has both', async () => {
+    const saved = { ...process.env };
+    Object.assign(process.env, slurm.env);
+    try {
+      // The .sqsh as the baseline: the SIF's figure (1, under apptainer) is half the baseline's (2, under enroot).
+      const { reporter, message } = await build({
+        stage: 'smoke', image: outputs.image, formats: 'sif,sqsh', 'smoke-formats': 'sif,sqsh', launcher: 'pyxis', preset: 'none', 'smoke-command': runtimeFigure(1, 2),
+        partition: 'dgx2', gpus: '2', 'cpus-per-task': '1', 'time-limit': '00:05:00', baseline: sqsh,
+      });
+      expect(message).toMatch(new RegExp(`^${outputs.image} is slower than the baseline ${sqsh}:\\n +CPU fp32 GEMM`));
+      expect(message).not.toContain(`${sqsh} is slower`);
+      // The .sqsh ran after the SIF failed its gate: a pyxis job for the candidate.
+      expect(reporter.lines).toContainEqual(expect.stringMatching(new RegExp(`^▸ Smoke test: ${sqsh} \\(pyxis\\)`)));
+      const json = JSON.parse(reporter.outputs['smoke-json']);
+      expect(json).toMatchObject({ image: outputs.image, passed: false });
+      expect(json.formats.sif).toMatchObject({ passed: false, regressions: [{ metric: 'cpu_gemm_fp32_gflops', baseline: 2, candidate: 1 }] });
+      expect(json.formats.sqsh).toMatchObject({ image: sqsh, baseline_image: sqsh, passed: true, regressions: [] });
     } finally {
       for (const k of Object.keys(process.env)) if (!(k in saved)) delete process.env[k];
       Object.assign(process.env, saved);
