@@ -9,6 +9,7 @@ import { chmod, mkdir, open, readFile, rm, writeFile } from 'node:fs/promises';
 import path from 'node:path';
 import type { BuildConfig } from '../config/config.js';
 import { runProcess } from '../util/process.js';
+import { enrootContainer, hold } from '../util/resources.js';
 import { BuildError, type BuildResult } from './result.js';
 import { parseDefinition, type Section } from './definition.js';
 import { Deadline, finish, type ElsewhereJob, planned, step, tempBase, workspace } from './elsewhere.js';
@@ -128,6 +129,7 @@ export async function buildWithEnroot(job: ElsewhereJob): Promise<BuildResult> {
   const ws = await workspace(job, tempBase(job, env), 'enroot');
   const deadline = new Deadline(job);
   let created = false;
+  let unhold: (() => void) | undefined;
   let enrootEnv: NodeJS.ProcessEnv = env;
   try {
     enrootEnv = await enrootEnvironment(env, ws.dir, config, recipe.base.registry);
@@ -141,6 +143,8 @@ export async function buildWithEnroot(job: ElsewhereJob): Promise<BuildResult> {
     });
     await reporter.group('Apply the definition', async () => {
       created = true; // from here on, whatever happens, the container is removed
+      // Held too: after a kill -9 the post step removes it, also from a data path the user set (not the workspace's).
+      unhold = hold(enrootContainer(name, enrootEnv));
       const made = await step(job, deadline, enroot, ['create', '-n', name, baseImage], { env: enrootEnv });
       deadline.check('the container was removed');
       if (made.code !== 0) throw new BuildError(`enroot create failed (exit ${made.code}):\n${errorLines(made.tail).join('\n')}`);
@@ -161,6 +165,7 @@ export async function buildWithEnroot(job: ElsewhereJob): Promise<BuildResult> {
     if (created) {
       const removed = await runProcess(enroot, ['remove', '-f', name], { env: enrootEnv });
       if (removed.code !== 0) reporter.warning(`enroot remove -f ${name} failed (exit ${removed.code}): ${removed.tail.join(' ')}`);
+      else unhold?.();
     }
     await ws.release();
   }
