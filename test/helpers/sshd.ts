@@ -1,7 +1,7 @@
 // A real OpenSSH sshd on a loopback port, logging in a dedicated non-root account (tests run as root, and root
 // ignores file permissions, so permission failures need an ordinary user). Fails, never skips, when sshd is missing.
 import { spawn, execFileSync, type ChildProcess } from 'node:child_process';
-import { chmodSync, chownSync, existsSync, mkdirSync, readFileSync, writeFileSync } from 'node:fs';
+import { chmodSync, chownSync, copyFileSync, existsSync, mkdirSync, mkdtempSync, readFileSync, rmSync, symlinkSync, writeFileSync } from 'node:fs';
 import net from 'node:net';
 import path from 'node:path';
 import { freePort } from './registry.js';
@@ -16,7 +16,7 @@ export interface Sshd {
   user: string;
   uid: number;
   gid: number;
-  /** A directory owned by the sftp user, for staging and live dirs. */
+  /** A directory owned by the sftp user, for staging and live dirs; with `chroot`, the account's `/` (root-owned: use its `lustre/share/img`). */
   root: string;
   /** The private key without a passphrase, and one protected by `passphrase`. */
   privateKey: string;
@@ -39,6 +39,33 @@ export interface SshdOptions {
   path?: string;
   /** sshd's `MaxSessions`: SSH sessions (SFTP or exec channels) one connection may open. Default 20. */
   maxSessions?: number;
+  /**
+   * `ChrootDirectory`: the account sees `root` as `/`, as a cluster's login node shows its shared file system, so
+   * remote paths are `/lustre/share/img/...` rather than a temporary directory. The chroot lives under /var/lib
+   * (sshd wants every component of its path owned by root and writable by no one else, which /tmp is not) and
+   * holds a static busybox as /bin/sh, with `sha256sum` and `dd` for the remote hash, and /dev/null.
+   */
+  chroot?: boolean;
+}
+
+/** A root-owned tree for `ChrootDirectory`, with a static busybox for the account's exec channels. */
+function makeChroot(uid: number, gid: number): { dir: string; cleanup: () => void } {
+  requireTools('busybox');
+  mkdirSync('/var/lib/build-image', { recursive: true, mode: 0o755 });
+  const dir = mkdtempSync('/var/lib/build-image/sshd-chroot-');
+  chmodSync(dir, 0o755);
+  mkdirSync(path.join(dir, 'bin'));
+  mkdirSync(path.join(dir, 'tmp'), { mode: 0o1777 });
+  chmodSync(path.join(dir, 'tmp'), 0o1777);
+  copyFileSync(execFileSync('sh', ['-c', 'command -v busybox'], { encoding: 'utf8' }).trim(), path.join(dir, 'bin/busybox'));
+  chmodSync(path.join(dir, 'bin/busybox'), 0o755);
+  for (const applet of ['sh', 'sha256sum', 'dd', 'cat']) symlinkSync('busybox', path.join(dir, 'bin', applet));
+  // The commands redirect to /dev/null, as a real login node's chroot allows.
+  mkdirSync(path.join(dir, 'dev'));
+  execFileSync('mknod', ['-m', '666', path.join(dir, 'dev/null'), 'c', '1', '3'], { stdio: 'pipe' });
+  mkdirSync(path.join(dir, 'lustre/share/img'), { recursive: true });
+  chownSync(path.join(dir, 'lustre/share/img'), uid, gid);
+  return { dir, cleanup: () => rmSync(dir, { recursive: true, force: true }) };
 }
 
 function ensureUser(): { uid: number; gid: number } {
@@ -87,9 +114,12 @@ export async function startSshd(opts: SshdOptions = {}): Promise<Sshd> {
   keygen(encryptedKey, passphrase);
   const authorized = path.join(dir, 'authorized_keys');
   writeFileSync(authorized, readFileSync(`${clientKey}.pub`, 'utf8') + readFileSync(`${encryptedKey}.pub`, 'utf8'), { mode: 0o644 });
-  const root = path.join(dir, 'root');
-  mkdirSync(root);
-  chownSync(root, uid, gid);
+  const chroot = opts.chroot ? makeChroot(uid, gid) : undefined;
+  const root = chroot ? chroot.dir : path.join(dir, 'root');
+  if (!chroot) {
+    mkdirSync(root);
+    chownSync(root, uid, gid);
+  }
 
   const port = await freePort();
   const config = path.join(dir, 'sshd_config');
@@ -113,6 +143,7 @@ export async function startSshd(opts: SshdOptions = {}): Promise<Sshd> {
       'Subsystem sftp internal-sftp',
       ...(opts.sftpOnly ? ['ForceCommand internal-sftp'] : []),
       ...(opts.path ? [`SetEnv PATH=${opts.path}`] : []),
+      ...(chroot ? [`ChrootDirectory ${chroot.dir}`, 'SetEnv PATH=/bin'] : []),
       '',
     ].join('\n'),
   );
@@ -144,6 +175,7 @@ export async function startSshd(opts: SshdOptions = {}): Promise<Sshd> {
         await new Promise((r) => (child.exitCode !== null ? r(null) : child.once('exit', r)));
       }
       cleanup();
+      chroot?.cleanup();
     },
   };
 }

@@ -114,3 +114,19 @@ describe('a striped upload', () => {
     expect(outcomes.some((o) => / in \d+ ranges/.test(o))).toBe(true);
   }, 120_000);
 });
+
+describe('an account chrooted to the cluster-like tree (ChrootDirectory; the server has only busybox)', () => {
+  test('the upload lands at /lustre/share/img as the account sees it, and its segments are verified by busybox sha256sum', async () => {
+    const chrooted = await startSshd({ chroot: true });
+    try {
+      const reporter = new CaptureReporter();
+      const staged = await stageImage({ target: target(chrooted), image, stagingDir: '/lustre/share/img/.staging', remoteName: 'c.sif', reporter, channels: 2, progressIntervalMs: 0, verifySegmentBytes: 2 * MiB, segmentMaxRate: Infinity });
+      expect(staged).toMatchObject({ sha256: imageSha, verification: 'sha256', stagedPath: '/lustre/share/img/.staging/c.sif' });
+      expect(sha256File(path.join(chrooted.root, 'lustre/share/img/.staging/c.sif'))).toBe(imageSha);
+      expect(reporter.text()).not.toContain('inconclusive');
+      expect(reporter.text()).toContain('of 6 segments, computed while uploading, matches the image');
+    } finally {
+      await chrooted.stop();
+    }
+  }, 60_000);
+});
