@@ -41,8 +41,9 @@ export interface SshdOptions {
   maxSessions?: number;
   /**
    * `ChrootDirectory`: the account sees `root` as `/`, as a cluster's login node shows its shared file system, so
-   * remote paths are `/lustre/share/img/...` rather than a temporary directory. The chroot lives under /var/lib
-   * (sshd wants every component of its path owned by root and writable by no one else, which /tmp is not) and
+   * remote paths are `/lustre/share/img/...` rather than a temporary directory. The chroot lives under /srv (sshd
+   * wants every component of its path owned by root and writable by no one else, which /tmp is not; and the
+   * apptainer shim binds /srv, so a baseline read there runs) and
    * holds a static busybox as /bin/sh, with `sha256sum` and `dd` for the remote hash, and /dev/null.
    */
   chroot?: boolean;
@@ -51,8 +52,8 @@ export interface SshdOptions {
 /** A root-owned tree for `ChrootDirectory`, with a static busybox for the account's exec channels. */
 function makeChroot(uid: number, gid: number): { dir: string; cleanup: () => void } {
   requireTools('busybox');
-  mkdirSync('/var/lib/build-image', { recursive: true, mode: 0o755 });
-  const dir = mkdtempSync('/var/lib/build-image/sshd-chroot-');
+  mkdirSync('/srv/build-image', { recursive: true, mode: 0o755 });
+  const dir = mkdtempSync('/srv/build-image/sshd-chroot-');
   chmodSync(dir, 0o755);
   mkdirSync(path.join(dir, 'bin'));
   mkdirSync(path.join(dir, 'tmp'), { mode: 0o1777 });
