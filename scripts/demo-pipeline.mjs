@@ -1,15 +1,20 @@
-// The whole pipeline on embedded local services, as `npm run demo` shows it after the two builds:
-// `build-image all` builds from the provisioned PyTorch CPU image, stages it over SFTP to a real OpenSSH sshd on
-// loopback, smoke-tests it with the PyTorch payload (direct launcher, no GPU here), promotes it with an alias and
-// opens the docs pull request on a local GitHub API server whose every exchange is checked against GitHub's
-// OpenAPI description. A second run, with nothing changed, finds the published image's build key equal to its own
-// and skips everything in seconds. A third run stands for a new upstream (a changed `key-inputs` line, as a nightly
-// wheel's new version would be): it builds, benchmarks the new image against the one it published, and updates
-// the docs pull request in place. The servers are the ones the tests use, bundled on the fly with esbuild.
+// The whole pipeline on embedded local services, as `npm run demo` shows it after the two builds, run as the
+// nightly runs it. A loopback OCI registry stands for NGC: the provisioned PyTorch CPU image is pushed to it as an
+// ORAS artifact under a monthly tag (`24.10-cpu`), and `source-tag-pattern: {yy}.{mm}-cpu` follows it.
+// `build-image all` picks the newest tag, builds `pytorch-{tag}.sif` and its enroot image `pytorch-{tag}.sqsh`,
+// stages both over SFTP to a real OpenSSH sshd on loopback whose account is chrooted to a tree that looks like the
+// cluster's (`/lustre/share/img`), smoke-tests the `.sqsh` with the PyTorch payload through
+// `srun --container-image` on a local Slurm with pyxis (no GPU here), promotes both with their aliases and opens the
+// docs pull request on a local GitHub API server whose every exchange is checked against GitHub's OpenAPI
+// description. A second run,
+// with nothing changed, finds the published image's build key equal to its own and skips everything in seconds.
+// Then a new month's tag (`24.11-cpu`, a different image) is pushed, and a third run picks it up: it builds,
+// benchmarks the new image against the one it published, moves the alias, and updates the docs pull request in
+// place. The servers are the ones the tests use, bundled on the fly with esbuild.
 //   node scripts/demo-pipeline.mjs
 import { build } from 'esbuild';
-import { spawn } from 'node:child_process';
-import { chmodSync, existsSync, mkdtempSync, readdirSync, readFileSync, readlinkSync, rmSync, statSync, writeFileSync } from 'node:fs';
+import { execFileSync, spawn } from 'node:child_process';
+import { chmodSync, copyFileSync, existsSync, mkdtempSync, readdirSync, readFileSync, readlinkSync, rmSync, statSync, writeFileSync } from 'node:fs';
 import os from 'node:os';
 import path from 'node:path';
 
@@ -26,7 +31,12 @@ if (!existsSync(SOURCE)) {
 
 const bundled = await build({
   stdin: {
-    contents: "export { startSshd } from './test/helpers/sshd.ts'; export { startGitHubServer } from './test/helpers/github-server.ts';",
+    contents: [
+      "export { startSshd } from './test/helpers/sshd.ts';",
+      "export { startGitHubServer } from './test/helpers/github-server.ts';",
+      "export { startRegistry } from './test/helpers/registry.ts';",
+      "export { startSlurm } from './test/helpers/slurm.ts';",
+    ].join(' '),
     resolveDir: root,
     loader: 'ts',
   },
@@ -43,15 +53,27 @@ const work = mkdtempSync(path.join(os.tmpdir(), 'build-image-demo-pipeline-'));
 chmodSync(work, 0o755);
 let sshd;
 let github;
+let registry;
+let slurm;
 try {
-  const { startSshd, startGitHubServer } = await import(moduleFile);
-  sshd = await startSshd();
+  const { startSshd, startGitHubServer, startRegistry, startSlurm } = await import(moduleFile);
+  slurm = await startSlurm({ pyxis: true });
+  console.log(`== Slurm with pyxis: partition dgx2 on ${slurm.nodeName}`);
+  sshd = await startSshd({ chroot: true });
   github = await startGitHubServer();
+  registry = await startRegistry();
+  const repository = `${registry.host}/demo/pytorch`;
+  const push = (file, tag) => {
+    execFileSync('apptainer', ['push', '--no-https', file, `oras://${repository}:${tag}`], { stdio: 'pipe' });
+    console.log(`== pushed ${path.basename(file)} to oras://${repository}:${tag}`);
+  };
+  push(SOURCE, '24.10-cpu');
   const docs = readFileSync(path.join(root, 'test/fixtures/docs/preset-images.rst'), 'utf8');
   github.createRepo(DOCS_REPO, { files: { [DOCS_FILE]: docs } });
   github.addToken(TOKEN, { login: 'image-bot', repos: { [DOCS_REPO]: 'write' } });
-  const remoteDir = path.join(sshd.root, 'lustre/share/img');
-  console.log(`== sshd on ${sshd.host}:${sshd.port} (account ${sshd.user}), the "cluster" directory ${remoteDir}`);
+  const remoteDir = '/lustre/share/img';
+  const onHost = path.join(sshd.root, remoteDir);
+  console.log(`== sshd on ${sshd.host}:${sshd.port} (account ${sshd.user}, chrooted to ${sshd.root}), the "cluster" directory ${remoteDir}`);
   console.log(`== GitHub API on ${github.apiUrl}, ${DOCS_REPO} holding ${DOCS_FILE}`);
 
   const keyFile = path.join(work, 'sftp-key');
@@ -61,33 +83,47 @@ try {
   // The gate is loose on purpose: on a small shared machine (or beside the test suite) a CPU GEMM can run at half
   // speed one minute and full speed the next; a real cluster job would use the default 10% on GPU figures.
   const flags = [
-    '--name', 'pytorch', '--source', SOURCE, '--remote-name', 'pytorch-2.6-cpu.sif', '--alias', 'pytorch-latest.sif',
+    '--name', 'pytorch', '--source', `oras://${repository}`, '--source-tag-pattern', '{yy}.{mm}-cpu', '--registry-insecure',
+    '--remote-name', 'pytorch-{tag}.sif', '--alias', 'pytorch-latest.sif',
     '--sftp-host', sshd.host, '--sftp-port', String(sshd.port), '--sftp-username', sshd.user,
     '--sftp-private-key-file', keyFile, '--sftp-known-hosts', sshd.knownHostsLine,
-    '--remote-dir', remoteDir, '--staging-dir', path.join(sshd.root, 'lustre/share/img/.staging'),
-    '--launcher', 'direct', '--gpus', '0', '--preset', 'pytorch', '--max-regression', '90%',
+    '--remote-dir', remoteDir, '--staging-dir', `${remoteDir}/.staging`,
+    '--formats', 'sif,sqsh', '--launcher', 'pyxis', '--gpus', '0', '--cpus-per-task', '2',
+    '--preset', 'pytorch', '--max-regression', '90%',
     '--github-token-file', tokenFile, '--github-api-url', github.apiUrl,
     '--docs-repo', DOCS_REPO, '--docs-file', DOCS_FILE, '--software', 'PyTorch',
   ];
+  // Next month's image: the same PyTorch with a release note added as a SIF data object, so a new digest.
+  const nextMonth = () => {
+    const file = path.join(work, 'pytorch-24.11-cpu.sif');
+    copyFileSync(SOURCE, file);
+    writeFileSync(path.join(work, 'release-note.txt'), 'PyTorch CPU image, November release\n');
+    execFileSync('apptainer', ['sif', 'add', '--datatype', '7', '--filename', 'release-note.txt', file, path.join(work, 'release-note.txt')], { stdio: 'pipe' });
+    push(file, '24.11-cpu');
+    rmSync(file);
+  };
+  // A login node would see the published image on the shared file system and take it as the baseline by itself;
+  // this machine sees the chrooted tree under another name, so the third run names it.
   const runs = [
-    { title: 'run 1 of 3: the first publication', extra: ['--key-inputs', 'upstream 2.6.0'] },
-    { title: 'run 2 of 3: nothing changed, so nothing is done', extra: ['--key-inputs', 'upstream 2.6.0'] },
-    { title: 'run 3 of 3: a new upstream; the published image is now the baseline', extra: ['--key-inputs', 'upstream 2.6.1'] },
+    { title: 'run 1 of 3: the first publication', extra: [] },
+    { title: 'run 2 of 3: nothing changed, so nothing is done', extra: [] },
+    { title: 'run 3 of 3: a new tag upstream; the published image is now the baseline', before: nextMonth, extra: ['--baseline', path.join(onHost, 'pytorch-latest.sif')] },
   ];
-  for (const { title, extra } of runs) {
+  for (const { title, before, extra } of runs) {
+    before?.();
     console.log(`\n== build-image all (${title})`);
     const started = Date.now();
     const code = await new Promise((resolve) => {
-      const child = spawn(process.execPath, [path.join(root, 'dist/cli.js'), 'all', ...flags, ...extra], { cwd: work, stdio: 'inherit' });
+      const child = spawn(process.execPath, [path.join(root, 'dist/cli.js'), 'all', ...flags, ...extra], { cwd: work, stdio: 'inherit', env: { ...process.env, ...slurm.env } });
       child.once('exit', (c) => resolve(c));
     });
     if (code !== 0) throw new Error(`build-image all exited with ${code}`);
     console.log(`== (${((Date.now() - started) / 1000).toFixed(1)} s)`);
   }
 
-  console.log(`\n== on the "cluster": ${remoteDir}`);
-  for (const name of readdirSync(remoteDir).sort()) {
-    const file = path.join(remoteDir, name);
+  console.log(`\n== on the "cluster": ${remoteDir} (${onHost} here)`);
+  for (const name of readdirSync(onHost).sort()) {
+    const file = path.join(onHost, name);
     const st = statSync(file);
     let link = '';
     try {
@@ -112,6 +148,8 @@ try {
 } finally {
   await sshd?.stop();
   await github?.stop();
+  await registry?.stop();
+  await slurm?.stop();
   rmSync(moduleFile, { force: true });
   rmSync(work, { recursive: true, force: true });
 }

@@ -1,9 +1,9 @@
 #!/usr/bin/env bash
 # `npm run demo`: the pipeline on embedded local services. Starts a real OCI registry on loopback, pushes a
 # tiny busybox image to it, then builds twice with the CLI (from the registry image and from
-# examples/pi.def), prints both summaries and runs the result; then runs the whole pipeline three times
-# (scripts/demo-pipeline.mjs: sshd, smoke test, promotion, docs pull request; the second run is skipped as
-# unchanged). Leaves nothing running.
+# examples/pi.def), prints both summaries and runs the result; then runs the whole pipeline three times as a
+# nightly (scripts/demo-pipeline.mjs: a new tag followed, SIF and .sqsh, a chrooted sshd, pyxis on a local Slurm,
+# promotion, docs pull request; the second run is skipped as unchanged). Leaves nothing running.
 set -euo pipefail
 cd "$(dirname "$0")/.."
 root=$PWD
