@@ -68,7 +68,7 @@ export async function putRecord(session: SftpSession, dir: string, name: string,
   const path = remoteJoin(dir, name);
   const draft = remoteJoin(dir, `.${name}.${process.pid}.new`);
   const data = Buffer.from(`${JSON.stringify(record, null, 2)}\n`);
-  await session.run('placing the provenance record', async (conn) => {
+  await session.run(`placing the provenance record ${path}`, async (conn) => {
     await replaceSmallFile(conn, draft, path, data, 'the provenance record');
     if (options.removeFrom) {
       await sftpCall((cb) => conn.sftp.unlink(remoteJoin(options.removeFrom!, name), cb)).catch((error) => {
@@ -85,8 +85,9 @@ export async function putRecord(session: SftpSession, dir: string, name: string,
  * fails), never "no record", which would publish without the build's evidence.
  */
 export async function readRemoteRecord(session: SftpSession, dir: string, name: string, reporter: Reporter): Promise<RunRecord | undefined> {
-  const data = await session.run('reading the staged provenance record', (conn) =>
-    readSmallFile(conn, remoteJoin(dir, name)).catch((error) => {
+  const path = remoteJoin(dir, name);
+  const data = await session.run(`reading the staged provenance record ${path}`, (conn) =>
+    readSmallFile(conn, path).catch((error) => {
       if (isNetworkError(error)) throw error;
       return undefined;
     }),
@@ -96,7 +97,7 @@ export async function readRemoteRecord(session: SftpSession, dir: string, name: 
     const parsed = JSON.parse(data.toString('utf8')) as unknown;
     return isRunRecord(parsed) ? parsed : undefined;
   } catch {
-    reporter.warning(`${remoteJoin(dir, name)} is not a provenance record of build-image (not JSON); publishing without it`);
+    reporter.warning(`${path} is not a provenance record of build-image (not JSON); publishing without it`);
     return undefined;
   }
 }

@@ -2,6 +2,7 @@
 // immutable name, promotes the image (and the .sqsh beside it) and places the record over the same connection,
 // instead of a handshake and login for each. Opened on first use; after a network failure it is opened again.
 import { connectSftp, isNetworkError, type ConnectOptions, type SftpConnection, type SftpTarget } from './connect.js';
+import { remoteError } from './remote.js';
 
 export class SftpSession {
   private conn?: SftpConnection;
@@ -43,7 +44,7 @@ export class SftpSession {
 
   /**
    * Runs `step` on the connection; a network failure reconnects and runs it again, up to `retries` times, then is
-   * thrown (never turned into "not there": a caller reading evidence must not go on without it).
+   * thrown naming what was `doing` (never turned into "not there": a caller reading evidence must not go on without it).
    */
   async run<T>(doing: string, step: (conn: SftpConnection) => Promise<T>, retries = 5): Promise<T> {
     for (let attempt = 0; ; attempt++) {
@@ -51,7 +52,8 @@ export class SftpSession {
       try {
         return await step(conn);
       } catch (error) {
-        if (!isNetworkError(error) || attempt >= retries || this.options.signal?.aborted) throw error;
+        if (!isNetworkError(error)) throw error;
+        if (attempt >= retries || this.options.signal?.aborted) throw remoteError(error, doing);
         this.options.reporter?.warning(`connection lost while ${doing} (${(error as Error).message}); reconnecting (${attempt + 1}/${retries})`);
         await this.drop();
       }
