@@ -269,7 +269,13 @@ describe('publishing the .sqsh beside the SIF', () => {
     const next = { ...inputs, 'remote-name': 'demo-1.1.sif' };
     const stagedNext = await build({ ...next, stage: 'build', definition: 'demo.def', 'registry-insecure': 'true', cache: 'false' }, dir);
     expect(stagedNext.message).toBeUndefined();
-    const again = await build({ ...next, stage: 'publish' }, dir);
+    // The publish job keeps its copy of the record in RUNNER_TEMP (else the working directory).
+    const runnerTemp = process.env.RUNNER_TEMP;
+    process.env.RUNNER_TEMP = dir;
+    const again = await build({ ...next, stage: 'publish' }, dir).finally(() => {
+      if (runnerTemp === undefined) delete process.env.RUNNER_TEMP;
+      else process.env.RUNNER_TEMP = runnerTemp;
+    });
     expect(again.message).toBeUndefined();
     expect(readlinkSync(path.join(remoteDir, 'demo-latest.sif'))).toBe('demo-1.1.sif');
     expect(readlinkSync(path.join(remoteDir, 'demo-latest.sqsh'))).toBe('demo-1.1.sqsh');
