@@ -28,6 +28,11 @@ export function sqshName(config: Config): string {
   return sqshRemoteName(config.remote.remoteName!);
 }
 
+/**
+ * The .sqsh's name for the SIF's `remote-name` or `alias`: the extension `.sif` (`.simg`, `.img`) becomes `.sqsh`,
+ * and a name without one gets `.sqsh` appended (`pytorch-latest.sif` → `pytorch-latest.sqsh`, `pytorch-latest` →
+ * `pytorch-latest.sqsh`). So the .sqsh's alias points at the .sqsh as the SIF's alias points at the SIF.
+ */
 export function sqshRemoteName(remoteName: string): string {
   return `${remoteName.replace(/\.(sif|simg|img)$/i, '')}.sqsh`;
 }

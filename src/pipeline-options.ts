@@ -26,7 +26,7 @@ export function stageOptions(config: Config, image: string, remoteName: string, 
 /** Promoting one file, the SIF or the .sqsh: the same lock, atomic rename and retention (per format). */
 export function promoteOptions(
   config: Config,
-  file: Pick<PromoteOptions, 'stagedPath' | 'stagedSha256' | 'stagedSize' | 'remoteName' | 'alias'>,
+  file: Pick<PromoteOptions, 'stagedPath' | 'stagedSha256' | 'stagedSize' | 'remoteName' | 'alias' | 'retention'>,
   protectedPaths: string[],
   reporter: Reporter,
   signal: AbortSignal | undefined,

@@ -13,8 +13,9 @@ import { contextFromEnv, LABELS } from './build/provenance.js';
 import { sha256File } from './util/hash.js';
 import { readSifFile } from './image/sif.js';
 import type { RunRecord } from './publish/record.js';
+import type { SftpSession } from './publish/session.js';
 import { promoteOptions, stageOptions } from './pipeline-options.js';
-import { deriveSqsh, sqshName } from './formats.js';
+import { deriveSqsh, sqshName, sqshRemoteName } from './formats.js';
 import { sqshPathFor } from './image/sqsh.js';
 import { StageInputError, UserError } from './user-error.js';
 
@@ -67,6 +68,18 @@ export async function runPipeline(
   signal?: AbortSignal,
   steps: Step[] = stepsFor(config),
 ): Promise<PipelineResult> {
+  // The publish steps (the immutable check, the staged record, promotion of each format, the record beside the live
+  // image) share one SSH connection, opened when first needed and kept through the docs PR.
+  const sftp = steps.includes('promote') ? config.remote.sftp : undefined;
+  const session = sftp && new (await import('./publish/session.js')).SftpSession(sftp, { reporter, signal });
+  try {
+    return await runSteps(config, reporter, signal, steps, session);
+  } finally {
+    await session?.end();
+  }
+}
+
+async function runSteps(config: Config, reporter: Reporter, signal: AbortSignal | undefined, steps: Step[], session: SftpSession | undefined): Promise<PipelineResult> {
   const result: PipelineResult = {};
   const runUrl = contextFromEnv(process.env).runUrl;
   if (config.dryRun && steps.some((s) => s !== 'build')) {
@@ -84,7 +97,7 @@ export async function runPipeline(
   if (config.remote.remoteName) reporter.setOutput('remote-name', config.remote.remoteName);
   if (!steps.includes('build') && (steps.includes('stage') || steps.includes('promote')) && !config.dryRun) {
     const { refuseOverwrite } = await import('./skip.js');
-    await refuseOverwrite(config, reporter, signal);
+    await refuseOverwrite(config, reporter, signal, session);
   }
 
   const { RecordKeeper } = await import('./run-record.js');
@@ -152,13 +165,13 @@ export async function runPipeline(
   }
 
   if (steps.includes('promote')) {
-    if (!config.dryRun) await record.beforePublish();
+    if (!config.dryRun) await record.beforePublish(session!);
     const { promoteImage, promoteSummary } = await import('./publish/promote.js');
     const r = config.remote;
     const stagedPath = result.staged?.stagedPath ?? path.posix.join(r.stagingDir!, r.remoteName!);
     const protectedPaths = docsTable?.listed ?? [];
     const promote = async (label: string, file: Parameters<typeof promoteOptions>[1]) => {
-      const promoted = await reporter.group(config.dryRun ? `${label} (dry run)` : label, () => promoteImage(promoteOptions(config, file, protectedPaths, reporter, signal, runUrl)));
+      const promoted = await reporter.group(config.dryRun ? `${label} (dry run)` : label, () => promoteImage({ ...promoteOptions(config, file, protectedPaths, reporter, signal, runUrl), session }));
       await reporter.summary(promoteSummary(promoted));
       return promoted;
     };
@@ -170,6 +183,8 @@ export async function runPipeline(
         stagedSha256: result.stagedSqsh?.sha256 ?? built?.sha256,
         stagedSize: result.sqsh?.size ?? built?.size,
         remoteName: sqshName(config),
+        alias: config.publish.alias && sqshRemoteName(config.publish.alias),
+        retention: false,
       });
       if (!config.dryRun) {
         result.promotedSqsh = sqshPromoted;
@@ -198,7 +213,7 @@ export async function runPipeline(
     reporter.setOutput('pr-number', result.docs.number ? String(result.docs.number) : '');
     reporter.setOutput('pr-operation', result.docs.operation);
   }
-  if (result.promoted) await record.afterPublish(result.promoted.remotePath, result.docs?.url);
+  if (result.promoted) await record.afterPublish(session!, result.promoted.remotePath, result.docs?.url);
   return result;
 }
 

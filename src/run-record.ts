@@ -8,6 +8,7 @@ import type { BuildResult } from './build/build.js';
 import type { BuildContext } from './build/provenance.js';
 import type { Config } from './config/config.js';
 import type { Reporter } from './report/reporter.js';
+import { SftpSession } from './publish/session.js';
 import { isRunRecord, putRecord, readRemoteRecord, recordFromBuild, recordName, recordSummary, writeLocalRecord, type RunRecord } from './publish/record.js';
 
 export class RecordKeeper {
@@ -36,7 +37,13 @@ export class RecordKeeper {
   async afterStage(): Promise<void> {
     const { sftp, stagingDir } = this.config.remote;
     if (!this.record || !sftp || !stagingDir || !this.name) return;
-    await putRecord(sftp, stagingDir, this.name, this.record, this.reporter);
+    // The build job's own short connection: the stage's are closed by now, and its later steps need none.
+    const session = new SftpSession(sftp, { reporter: this.reporter });
+    try {
+      await putRecord(session, stagingDir, this.name, this.record);
+    } finally {
+      await session.end();
+    }
   }
 
   /** The figures join the record; a smoke job on the cluster updates the staged record it sees on the shared file system. */
@@ -55,11 +62,11 @@ export class RecordKeeper {
     await this.save();
   }
 
-  /** A separate publish job starts from the record the build (and smoke) jobs staged. */
-  async beforePublish(): Promise<void> {
-    const { sftp, stagingDir } = this.config.remote;
-    if (this.record || !sftp || !stagingDir || !this.name) return;
-    this.record = await readRemoteRecord(sftp, stagingDir, this.name, this.reporter);
+  /** A separate publish job starts from the record the build (and smoke) jobs staged, read over the job's connection. */
+  async beforePublish(session: SftpSession): Promise<void> {
+    const { stagingDir } = this.config.remote;
+    if (this.record || !stagingDir || !this.name) return;
+    this.record = await readRemoteRecord(session, stagingDir, this.name, this.reporter);
     if (!this.record) {
       this.reporter.info(`no provenance record staged at ${path.posix.join(stagingDir, this.name)}: the PR and summary carry what the image's labels say`);
       return;
@@ -69,14 +76,14 @@ export class RecordKeeper {
     this.reporter.info(`provenance record of ${this.record.runUrl ?? 'the build job'} read from ${path.posix.join(stagingDir, this.name)}`);
   }
 
-  /** After promotion (and the PR): the record goes beside the live image, and the summary shows it. */
-  async afterPublish(remotePath: string, prUrl?: string): Promise<void> {
-    const { sftp, stagingDir, remoteDir } = this.config.remote;
-    if (!this.record || !sftp || !remoteDir || !this.name) return;
+  /** After promotion (and the PR): the record goes beside the live image over the job's connection, and the summary shows it. */
+  async afterPublish(session: SftpSession, remotePath: string, prUrl?: string): Promise<void> {
+    const { stagingDir, remoteDir } = this.config.remote;
+    if (!this.record || !remoteDir || !this.name) return;
     this.record.remotePath = remotePath;
     if (prUrl) this.record.prUrl = prUrl;
     await this.save();
-    const placed = await putRecord(sftp, remoteDir, this.name, this.record, this.reporter, { removeFrom: stagingDir });
+    const placed = await putRecord(session, remoteDir, this.name, this.record, { removeFrom: stagingDir });
     this.reporter.info(`provenance record: ${placed}`);
     await this.reporter.summary(recordSummary(this.record));
   }

@@ -7,6 +7,7 @@ import { defaultOf, STAGE_PHASES, type InputSpec, type Phase, type StageName } f
 import { readBuild } from './build-inputs.js';
 import type { BuildConfig, Config, DocsConfig, PublishConfig, RemoteConfig, SmokeConfig } from './config-types.js';
 import { IMAGE_FORMATS, type ImageFormat } from '../image/sqsh.js';
+import { sqshRemoteName } from '../formats.js';
 import { expandName, nameValues, nameWithTag, type NameValues } from './naming.js';
 import { ConfigError, fileNameProblem, isHttpUrl, NAME_PATTERN, quote, Reader, unterminatedQuote, type InputReader } from './reader.js';
 import { parseSshProxy } from '../publish/proxy-url.js';
@@ -63,7 +64,7 @@ export function loadConfig(
   const immutableText = r.string('immutable');
   const immutable = immutableText === undefined ? (env.GITHUB_REF ?? '').startsWith('refs/tags/') : r.boolean('immutable');
   const smoke = readSmoke(parts.has('smoke') ? r : quiet);
-  const publish = { ...readPublish(parts.has('publish') ? r : quiet, remote.remoteName), channels: readChannels(parts.has('stage') ? r : quiet) };
+  const publish = { ...readPublish(parts.has('publish') ? r : quiet, remote.remoteName, formats), channels: readChannels(parts.has('stage') ? r : quiet) };
   const docs = readDocs(parts.has('docs') ? r : quiet);
   if (parts.has('docs') && docs.repo) {
     if (!/^[\w.-]+\/[\w.-]+$/.test(docs.repo)) r.problem('docs-repo', `must be OWNER/REPO; got ${quote(docs.repo)}`);
@@ -191,12 +192,17 @@ function readChannels(r: Reader): 'auto' | number {
   return 'auto';
 }
 
-function readPublish(r: Reader, remoteName: string | undefined): Omit<PublishConfig, 'channels'> {
+function readPublish(r: Reader, remoteName: string | undefined, formats: ImageFormat[]): Omit<PublishConfig, 'channels'> {
   const alias = r.rawString('alias');
   if (alias !== undefined) {
     const problem = fileNameProblem(alias);
     if (problem) r.problem('alias', problem);
     else if (alias === remoteName) r.problem('alias', `must differ from remote-name (${quote(alias)}): the alias is a symlink beside the image`);
+    else if (formats.includes('sqsh')) {
+      // The .sqsh gets the alias with the extension .sqsh (src/formats.ts): it must not be the SIF's link or the .sqsh itself.
+      if (/\.sqsh$/i.test(alias)) r.problem('alias', `must not end in .sqsh with formats: sif,sqsh: it names the SIF's link, and the .sqsh's is made from it (NAME.sif -> NAME.sqsh); got ${quote(alias)}`);
+      else if (remoteName && sqshRemoteName(alias) === sqshRemoteName(remoteName)) r.problem('alias', `the .sqsh's alias ${quote(sqshRemoteName(alias))} would be the .sqsh's own name (from remote-name ${quote(remoteName)}): choose an alias with another stem`);
+    }
   }
   const sha = r.string('staged-sha256')?.toLowerCase().replace(/^sha256:/, '');
   if (sha !== undefined && !/^[0-9a-f]{64}$/.test(sha)) r.problem('staged-sha256', `must be 64 hexadecimal digits (optionally prefixed "sha256:"); got ${quote(sha)}`);

@@ -184,7 +184,7 @@ const INPUT_LIST = [
   {
     name: 'formats',
     description:
-      'Image formats to make, comma-separated: `sif`, and `sqsh` for an enroot image made from the same build (`NAME.sqsh` beside the SIF: the SIF\'s squashfs root with the image\'s runtime environment in `/etc/environment` and its working directory and runscript in `/etc/rc`, packed with enroot\'s squashfs options) for `enroot create` and `srun --container-image`. The SIF is always built: the `.sqsh` is derived from it. Stage and publish move the `.sqsh` beside the SIF (same staging, lock and atomic rename, `remote-name` with the extension `.sqsh`; retention keeps `keep` versions of each format); give separate stage and publish jobs the same `formats`.',
+      'Image formats to make, comma-separated: `sif`, and `sqsh` for an enroot image made from the same build (`NAME.sqsh` beside the SIF: the SIF\'s squashfs root with the image\'s runtime environment in `/etc/environment` and its working directory and runscript in `/etc/rc`, packed with enroot\'s squashfs options) for `enroot create` and `srun --container-image`. The SIF is always built: the `.sqsh` is derived from it. Stage and publish move the `.sqsh` beside the SIF (the same staging, locking and atomic rename, `remote-name` with the extension `.sqsh`, and an `alias` twin with the extension `.sqsh`); retention keeps or deletes a version\'s SIF and `.sqsh` together; give separate stage and publish jobs the same `formats`.',
     phases: ['build', 'stage', 'smoke', 'publish', 'docs'],
     kind: { type: 'list' },
     default: 'sif',
@@ -462,7 +462,8 @@ const INPUT_LIST = [
   // ── publish ────────────────────────────────────────────────────────────────────────────────────
   {
     name: 'alias',
-    description: 'Symlink in `remote-dir` swapped atomically to the new image, e.g. `pytorch-latest.sif`.',
+    description:
+      'Symlink in `remote-dir` swapped atomically to the new image, e.g. `pytorch-latest.sif`. With `formats: sif,sqsh` the `.sqsh` gets its own alias, this name with the extension `.sqsh` (`pytorch-latest.sqsh`; a name without `.sif` gets `.sqsh` appended), swapped the same way; the alias must then not end in `.sqsh`.',
     phases: ['publish'],
     kind: str,
     placeholder: 'NAME',

@@ -7,11 +7,12 @@ import type { Stats as SftpStats } from 'ssh2';
 import type { Reporter } from '../report/reporter.js';
 import { formatBytes, type Summary } from '../report/summary.js';
 import { isPlainFileName } from '../util/paths.js';
-import { connectSftp, isNetworkError, SftpError, type ConnectOptions, type SftpConnection, type SftpTarget } from './connect.js';
+import { isNetworkError, SftpError, type ConnectOptions, type SftpConnection, type SftpTarget } from './connect.js';
 import { acquireLock, DEFAULT_LOCK_STALE_MS, lockDrafts, releaseLocks, removeDrafts, type RemoteLock } from './lock.js';
 import { remoteError, remoteJoin, sftpCall } from './remote.js';
 import { cannotHashMessage, remoteSha256, type VerifyMode } from './remote-hash.js';
-import { applyRetention, imageFamily, MANIFEST_NAME, readManifest, sweepLeftovers, updateManifest, type RetentionOutcome } from './retention.js';
+import { applyRetention, imageFamily, MANIFEST_NAME, readManifest, sweepLeftovers, updateManifest, type RetentionOptions, type RetentionOutcome } from './retention.js';
+import { SftpSession } from './session.js';
 import { stagingLockPath } from './stage.js';
 
 export { imageFamily, isFamilyMember, planRetention, type RetentionFile, type RetentionPlan } from './retention.js';
@@ -42,7 +43,15 @@ export interface PromoteOptions {
   owner?: string;
   runUrl?: string;
   reporter: Reporter;
+  /** How to connect when no `session` is given. */
   connect?: ConnectOptions;
+  /** The job's connection, shared with its other SFTP steps (the record, the other format); left open. */
+  session?: SftpSession;
+  /**
+   * `false` for the .sqsh promoted before its SIF: the SIF's promotion applies retention to both formats once both
+   * are live, so an old version is never half deleted while the new SIF is not live yet. Default true.
+   */
+  retention?: boolean;
   signal?: AbortSignal;
   /** Say what would be promoted and deleted; change nothing. */
   dryRun?: boolean;
@@ -80,9 +89,19 @@ export async function promoteImage(opts: PromoteOptions): Promise<PromoteResult>
     throw new SftpError(`alias "${opts.alias}" must be a plain file name different from remote-name`, 'config');
   }
   const remotePath = remoteJoin(opts.remoteDir, opts.remoteName);
-  const connectOpts: ConnectOptions = { ...opts.connect, reporter, signal: opts.signal };
-  let conn = await connectSftp(opts.target, connectOpts);
-  if (opts.dryRun) return dryRun(conn, opts, remotePath);
+  const session = opts.session ?? new SftpSession(opts.target, { ...opts.connect, reporter, signal: opts.signal });
+  try {
+    await session.open();
+    return await (opts.dryRun ? dryRun(session.current, opts, remotePath) : promoteOver(session, opts, remotePath));
+  } finally {
+    if (!opts.session) await session.end();
+  }
+}
+
+/** The promotion proper, on the session's connection, reconnecting after a dropped one. */
+async function promoteOver(session: SftpSession, opts: PromoteOptions, remotePath: string): Promise<PromoteResult> {
+  const { reporter } = opts;
+  const conn = () => session.current;
   // One token for every attempt, so locks created by an attempt whose answer was lost are recognised as ours.
   const token = randomBytes(12).toString('hex');
   const lockOptions = { owner: opts.owner, runUrl: opts.runUrl, reporter, token, signal: opts.signal, staleMs: opts.lockStaleMs ?? DEFAULT_LOCK_STALE_MS };
@@ -97,33 +116,30 @@ export async function promoteImage(opts: PromoteOptions): Promise<PromoteResult>
     for (let attempt = 0; ; attempt++) {
       try {
         if (opts.signal?.aborted) throw new SftpError('promotion cancelled; nothing more was changed');
-        if (!conn.isOpen()) conn = await connectSftp(opts.target, connectOpts);
-        lock ??= await acquireLock(() => conn, liveLockPath, { ...lockOptions, waitTimeoutMs: opts.lockTimeoutMs });
+        await session.open();
+        lock ??= await acquireLock(conn, liveLockPath, { ...lockOptions, waitTimeoutMs: opts.lockTimeoutMs });
         if (!state.operation) {
           // Held until the rename, so no stager can replace the file between the check and the move.
           if (opts.stagedSha256 && opts.stagedPath !== remotePath) {
-            stagingLock ??= await acquireLock(() => conn, stagingLockPath(opts.stagedPath), { ...lockOptions, waitTimeoutMs: opts.lockTimeoutMs });
+            stagingLock ??= await acquireLock(conn, stagingLockPath(opts.stagedPath), { ...lockOptions, waitTimeoutMs: opts.lockTimeoutMs });
           }
-          await settleLiveFile(conn, opts, remotePath, state);
+          await settleLiveFile(conn(), opts, remotePath, state);
         }
         if (stagingLock) {
           await stagingLock.release();
           stagingLock = undefined;
         }
         if (!state.recorded) {
-          await recordPublication(conn, opts, state, token);
+          await recordPublication(conn(), opts, state, token);
           state.recorded = true;
         }
         if (!state.aliasDone) {
-          await swapAlias(conn, opts, token);
+          await swapAlias(conn(), opts, token);
           state.aliasDone = true;
         }
-        if (!state.retention) await sweepLeftovers(conn, opts.remoteDir, token, lockOptions.staleMs);
-        state.retention ??= await applyRetention(
-          conn,
-          { remoteDir: opts.remoteDir, remoteName: opts.remoteName, family: imageFamily(opts.remoteName), keep: opts.keep, alias: opts.alias, protectedPaths: opts.protectedPaths, reporter, token },
-          deleted,
-        );
+        if (!state.retention) await sweepLeftovers(conn(), opts.remoteDir, token, lockOptions.staleMs);
+        if (opts.retention === false) reporter.info(`retention: applied by the SIF's promotion, to both formats, once both are live`);
+        else state.retention ??= await applyRetention(conn(), retentionOptions(opts, token), deleted);
         const tookOverLockFrom = lock.tookOverFrom;
         await lock.release();
         lock = undefined;
@@ -134,15 +150,15 @@ export async function promoteImage(opts: PromoteOptions): Promise<PromoteResult>
           throw error instanceof SftpError ? error : remoteError(error, `promoting ${opts.stagedPath} to ${remotePath}`);
         }
         reporter.warning(`connection lost while promoting (${(error as Error).message}); reconnecting to continue (${attempt + 1}/${maxResumes})`);
-        await conn.end().catch(() => undefined);
+        await session.drop();
       }
     }
   } finally {
     // Also after a failure: locks left behind would block the next publisher until they go stale.
     const reconnect = async () => {
-      conn = await connectSftp(opts.target, { ...connectOpts, signal: undefined, retries: 1 });
+      await session.open({ signal: undefined, retries: 1 });
     };
-    await releaseLocks([stagingLock, lock], () => conn, reconnect);
+    await releaseLocks([stagingLock, lock], conn, reconnect);
     if (!finished) {
       // Drafts an interrupted step may have left: lock drafts, stale locks moved aside, manifest and alias drafts.
       const drafts = [
@@ -152,10 +168,14 @@ export async function promoteImage(opts: PromoteOptions): Promise<PromoteResult>
         ...(opts.alias ? [remoteJoin(opts.remoteDir, `.${opts.alias}.${token}.tmp`)] : []),
       ];
       const unheld = [...(lock ? [] : [liveLockPath]), ...(stagingLock || !opts.stagedSha256 ? [] : [stagingLockPath(opts.stagedPath)])];
-      await removeDrafts(drafts, () => conn, reconnect, { locks: unheld, token, reporter });
+      await removeDrafts(drafts, conn, reconnect, { locks: unheld, token, reporter });
     }
-    await conn.end().catch(() => undefined);
   }
+}
+
+function retentionOptions(opts: PromoteOptions, token: string): RetentionOptions {
+  const { remoteDir, remoteName, keep, alias, protectedPaths, reporter } = opts;
+  return { remoteDir, remoteName, family: imageFamily(remoteName), keep, alias, protectedPaths, reporter, token };
 }
 
 async function statOrUndefined(conn: SftpConnection, path: string): Promise<SftpStats | undefined> {
@@ -285,23 +305,16 @@ async function swapAlias(conn: SftpConnection, opts: PromoteOptions, token: stri
 
 /** Reads what a promotion would do, under no lock, and changes nothing. */
 async function dryRun(conn: SftpConnection, opts: PromoteOptions, remotePath: string): Promise<PromoteResult> {
-  try {
-    const staged = opts.stagedPath === remotePath ? undefined : await statOrUndefined(conn, opts.stagedPath);
-    opts.reporter.info(
-      staged?.isFile()
-        ? `dry run: would promote ${opts.stagedPath} (${formatBytes(staged.size)}) to ${remotePath}${opts.alias ? ` and point ${opts.alias} at it` : ''}`
-        : `dry run: nothing staged at ${opts.stagedPath}; a publish would finish an earlier promotion only if ${remotePath} holds the image`,
-    );
-    const deleted = new Set<string>();
-    const retention = await applyRetention(
-      conn,
-      { remoteDir: opts.remoteDir, remoteName: opts.remoteName, family: imageFamily(opts.remoteName), keep: opts.keep, alias: opts.alias, protectedPaths: opts.protectedPaths, reporter: opts.reporter, dryRun: true, token: 'dry-run' },
-      deleted,
-    );
-    return { remotePath, operation: 'dry-run', deleted: [...deleted], retention };
-  } finally {
-    await conn.end().catch(() => undefined);
-  }
+  const staged = opts.stagedPath === remotePath ? undefined : await statOrUndefined(conn, opts.stagedPath);
+  opts.reporter.info(
+    staged?.isFile()
+      ? `dry run: would promote ${opts.stagedPath} (${formatBytes(staged.size)}) to ${remotePath}${opts.alias ? ` and point ${opts.alias} at it` : ''}`
+      : `dry run: nothing staged at ${opts.stagedPath}; a publish would finish an earlier promotion only if ${remotePath} holds the image`,
+  );
+  const deleted = new Set<string>();
+  if (opts.retention === false) return { remotePath, operation: 'dry-run', deleted: [] };
+  const retention = await applyRetention(conn, { ...retentionOptions(opts, 'dry-run'), dryRun: true }, deleted);
+  return { remotePath, operation: 'dry-run', deleted: [...deleted], retention };
 }
 
 /** The promotion's facts for the job summary: what went live, what retention kept and deleted. */

@@ -6,6 +6,7 @@ import { LABELS } from '../build/provenance.js';
 import type { Reporter } from '../report/reporter.js';
 import { connectSftp, isNetworkError, type SftpConnection, type SftpTarget } from './connect.js';
 import { remoteJoin, sftpCall } from './remote.js';
+import type { SftpSession } from './session.js';
 import { readRemoteLabels } from './retention.js';
 import { StageInputError } from '../user-error.js';
 
@@ -105,15 +106,12 @@ export function immutableError(path: string): StageInputError {
 
 /** Whether a file (or link) exists at `remoteDir/name`: for a publish job, where the build job checked already but
  * another run may have published since. */
-export async function remoteExists(target: SftpTarget, remoteDir: string, name: string, reporter: Reporter, signal?: AbortSignal): Promise<boolean> {
-  const conn = await connectSftp(target, { reporter, signal });
-  try {
+export function remoteExists(session: SftpSession, remoteDir: string, name: string): Promise<boolean> {
+  return session.run(`listing ${remoteDir}`, async (conn) => {
     const dir = await sftpCall<FileEntryWithStats[]>((cb) => conn.sftp.readdir(remoteDir, cb)).catch((error) => {
       if (isNetworkError(error)) throw error;
       return [] as FileEntryWithStats[];
     });
     return dir.some((e) => e.filename === name);
-  } finally {
-    await conn.end().catch(() => undefined);
-  }
+  });
 }

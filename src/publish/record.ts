@@ -8,8 +8,9 @@ import type { BuildContext } from '../build/provenance.js';
 import type { Reporter } from '../report/reporter.js';
 import { formatBytes, type Summary } from '../report/summary.js';
 import { VERSION } from '../version.js';
-import { connectSftp, isNetworkError, type SftpTarget } from './connect.js';
+import { isNetworkError } from './connect.js';
 import { readSmallFile, remoteJoin, replaceSmallFile, sftpCall } from './remote.js';
+import type { SftpSession } from './session.js';
 
 export interface RunRecord {
   tool: 'build-image';
@@ -59,40 +60,45 @@ export async function writeLocalRecord(file: string, record: RunRecord): Promise
   await writeFile(file, `${JSON.stringify(record, null, 2)}\n`);
 }
 
-/** Writes the record to `dir/name` on the server: a draft, then a rename over the old one. */
-export async function putRecord(target: SftpTarget, dir: string, name: string, record: RunRecord, reporter: Reporter, options: { removeFrom?: string } = {}): Promise<string> {
-  const conn = await connectSftp(target, { reporter });
+/**
+ * Writes the record to `dir/name` on the server: a draft, then a rename over the old one. Over the job's `session`
+ * (reconnecting after a dropped connection), so a publish job places it without a connection of its own.
+ */
+export async function putRecord(session: SftpSession, dir: string, name: string, record: RunRecord, options: { removeFrom?: string } = {}): Promise<string> {
   const path = remoteJoin(dir, name);
   const draft = remoteJoin(dir, `.${name}.${process.pid}.new`);
-  try {
-    const data = Buffer.from(`${JSON.stringify(record, null, 2)}\n`);
+  const data = Buffer.from(`${JSON.stringify(record, null, 2)}\n`);
+  await session.run(`placing the provenance record ${path}`, async (conn) => {
     await replaceSmallFile(conn, draft, path, data, 'the provenance record');
-    if (options.removeFrom) await sftpCall((cb) => conn.sftp.unlink(remoteJoin(options.removeFrom!, name), cb)).catch(() => undefined);
-    return path;
-  } finally {
-    await conn.end().catch(() => undefined);
-  }
+    if (options.removeFrom) {
+      await sftpCall((cb) => conn.sftp.unlink(remoteJoin(options.removeFrom!, name), cb)).catch((error) => {
+        if (isNetworkError(error)) throw error;
+      });
+    }
+  });
+  return path;
 }
 
-/** The record a build job staged beside the image, or undefined when there is none (or it is not ours). */
-export async function readRemoteRecord(target: SftpTarget, dir: string, name: string, reporter: Reporter): Promise<RunRecord | undefined> {
-  const conn = await connectSftp(target, { reporter });
-  try {
-    // A dropped connection is an error (the publish retries), not "no record": that would publish without evidence.
-    const data = await readSmallFile(conn, remoteJoin(dir, name)).catch((error) => {
+/**
+ * The record a build job staged beside the image, or undefined when there is none (or it is not ours). Read over the
+ * job's `session`: a dropped connection reconnects and reads again, and one that stays down is an error (the publish
+ * fails), never "no record", which would publish without the build's evidence.
+ */
+export async function readRemoteRecord(session: SftpSession, dir: string, name: string, reporter: Reporter): Promise<RunRecord | undefined> {
+  const path = remoteJoin(dir, name);
+  const data = await session.run(`reading the staged provenance record ${path}`, (conn) =>
+    readSmallFile(conn, path).catch((error) => {
       if (isNetworkError(error)) throw error;
       return undefined;
-    });
-    if (!data) return undefined;
-    try {
-      const parsed = JSON.parse(data.toString('utf8')) as unknown;
-      return isRunRecord(parsed) ? parsed : undefined;
-    } catch {
-      reporter.warning(`${remoteJoin(dir, name)} is not a provenance record of build-image (not JSON); publishing without it`);
-      return undefined;
-    }
-  } finally {
-    await conn.end().catch(() => undefined);
+    }),
+  );
+  if (!data) return undefined;
+  try {
+    const parsed = JSON.parse(data.toString('utf8')) as unknown;
+    return isRunRecord(parsed) ? parsed : undefined;
+  } catch {
+    reporter.warning(`${path} is not a provenance record of build-image (not JSON); publishing without it`);
+    return undefined;
   }
 }
 

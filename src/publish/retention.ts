@@ -26,9 +26,12 @@ export function isFamilyMember(name: string, family: string): boolean {
   return !name.startsWith('.') && /\.(sif|simg|sqsh|img)$/i.test(name) && imageFamily(name) === family;
 }
 
-/** `sqsh` for an enroot image, `sif` for the others: each format keeps its own `keep` versions. */
-export function imageFormat(name: string): 'sif' | 'sqsh' {
-  return /\.sqsh$/i.test(name) ? 'sqsh' : 'sif';
+/**
+ * An image's version: its name without the image extension. `pytorch-24.10.sif` and `pytorch-24.10.sqsh` are one
+ * version in two formats, kept or deleted together.
+ */
+export function imageVersion(name: string): string {
+  return name.replace(/\.(sif|simg|sqsh|img)$/i, '');
 }
 
 export interface RetentionFile {
@@ -42,19 +45,22 @@ export interface RetentionPlan {
 }
 
 /**
- * Chooses what to delete: of the family's files, the newest `keep` (by mtime, then name) stay; so do the live file,
- * the alias target and every protected name, whether or not they count among the newest. `keep` < 1 keeps everything.
+ * Chooses what to delete: of the family's versions, the newest `keep` (by their newest file's mtime, then name) stay;
+ * so do the live file's version and the version of the alias target and of every protected name, whether or not
+ * they count among the newest. A version's files (the SIF and the .sqsh beside it) share its fate. `keep` < 1 keeps
+ * everything.
  */
 export function planRetention(files: RetentionFile[], opts: { family: string; keep: number; live: string; protected: string[] }): RetentionPlan {
-  // `pytorch-24.10.sif` and `pytorch-24.10.sqsh` are one version in two formats: each format counts its own.
-  const members = files.filter((f) => (isFamilyMember(f.name, opts.family) && imageFormat(f.name) === imageFormat(opts.live)) || f.name === opts.live);
+  const members = files.filter((f) => isFamilyMember(f.name, opts.family) || f.name === opts.live);
   if (opts.keep < 1) return { keep: members.map((f) => f.name), delete: [] };
-  const sorted = [...members].sort((a, b) => b.mtime - a.mtime || b.name.localeCompare(a.name, 'en', { numeric: true }));
-  const newest = new Set(sorted.slice(0, opts.keep).map((f) => f.name));
-  const never = new Set([opts.live, ...opts.protected]);
+  const newest = (a: RetentionFile, b: RetentionFile) => b.mtime - a.mtime || b.name.localeCompare(a.name, 'en', { numeric: true });
+  const sorted = [...members].sort(newest);
+  // The files are sorted newest first, so a version's first file carries its newest mtime.
+  const versions = [...new Set(sorted.map((f) => imageVersion(f.name)))];
+  const kept = new Set([...versions.slice(0, opts.keep), ...[opts.live, ...opts.protected].map(imageVersion)]);
   const keep: string[] = [];
   const del: string[] = [];
-  for (const f of sorted) (newest.has(f.name) || never.has(f.name) ? keep : del).push(f.name);
+  for (const f of sorted) (kept.has(imageVersion(f.name)) ? keep : del).push(f.name);
   return { keep, delete: del };
 }
 
@@ -203,7 +209,7 @@ export async function applyRetention(conn: SftpConnection, opts: RetentionOption
   const notOurs: string[] = [];
   for (const entry of listing) {
     const name = entry.filename;
-    if (!entry.attrs.isFile() || name === opts.remoteName || !isFamilyMember(name, family) || imageFormat(name) !== imageFormat(opts.remoteName)) continue;
+    if (!entry.attrs.isFile() || name === opts.remoteName || !isFamilyMember(name, family)) continue;
     if (await publishedByUs(conn, opts.remoteDir, name, entry.attrs.size, family, manifest[name])) ours.push({ name, mtime: entry.attrs.mtime });
     else notOurs.push(name);
   }
@@ -211,6 +217,7 @@ export async function applyRetention(conn: SftpConnection, opts: RetentionOption
   const live = listing.find((e) => e.filename === opts.remoteName);
   ours.push({ name: opts.remoteName, mtime: live?.attrs.mtime ?? Math.floor(Date.now() / 1000) });
   const plan = planRetention(ours, { family, keep: opts.keep, live: opts.remoteName, protected: protectedNames });
+  const recordsGone = new Set<string>();
   for (const name of plan.delete) {
     const path = remoteJoin(opts.remoteDir, name);
     if (opts.dryRun) {
@@ -226,8 +233,11 @@ export async function applyRetention(conn: SftpConnection, opts: RetentionOption
       if ((error as { code?: unknown }).code === 2) deleted.add(path);
       else reporter.warning(`retention: could not delete ${path}: ${remoteError(error, 'deleting').message}`);
     }
-    // The record belongs to the SIF (a .sqsh beside it is derived from the same build and shares it).
-    if (deleted.has(path) && imageFormat(name) === 'sif') await removeRecord(conn, remoteJoin(opts.remoteDir, recordName(name)), reporter);
+    // The version's record (`NAME.provenance.json`) goes with it: its SIF and its .sqsh share one.
+    if (deleted.has(path) && !recordsGone.has(imageVersion(name))) {
+      recordsGone.add(imageVersion(name));
+      await removeRecord(conn, remoteJoin(opts.remoteDir, recordName(name)), reporter);
+    }
   }
   const gone = plan.delete.filter((name) => deleted.has(remoteJoin(opts.remoteDir, name)) && manifest[name]);
   if (gone.length > 0 && !opts.dryRun) {

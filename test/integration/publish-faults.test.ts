@@ -8,6 +8,8 @@ import { spawn, spawnSync } from 'node:child_process';
 import { chownSync, copyFileSync, existsSync, mkdirSync, readdirSync, readFileSync, readlinkSync, utimesSync, writeFileSync } from 'node:fs';
 import path from 'node:path';
 import type { SftpTarget } from '../../src/publish/connect.js';
+import { loadConfig } from '../../src/config/config.js';
+import { runPipeline } from '../../src/pipeline.js';
 import { promoteImage, type PromoteOptions } from '../../src/publish/promote.js';
 import type { Fault } from '../helpers/cut-proxy.js';
 import { parseOutputs } from '../helpers/action.js';
@@ -180,11 +182,12 @@ function cliArgs(dirs: { staging: string; live: string }, port: number, extra: s
   ];
 }
 
-/** Runs the CLI's publish through the proxy until it stalls at `fault`, then kills it with SIGKILL. */
+/**
+ * Runs the CLI's publish through the proxy until it stalls at `fault`, then kills it with SIGKILL. The publish job
+ * reads the staged provenance record and promotes over one connection, so the fault lands on it.
+ */
 async function publishKilledAt(dirs: { staging: string; live: string }, fault: Fault): Promise<void> {
-  // The CLI first looks for the build's provenance record in the staging directory, over a connection of its own;
-  // the fault is for the promotion's connection, the next one.
-  proxy.planFaults([{ dir: 'down', at: Number.MAX_SAFE_INTEGER, kind: 'cut' }, fault]);
+  proxy.planFaults([fault]);
   const stalled = proxy.stalled();
   const child = spawn(process.execPath, cliArgs(dirs, proxy.port), { stdio: 'ignore' });
   const exited = new Promise((r) => child.once('exit', r));
@@ -280,6 +283,72 @@ describe('a publisher killed with SIGKILL', () => {
       runner.cleanup();
     }
   }, 90_000);
+});
+
+describe("the publish job's staged provenance record", () => {
+  /** A record as a build job stages it, made large (a long smoke table) so a cut can fall inside its reading. */
+  function stageRecord(dirs: { staging: string }): { buildKey: string } {
+    const record = {
+      tool: 'build-image', toolVersion: '0.1.0', created: new Date().toISOString(), source: { uri: 'docker://example/tool:2.0' }, buildKey: `key-${dirs.staging.length}`,
+      image: { sha256: right.sha, size: 96 * 1024 }, builder: { product: 'apptainer', version: '1.3.4', fakeroot: false },
+      smoke: { json: { ok: true }, markdown: `| metric | value |\n${'| x | 1 |\n'.repeat(20_000)}` },
+    };
+    writeFileSync(`${dirs.staging}/tool-2.0.provenance.json`, JSON.stringify(record));
+    own(`${dirs.staging}/tool-2.0.provenance.json`);
+    return record;
+  }
+
+  /** `stage: publish` through the proxy, from the sources (the record read and promotion share one connection). */
+  async function publishJob(dirs: { staging: string; live: string }): Promise<{ reporter: CaptureReporter; error?: Error }> {
+    const inputs: Record<string, string> = {
+      stage: 'publish', 'sftp-host': sshd.host, 'sftp-port': String(proxy.port), 'sftp-username': sshd.user, 'sftp-private-key': sshd.privateKey,
+      'sftp-host-fingerprint': sshd.fingerprint, 'staging-dir': dirs.staging, 'remote-dir': dirs.live, 'remote-name': 'tool-2.0.sif', alias: 'tool.sif', keep: '1',
+      'staged-sha256': right.sha,
+    };
+    const reporter = new CaptureReporter();
+    const runnerTemp = process.env.RUNNER_TEMP;
+    process.env.RUNNER_TEMP = local.dir;
+    try {
+      await runPipeline(loadConfig((name) => inputs[name], { env: {} }), reporter);
+      return { reporter };
+    } catch (error) {
+      return { reporter, error: error as Error };
+    } finally {
+      if (runnerTemp === undefined) delete process.env.RUNNER_TEMP;
+      else process.env.RUNNER_TEMP = runnerTemp;
+    }
+  }
+
+  test('a cut while reading it reconnects and reads it again: the record goes beside the live image', async () => {
+    const dirs = scenario('record-cut', right);
+    const { buildKey } = stageRecord(dirs);
+    const first = proxy.sent.length;
+    // The record is ~200 kB: 50 kB from the server falls inside its reading, after the handshake.
+    proxy.planFaults([{ dir: 'down', at: 50_000, kind: 'cut' }]);
+    const { reporter, error } = await publishJob(dirs);
+    expect(error).toBeUndefined();
+    expect(reporter.lines).toContainEqual(expect.stringMatching(/^warning: connection lost while reading the staged provenance record .*; reconnecting \(1\/5\)$/));
+    // The cut connection, then one for everything else.
+    expect(proxy.sent.length - first).toBe(2);
+    expect(sha256File(`${dirs.live}/tool-2.0.sif`)).toBe(right.sha);
+    const placed = JSON.parse(readFileSync(`${dirs.live}/tool-2.0.provenance.json`, 'utf8')) as { buildKey: string; remotePath: string };
+    expect([placed.buildKey, placed.remotePath]).toEqual([buildKey, `${dirs.live}/tool-2.0.sif`]);
+    expect(readdirSync(dirs.staging)).toEqual([]);
+  }, 60_000);
+
+  test('a link that keeps dropping while reading it fails the publish: nothing goes live without the evidence', async () => {
+    const dirs = scenario('record-down', right);
+    stageRecord(dirs);
+    // One cut for the first connection and for each of the five reconnections.
+    proxy.planFaults(Array.from({ length: 6 }, () => ({ dir: 'down' as const, at: 50_000, kind: 'cut' as const })));
+    const { error } = await publishJob(dirs);
+    proxy.planFaults([]);
+    expect(error?.message).toMatch(new RegExp(`^reading the staged provenance record ${dirs.staging}/tool-2.0.provenance.json failed: .*(closed|lost|reset)`, 'i'));
+    expect(existsSync(`${dirs.live}/tool-2.0.sif`)).toBe(false);
+    expect(existsSync(`${dirs.live}/tool.sif`)).toBe(false);
+    expect(readdirSync(dirs.staging).sort()).toEqual(['tool-2.0.provenance.json', 'tool-2.0.sif']);
+    expect(leftovers(dirs.live)).toEqual([]);
+  }, 60_000);
 });
 
 describe('bad values', () => {

@@ -3,7 +3,7 @@
 // --root --rw) and by pyxis under the test Slurm with the node's GPUs.
 import { afterAll, beforeAll, describe, expect, jest, test } from '@jest/globals';
 import { spawnSync } from 'node:child_process';
-import { chownSync, existsSync, mkdirSync, readdirSync, readFileSync, utimesSync, writeFileSync } from 'node:fs';
+import { chownSync, existsSync, mkdirSync, readdirSync, readFileSync, readlinkSync, utimesSync, writeFileSync } from 'node:fs';
 import path from 'node:path';
 import { loadConfig } from '../../src/config/config.js';
 import { describeError } from '../../src/errors.js';
@@ -229,6 +229,9 @@ describe('publishing the .sqsh beside the SIF', () => {
   let sshd: Sshd, github: GitHubServer, remoteDir: string;
   // The build job's run (build and stage), then the publish job's.
   let staged: Awaited<ReturnType<typeof build>>, published: Awaited<ReturnType<typeof build>>;
+  let inputs: Record<string, string>, loginsBefore: number, publishLogins: number;
+  /** Logins the server accepted so far (sshd logs each at VERBOSE). */
+  const logins = () => sshd.log().match(/Accepted publickey for /g)?.length ?? 0;
 
   beforeAll(async () => {
     sshd = await startSshd();
@@ -249,8 +252,9 @@ describe('publishing the .sqsh beside the SIF', () => {
     const sftp = {
       name: 'demo', 'sftp-host': '127.0.0.1', 'sftp-port': String(sshd.port), 'sftp-username': sshd.user,
       'sftp-private-key': sshd.encryptedKey, 'sftp-passphrase': sshd.passphrase, 'sftp-known-hosts': sshd.knownHostsLine,
-      'remote-dir': remoteDir, 'remote-name': 'demo-1.0.sif', formats: 'sif,sqsh', keep: '1',
+      'remote-dir': remoteDir, 'remote-name': 'demo-1.0.sif', formats: 'sif,sqsh', keep: '1', alias: 'demo-latest.sif',
     };
+    inputs = sftp;
     const dir = path.join(work.dir, 'publish');
     mkdirSync(dir);
     writeFileSync(path.join(dir, 'demo.def'), DEFINITION(registry.host));
@@ -259,10 +263,12 @@ describe('publishing the .sqsh beside the SIF', () => {
     // The publish job keeps its copy of the provenance record in RUNNER_TEMP.
     const runnerTemp = process.env.RUNNER_TEMP;
     process.env.RUNNER_TEMP = dir;
+    loginsBefore = logins();
     published = await build({ ...sftp, stage: 'publish', 'github-token': TOKEN, 'github-api-url': github.apiUrl, 'docs-repo': DOCS, 'docs-file': DOCS_FILE, software: 'Demo', 'table-sqsh-column': 'enroot' }, dir).finally(() => {
       if (runnerTemp === undefined) delete process.env.RUNNER_TEMP;
       else process.env.RUNNER_TEMP = runnerTemp;
     });
+    publishLogins = logins() - loginsBefore;
   }, 180_000);
 
   afterAll(async () => {
@@ -278,8 +284,20 @@ describe('publishing the .sqsh beside the SIF', () => {
     expect(published.reporter.outputs['sqsh-remote-path']).toBe(path.join(remoteDir, 'demo-1.0.sqsh'));
     const local = path.join(work.dir, 'publish', 'demo.sqsh');
     expect(readFileSync(path.join(remoteDir, 'demo-1.0.sqsh')).equals(readFileSync(local))).toBe(true);
-    expect(readdirSync(remoteDir).filter((f) => /\.(sif|sqsh)$/.test(f)).sort()).toEqual(['demo-1.0.sif', 'demo-1.0.sqsh']);
+    expect(readdirSync(remoteDir).filter((f) => /\.(sif|sqsh)$/.test(f)).sort()).toEqual(['demo-1.0.sif', 'demo-1.0.sqsh', 'demo-latest.sif', 'demo-latest.sqsh']);
     expect(readdirSync(path.join(remoteDir, '.staging')).filter((f) => /sqsh|sif/.test(f))).toEqual([]);
+  });
+
+  test('each format gets its alias, swapped to the new file: demo-latest.sif and demo-latest.sqsh', () => {
+    expect(readlinkSync(path.join(remoteDir, 'demo-latest.sif'))).toBe('demo-1.0.sif');
+    expect(readlinkSync(path.join(remoteDir, 'demo-latest.sqsh'))).toBe('demo-1.0.sqsh');
+    expect(published.reporter.lines).toContain(`alias ${path.join(remoteDir, 'demo-latest.sqsh')} -> demo-1.0.sqsh`);
+  });
+
+  test('the publish job logs in once: the staged record, both promotions and the record beside the live image share one connection', () => {
+    expect(published.reporter.text()).toMatch(/provenance record of .* read from /);
+    expect(JSON.parse(readFileSync(path.join(remoteDir, 'demo-1.0.provenance.json'), 'utf8')).remotePath).toBe(path.join(remoteDir, 'demo-1.0.sif'));
+    expect(publishLogins).toBe(1);
   });
 
   test('the docs PR names both paths and the table gets the .sqsh in its enroot column', async () => {
@@ -290,5 +308,26 @@ describe('publishing the .sqsh beside the SIF', () => {
     expect(pulls[0].body).toContain(`enroot image (\`srun --container-image\`): \`${path.join(remoteDir, 'demo-1.0.sqsh')}\`, sha256 \`${sqshSha}\``);
     const edited = github.file(DOCS, pulls[0].head, DOCS_FILE)!;
     expect(edited).toContain(`| Demo | ${path.join(remoteDir, 'demo-1.0.sif')} | ${path.join(remoteDir, 'demo-1.0.sqsh')} |`);
+  });
+
+  test('a second version published with keep: 1 moves both aliases to it and deletes the old version in both formats, with its record', async () => {
+    // The next version's build job and publish job.
+    const dir = path.join(work.dir, 'publish');
+    const next = { ...inputs, 'remote-name': 'demo-1.1.sif' };
+    const stagedNext = await build({ ...next, stage: 'build', definition: 'demo.def', 'registry-insecure': 'true', cache: 'false' }, dir);
+    expect(stagedNext.message).toBeUndefined();
+    // The publish job keeps its copy of the record in RUNNER_TEMP (else the working directory).
+    const runnerTemp = process.env.RUNNER_TEMP;
+    process.env.RUNNER_TEMP = dir;
+    const again = await build({ ...next, stage: 'publish' }, dir).finally(() => {
+      if (runnerTemp === undefined) delete process.env.RUNNER_TEMP;
+      else process.env.RUNNER_TEMP = runnerTemp;
+    });
+    expect(again.message).toBeUndefined();
+    expect(readlinkSync(path.join(remoteDir, 'demo-latest.sif'))).toBe('demo-1.1.sif');
+    expect(readlinkSync(path.join(remoteDir, 'demo-latest.sqsh'))).toBe('demo-1.1.sqsh');
+    expect(readdirSync(remoteDir).filter((f) => !f.startsWith('.')).sort()).toEqual(['demo-1.1.provenance.json', 'demo-1.1.sif', 'demo-1.1.sqsh', 'demo-latest.sif', 'demo-latest.sqsh']);
+    expect(again.reporter.outputs.deleted.split('\n').sort()).toEqual([path.join(remoteDir, 'demo-1.0.sif'), path.join(remoteDir, 'demo-1.0.sqsh')]);
+    expect(Object.keys(JSON.parse(readFileSync(path.join(remoteDir, '.build-image.json'), 'utf8')).images).sort()).toEqual(['demo-1.1.sif', 'demo-1.1.sqsh']);
   });
 });

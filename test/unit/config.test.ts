@@ -220,6 +220,17 @@ describe('configuration', () => {
     expect(found).toEqual([{ input: 'staged-sha256', message: expect.stringMatching(/64 hexadecimal digits/) }]);
   });
 
+  test('with formats: sif,sqsh the alias names the SIF link; one ending in .sqsh, or whose .sqsh alias is the .sqsh itself, is refused', () => {
+    const publish = { stage: 'publish', ...sftp, 'sftp-known-hosts': 'x', 'remote-name': 'p-1.0.sif', formats: 'sif,sqsh' };
+    const read = (alias: string) => loadConfig((n) => ({ ...publish, alias } as Record<string, string>)[n], { cwd: dir }).publish.alias;
+    expect(read('p-latest.sif')).toBe('p-latest.sif');
+    expect(read('p-latest')).toBe('p-latest');
+    expect(problems({ ...publish, alias: 'p-latest.sqsh' } as Record<string, string>)).toEqual([{ input: 'alias', message: expect.stringMatching(/^must not end in \.sqsh with formats: sif,sqsh/) }]);
+    expect(problems({ ...publish, alias: 'p-1.0.simg' } as Record<string, string>)).toEqual([{ input: 'alias', message: expect.stringMatching(/the \.sqsh's alias 'p-1\.0\.sqsh' would be the \.sqsh's own name/) }]);
+    // With the SIF alone, the same names are plain aliases.
+    expect(loadConfig((n) => ({ ...publish, formats: 'sif', alias: 'p-latest.sqsh' } as Record<string, string>)[n], { cwd: dir }).publish.alias).toBe('p-latest.sqsh');
+  });
+
   test('a build does not validate smoke or docs inputs it will not use', () => {
     expect(() => loadConfig((n) => ({ definition: 'image.def', 'smoke-timeout': 'soon' })[n], { cwd: dir })).not.toThrow();
   });

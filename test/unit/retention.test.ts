@@ -45,18 +45,20 @@ describe('planRetention', () => {
     expect(planRetention(files, { family: 'pytorch', keep: 0, live: 'pytorch-24.11.sif', protected: [] }).delete).toEqual([]);
   });
 
-  test('the SIFs and the .sqsh files of a family each keep their own newest `keep`', () => {
+  test("a version's SIF and .sqsh are kept or deleted together", () => {
     const both = [3, 2, 1].flatMap((v) => [
       { name: `pytorch-24.0${v}.sif`, mtime: v * 10 },
       { name: `pytorch-24.0${v}.sqsh`, mtime: v * 10 + 1 },
     ]);
     expect(planRetention(both, { family: 'pytorch', keep: 2, live: 'pytorch-24.03.sif', protected: [] })).toEqual({
-      keep: ['pytorch-24.03.sif', 'pytorch-24.02.sif'],
-      delete: ['pytorch-24.01.sif'],
+      keep: ['pytorch-24.03.sqsh', 'pytorch-24.03.sif', 'pytorch-24.02.sqsh', 'pytorch-24.02.sif'],
+      delete: ['pytorch-24.01.sqsh', 'pytorch-24.01.sif'],
     });
-    expect(planRetention(both, { family: 'pytorch', keep: 2, live: 'pytorch-24.03.sqsh', protected: [] })).toEqual({
-      keep: ['pytorch-24.03.sqsh', 'pytorch-24.02.sqsh'],
-      delete: ['pytorch-24.01.sqsh'],
+    // The alias target (or a path the docs list) keeps its version in both formats; a lone old .sqsh goes with keep.
+    const lone = [...both, { name: 'pytorch-23.12.sqsh', mtime: 5 }];
+    expect(planRetention(lone, { family: 'pytorch', keep: 1, live: 'pytorch-24.03.sif', protected: ['pytorch-24.01.sqsh'] })).toEqual({
+      keep: ['pytorch-24.03.sqsh', 'pytorch-24.03.sif', 'pytorch-24.01.sqsh', 'pytorch-24.01.sif'],
+      delete: ['pytorch-24.02.sqsh', 'pytorch-24.02.sif', 'pytorch-23.12.sqsh'],
     });
   });
 
