@@ -62,7 +62,12 @@ export interface StageOptions {
   lockTimeoutMs?: number;
   owner?: string;
   runUrl?: string;
+  /** Told the seconds each phase of the stage took, as it ends (the upload benchmark's breakdown). */
+  onPhase?: (phase: StagePhase, seconds: number) => void;
 }
+
+/** The phases of a stage, in order; after a cut, `prepare` and `upload` are those of all attempts together. */
+export type StagePhase = 'connect' | 'prepare' | 'upload' | 'verify' | 'rename' | 'release';
 
 export interface StageResult {
   /** The staged file; when the live file was already identical, the live path itself. */
@@ -116,6 +121,17 @@ interface StageState {
   sha256: string;
   verified: Verified;
   started: number;
+  /** Ends a phase: tells `onPhase` the seconds since the last one ended (less `less` seconds counted elsewhere). */
+  phase(name: StagePhase, less?: number): void;
+}
+
+function phaseClock(onPhase: StageOptions['onPhase']): StageState['phase'] {
+  let last = performance.now();
+  return (name, less = 0) => {
+    const now = performance.now();
+    onPhase?.(name, (now - last) / 1000 - less);
+    last = now;
+  };
 }
 
 export async function stageImage(opts: StageOptions): Promise<StageResult> {
@@ -133,8 +149,9 @@ export async function stageImage(opts: StageOptions): Promise<StageResult> {
     live: opts.liveDir ? remoteJoin(opts.liveDir, opts.remoteName) : undefined,
   };
   const connectOpts: ConnectOptions = { retryDelayMs: 1000, ...opts.connect, reporter, signal: opts.signal };
-
+  const phase = phaseClock(opts.onPhase);
   const conn = await connectSftp(opts.target, connectOpts);
+  phase('connect');
   reporter.info(`connected to ${opts.target.username}@${opts.target.host}:${opts.target.port} (host key ${conn.hostKey.keyType} ${conn.hostKey.fingerprint}, trusted by ${conn.hostKey.via})`);
   const st: StageState = {
     opts,
@@ -151,6 +168,7 @@ export async function stageImage(opts: StageOptions): Promise<StageResult> {
     sha256: '',
     verified: { verification: 'size' },
     started,
+    phase,
   };
   const { partial, staged } = paths;
   try {
@@ -192,6 +210,7 @@ export async function stageImage(opts: StageOptions): Promise<StageResult> {
     await releaseLocks([held], () => st.conn, reconnect);
     if (!held) await removeDrafts(lockDrafts(stagingLockPath(staged), st.lockToken), () => st.conn, reconnect, { locks: [stagingLockPath(staged)], token: st.lockToken, reporter });
     await st.conn.end().catch(() => undefined);
+    st.phase('release');
   }
 }
 
@@ -262,9 +281,13 @@ async function attempt(st: StageState, resumes: number): Promise<StageResult | u
     await open.close();
     st.sha256 = sent.sha256;
     progress.stop();
+    st.phase('prepare', progress.seconds());
+    opts.onPhase?.('upload', progress.seconds());
     // Verified before the rename, so the staged name only ever holds a checked file.
     st.verified = await verifyPartial(conn, paths.partial, size, sent.sha256, reporter, opts.verify ?? 'sha256', sent.segments);
+    st.phase('verify');
     await finish(conn, paths.partial, paths.staged, sent.recorded);
+    st.phase('rename');
     return undefined;
   } finally {
     await channelsReady.then((c) => c.open.close(), () => undefined);
