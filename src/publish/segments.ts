@@ -1,6 +1,6 @@
 // Verification that overlaps the upload: the image is cut into segments on a fixed grid; the runner hashes each
 // segment from its one sequential read of the image, the server hashes it (`dd | openssl dgst` over SSH exec) as soon
-// as every byte of it is confirmed written, whichever channel wrote it, one remote command at a time.
+// as every byte of it is confirmed written, whichever channel wrote it, two remote commands at a time.
 import { createHash } from 'node:crypto';
 import { shellQuote } from '../util/shell.js';
 import type { SftpConnection } from './connect.js';
@@ -50,7 +50,12 @@ export class SegmentVerifier {
   private hash = createHash('sha256');
   private start = 0;
   private pos = 0;
-  private chain: Promise<unknown> = Promise.resolve();
+  /**
+   * Remote commands run in two lanes: segments that complete together (the stripes end together) are hashed two at
+   * a time; two exec channels beside up to 8 upload channels stay within sshd's default MaxSessions (10).
+   */
+  private lanes: Promise<unknown>[] = [Promise.resolve(), Promise.resolve()];
+  private next = 0;
   private readonly results: Promise<string | undefined>[] = [];
   private abandoned = false;
   private asked = false;
@@ -113,14 +118,15 @@ export class SegmentVerifier {
           if (this.stopped) this.abandoned = true; // segments not yet hashed on the server are no longer needed
         }
         if (this.abandoned) return 'abandoned';
-        const run = this.chain.then(async () => {
+        const lane = this.next++ % this.lanes.length;
+        const run = this.lanes[lane].then(async () => {
           if (this.abandoned) return 'abandoned';
           const hashed = await execHash(this.conn, command, hashTimeoutMs(end - start));
           if ('refused' in hashed) return `segment ${start}-${end}: ${hashed.refused}`;
           this.tool = hashed.tool;
           return hashed.sha256 === local ? undefined : `segment ${start}-${end} differs`;
         });
-        this.chain = run.catch(() => undefined);
+        this.lanes[lane] = run.catch(() => undefined);
         return run;
       })
       .catch((error: unknown) => `segment ${start}-${end}: ${(error as Error).message}`);

@@ -109,7 +109,8 @@ interface StageState {
   opts: StageOptions;
   connectOpts: ConnectOptions;
   conn: SftpConnection;
-  lock?: RemoteLock;
+  /** The staging lock while held; `released` once given back with the rename. */
+  lock?: RemoteLock | 'released';
   lockToken: string;
   progress: Progress;
   size: number;
@@ -207,9 +208,10 @@ export async function stageImage(opts: StageOptions): Promise<StageResult> {
       st.conn = await connectSftp(opts.target, { ...connectOpts, signal: undefined, retries: 1 });
     };
     const held = st.lock;
-    await releaseLocks([held], () => st.conn, reconnect);
+    if (held !== 'released') await releaseLocks([held], () => st.conn, reconnect);
     if (!held) await removeDrafts(lockDrafts(stagingLockPath(staged), st.lockToken), () => st.conn, reconnect, { locks: [stagingLockPath(staged)], token: st.lockToken, reporter });
-    await st.conn.end().catch(() => undefined);
+    // Not waited for: nothing depends on the server's side of the close.
+    st.conn.end().catch(() => undefined);
     st.phase('release');
   }
 }
@@ -229,8 +231,11 @@ async function attempt(st: StageState, resumes: number): Promise<StageResult | u
   channelsReady.catch(() => undefined);
   try {
     if (!st.lock) {
-      await ensureDir(conn, opts.stagingDir);
+      // The directory's check and the first try at the lock go out together.
+      const dirReady = ensureDir(conn, opts.stagingDir);
+      dirReady.catch(() => undefined);
       st.lock = await acquireLock(() => st.conn, stagingLockPath(paths.staged), {
+        dirReady,
         staleMs: opts.lockStaleMs ?? DEFAULT_LOCK_STALE_MS,
         waitTimeoutMs: opts.lockTimeoutMs,
         owner: opts.owner,
@@ -286,7 +291,7 @@ async function attempt(st: StageState, resumes: number): Promise<StageResult | u
     // Verified before the rename, so the staged name only ever holds a checked file.
     st.verified = await verifyPartial(conn, paths.partial, size, sent.sha256, reporter, opts.verify ?? 'sha256', sent.segments);
     st.phase('verify');
-    await finish(conn, paths.partial, paths.staged, sent.recorded);
+    await finish(st, sent.recorded);
     st.phase('rename');
     return undefined;
   } finally {
@@ -295,18 +300,26 @@ async function attempt(st: StageState, resumes: number): Promise<StageResult | u
 }
 
 /**
- * The verified partial becomes the staged file. Its ranges record goes first (both requests sent at once: one
- * session's requests are applied in order): cut in between, the next attempt finds the whole file as a prefix.
+ * The verified partial becomes the staged file, and the staging lock is given back. Sent at once (one session's
+ * requests are applied in order): the ranges record's removal, the rename (cut in between, the next attempt finds
+ * the whole file as a prefix), then the lock's release, which therefore always follows the rename on the server.
  */
-async function finish(conn: SftpConnection, partial: string, staged: string, recorded: boolean): Promise<void> {
+async function finish(st: StageState, recorded: boolean): Promise<void> {
+  const { conn, paths } = st;
+  const { partial, staged } = paths;
   const unlink = recorded ? sftpCall((cb) => conn.sftp.unlink(rangesPath(partial), cb)) : Promise.resolve();
   const rename = sftpCall((cb) => conn.sftp.ext_openssh_rename(partial, staged, cb));
-  await unlink.catch((error) => {
-    if (isNetworkError(error)) throw error;
-  });
-  await rename.catch((error) => {
-    throw isNetworkError(error) ? error : remoteError(error, `renaming ${partial} to ${staged} (posix-rename@openssh.com)`);
-  });
+  const lock = st.lock !== 'released' ? st.lock : undefined;
+  const release = lock?.release();
+  const [unlinked, renamed, released] = await Promise.allSettled([unlink, rename, release]);
+  // Given back. After a cut the next attempt takes the lock again (same token) before anything else; a refused
+  // rename leaves the verified partial, no longer ours to remove, for the next run to find whole.
+  if (lock && released.status === 'fulfilled') st.lock = undefined;
+  if (unlinked.status === 'rejected' && isNetworkError(unlinked.reason)) throw unlinked.reason;
+  if (renamed.status === 'rejected') {
+    throw isNetworkError(renamed.reason) ? renamed.reason : remoteError(renamed.reason, `renaming ${partial} to ${staged} (posix-rename@openssh.com)`);
+  }
+  if (lock && released.status === 'fulfilled') st.lock = 'released';
 }
 
 /** Chooses the channel count from the round trip (measured now, or on an earlier attempt) and opens the channels. */
@@ -370,11 +383,9 @@ export async function ensureDir(conn: SftpConnection, dir: string): Promise<void
 }
 
 async function findIdentical(conn: SftpConnection, image: string, size: number, candidates: string[], reporter: Reporter): Promise<{ path: string; sha256: string; tool?: HashTool } | undefined> {
-  const sameSize: string[] = [];
-  for (const path of candidates) {
-    const st = await sftpCall<SftpStats>((cb) => conn.sftp.stat(path, cb)).catch(() => undefined);
-    if (st?.isFile() && st.size === size) sameSize.push(path);
-  }
+  // All asked at once: one round trip.
+  const stats = await Promise.all(candidates.map((path) => sftpCall<SftpStats>((cb) => conn.sftp.stat(path, cb)).catch(() => undefined)));
+  const sameSize = candidates.filter((_, i) => stats[i]?.isFile() && stats[i].size === size);
   if (sameSize.length === 0) return undefined;
   const localHash = sha256File(image);
   for (const path of sameSize) {
