@@ -82,7 +82,7 @@ async function takeLock(conn: () => SftpConnection, path: string, opts: LockOpti
   let announced = false;
   let tookOverFrom: string | undefined;
   let vanished = 0;
-  let taken = await firstTry(conn().sftp, path, draftPath(path, token), content, opts.dirReady);
+  const taken = await firstTry(conn().sftp, path, draftPath(path, token), content, opts.dirReady);
   while (!taken) {
     if (opts.signal?.aborted) throw new SftpError(`cancelled while waiting for the lock ${path}`);
     const sftp = conn().sftp;
@@ -105,7 +105,6 @@ async function takeLock(conn: () => SftpConnection, path: string, opts: LockOpti
       }
       try {
         await sftpCall((cb) => sftp.rename(temp, path, cb));
-        taken = true;
         break;
       } catch (error) {
         if (isNetworkError(error)) throw error;
@@ -123,10 +122,7 @@ async function takeLock(conn: () => SftpConnection, path: string, opts: LockOpti
       if (isNetworkError(error)) throw error;
       return '';
     });
-    if (held.includes(`token: ${token}\n`)) {
-      taken = true;
-      break;
-    }
+    if (held.includes(`token: ${token}\n`)) break;
     const age = Date.now() - existing.mtime * 1000;
     if (age > opts.staleMs) {
       // Move the stale lock aside under a unique name: only one contender's rename can succeed.
