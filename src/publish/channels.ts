@@ -46,10 +46,7 @@ export function isLoopbackHost(host: string): boolean {
   return host === 'localhost' || /^127\.\d+\.\d+\.\d+$/.test(host) || host === '::1' || host === '[::1]';
 }
 
-/**
- * The round trip to the SFTP server: one request (the channels' opening waits for it, so a second would cost a round
- * trip before the upload can start; a server on this machine gets one channel whatever its load measured).
- */
+/** The round trip to the SFTP server: one request. */
 export async function measureRtt(sftp: SFTPWrapper): Promise<number> {
   const t = process.hrtime.bigint();
   await sftpCall<string>((cb) => sftp.realpath('.', cb));

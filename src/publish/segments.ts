@@ -1,6 +1,6 @@
 // Verification that overlaps the upload: the image is cut into segments on a fixed grid; the runner hashes each
 // segment from its one sequential read of the image, the server hashes it (`dd | openssl dgst` over SSH exec) as soon
-// as every byte of it is confirmed written, whichever channel wrote it, two remote commands at a time.
+// as every byte of it is confirmed written, whichever channel wrote it, up to two remote commands at a time.
 import { createHash } from 'node:crypto';
 import { shellQuote } from '../util/shell.js';
 import type { SftpConnection } from './connect.js';
@@ -50,11 +50,8 @@ export class SegmentVerifier {
   private hash = createHash('sha256');
   private start = 0;
   private pos = 0;
-  /**
-   * Remote commands run in two lanes: segments that complete together (the stripes end together) are hashed two at
-   * a time; two exec channels beside up to 8 upload channels stay within sshd's default MaxSessions (10).
-   */
-  private lanes: Promise<unknown>[] = [Promise.resolve(), Promise.resolve()];
+  /** One queue of remote commands per lane (see `lanes`). */
+  private lanes: Promise<unknown>[];
   private next = 0;
   private readonly results: Promise<string | undefined>[] = [];
   private abandoned = false;
@@ -70,7 +67,15 @@ export class SegmentVerifier {
     private readonly coverage: Coverage,
     /** Asked when the first segment is on the server: a reason to stop hashing in segments, or undefined to go on. */
     private readonly stopReason: () => string | undefined = () => undefined,
-  ) {}
+    /**
+     * Remote commands run at once: segments that complete together (the stripes end together) are hashed side by
+     * side, as long as the exec channels and the upload's stay within sshd's default MaxSessions (10): beyond it, a
+     * command needs a connection of its own.
+     */
+    lanes = 1,
+  ) {
+    this.lanes = Array.from({ length: Math.max(1, lanes) }, () => Promise.resolve());
+  }
 
   /** The image's bytes, in order from offset 0. */
   update(buf: Buffer): void {

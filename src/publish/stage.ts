@@ -225,8 +225,8 @@ async function attempt(st: StageState, resumes: number): Promise<StageResult | u
   const { reporter } = opts;
   if (!st.conn.isOpen()) st.conn = await connectSftp(opts.target, st.connectOpts);
   const conn = st.conn;
-  // Measured alongside the first requests (their answers come back in order, a round trip each); the channels are
-  // opened while the lock is taken and the server's copies compared, so they cost no round trips of their own.
+  // Measured alongside the first requests; the channels are opened while the lock is taken and the server's copies
+  // compared, so they cost no round trips of their own.
   const channelsReady = openChannelsFor(conn, st.rttMs, progress, size, opts, () => connectSftp(opts.target, { ...st.connectOpts, retries: 0 }));
   channelsReady.catch(() => undefined);
   try {
@@ -332,7 +332,9 @@ function openChannelsFor(
   connect: () => Promise<SftpConnection>,
 ): Promise<{ open: Channels; choice: ChannelChoice; rttMs: number }> {
   return (async () => {
-    const rttMs = knownRtt ?? (await measureRtt(conn.sftp));
+    // The quicker of the session's opening (an average over three exchanges, the server's start of the subsystem
+    // included) and one request now.
+    const rttMs = knownRtt ?? Math.min(conn.sessionRttMs, await measureRtt(conn.sftp));
     // After a cut, the throughput of the attempts so far is a measure of the link.
     const linkBytesPerSecond = progress.sent > 8 * MiB ? progress.sent / progress.seconds() : undefined;
     const choice = chooseChannels({ setting: opts.channels ?? 'auto', rttMs, linkBytesPerSecond, bytes: size, host: opts.target.host });

@@ -97,7 +97,13 @@ function newSegments(o: TransferOptions, coverage: Coverage): SegmentVerifier {
     const sent = o.progress.sent - sentBefore;
     const rate = sent / Math.max((Date.now() - startedAt) / 1000, 0.001);
     return sent > 0 && rate > o.segmentMaxRate ? `the upload runs at ${(rate / MiB).toFixed(0)} MiB/s, faster than segment hashing pays off` : undefined;
-  });
+    // Two commands at once beside up to 8 channels of this connection, one beside 9 (MaxSessions 10).
+  }, Math.min(2, 10 - sessionsOn(o.channels)));
+}
+
+/** The SFTP sessions the upload holds on its first connection. */
+function sessionsOn(channels: Channels): number {
+  return channels.sftps.length - channels.extra.length;
 }
 
 /**
