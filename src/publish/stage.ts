@@ -234,16 +234,20 @@ async function attempt(st: StageState, resumes: number): Promise<StageResult | u
       // The directory's check and the first try at the lock go out together.
       const dirReady = ensureDir(conn, opts.stagingDir);
       dirReady.catch(() => undefined);
-      st.lock = await acquireLock(() => st.conn, stagingLockPath(paths.staged), {
+      // A failure of the directory's check is told as such (it rejects before the lock's try that waits for it).
+      [, st.lock] = await Promise.all([
         dirReady,
-        staleMs: opts.lockStaleMs ?? DEFAULT_LOCK_STALE_MS,
-        waitTimeoutMs: opts.lockTimeoutMs,
-        owner: opts.owner,
-        runUrl: opts.runUrl,
-        reporter,
-        signal: opts.signal,
-        token: st.lockToken,
-      });
+        acquireLock(() => st.conn, stagingLockPath(paths.staged), {
+          dirReady,
+          staleMs: opts.lockStaleMs ?? DEFAULT_LOCK_STALE_MS,
+          waitTimeoutMs: opts.lockTimeoutMs,
+          owner: opts.owner,
+          runUrl: opts.runUrl,
+          reporter,
+          signal: opts.signal,
+          token: st.lockToken,
+        }),
+      ]);
     }
     // Asked together with the comparison; unused when the server already has the image.
     const onServerNow = onServer(conn, paths.partial, opts.image, size);
