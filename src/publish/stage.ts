@@ -13,7 +13,7 @@ import { isPlainFileName } from '../util/paths.js';
 import { chooseChannels, measureRtt, openChannels, type ChannelChoice, type Channels, type ChannelSetting } from './channels.js';
 import { connectSftp, HostKeyError, isNetworkError, SftpError, type ConnectOptions, type SftpConnection, type SftpTarget } from './connect.js';
 import { acquireLock, DEFAULT_LOCK_STALE_MS, lockDrafts, releaseLocks, removeDrafts, type RemoteLock } from './lock.js';
-import { Progress } from './progress.js';
+import { phaseClock, Progress, type StagePhase } from './progress.js';
 import { remoteError, remoteJoin, sftpCall, sftpCode } from './remote.js';
 import { remoteSha256, type HashTool, type VerifyMode } from './remote-hash.js';
 import { onServer, rangesPath } from './resume.js';
@@ -21,6 +21,7 @@ import { transfer } from './transfer.js';
 import { verifyPartial, type Verified } from './verify.js';
 
 export type { HashTool } from './remote-hash.js';
+export type { StagePhase } from './progress.js';
 
 export interface StageOptions {
   target: SftpTarget;
@@ -65,9 +66,6 @@ export interface StageOptions {
   /** Told the seconds each phase of the stage took, as it ends (the upload benchmark's breakdown). */
   onPhase?: (phase: StagePhase, seconds: number) => void;
 }
-
-/** The phases of a stage, in order; after a cut, `prepare` and `upload` are those of all attempts together. */
-export type StagePhase = 'connect' | 'prepare' | 'upload' | 'verify' | 'rename' | 'release';
 
 export interface StageResult {
   /** The staged file; when the live file was already identical, the live path itself. */
@@ -124,15 +122,6 @@ interface StageState {
   started: number;
   /** Ends a phase: tells `onPhase` the seconds since the last one ended (less `less` seconds counted elsewhere). */
   phase(name: StagePhase, less?: number): void;
-}
-
-function phaseClock(onPhase: StageOptions['onPhase']): StageState['phase'] {
-  let last = performance.now();
-  return (name, less = 0) => {
-    const now = performance.now();
-    onPhase?.(name, (now - last) / 1000 - less);
-    last = now;
-  };
 }
 
 export async function stageImage(opts: StageOptions): Promise<StageResult> {
