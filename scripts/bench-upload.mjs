@@ -6,6 +6,9 @@
 // external so its native crypto addon is used exactly as the installed package would use it.
 //   node scripts/bench-upload.mjs [--size-mib 1024] [--rounds 3] [--rtt-ms 100] [--rate 400] [--channels auto|N]
 //     [--segment-mib 64 (0: hash the whole file after)] [--json (only the JSON line on stdout)] [--verbose (our log)]
+//     [--ours-only (skip `sftp`: for trying changes quickly)]
+// The JSON has the medians of ours, of OpenSSH's and of their ratio, our phases (`phases_s`: connect, prepare, upload,
+// verify, rename, release) and, with --rate, the upload's throughput as a fraction of the cap (`of_cap`).
 import { build } from 'esbuild';
 import { execFileSync, spawn, spawnSync } from 'node:child_process';
 import { randomBytes } from 'node:crypto';
@@ -111,7 +114,9 @@ try {
     rmSync(path.join(remote, 'ours.sif'), { force: true });
     const t = Date.now();
     t0 = t;
+    lastPhases = {};
     const r = await stageImage({
+      onPhase: (name, seconds) => (lastPhases[name] = Number(((lastPhases[name] ?? 0) + seconds).toFixed(3))),
       target, image: file, stagingDir: remote, remoteName: 'ours.sif', reporter: quiet, progressIntervalMs: args.includes('--verbose') ? 1000 : 0, channels,
       ...(chunkKiB ? { chunkSize: chunkKiB * 1024 } : {}), ...(requests ? { requests } : {}),
       ...(segmentMiB >= 0 ? { verifySegmentBytes: segmentMiB * 1024 * 1024 } : {}),
@@ -123,7 +128,10 @@ try {
   };
   let lastUpload = 0;
   let lastChannels = 0;
+  let lastPhases = {};
+  const oursOnly = args.includes('--ours-only');
   const openssh = () => {
+    if (oursOnly) return NaN;
     rmSync(path.join(remote, 'openssh.sif'), { force: true });
     const t = Date.now();
     const res = spawnSync('sftp', ['-q', '-b', '-', '-P', String(via), '-i', path.join(work, 'client'), '-o', `UserKnownHostsFile=${work}/known_hosts`, '-o', 'BatchMode=yes', `${USER}@127.0.0.1`], {
@@ -138,8 +146,9 @@ try {
     // Alternate which goes first, so neither always gets the warmer page cache.
     const [a, b] = round % 2 === 0 ? [await ours(), openssh()] : [null, openssh()];
     const o = a ?? (await ours());
-    results.push({ ours_s: o, ours_upload_s: lastUpload, openssh_s: b, ratio: o / b, channels: lastChannels });
-    process.stderr.write(`round ${round + 1}: ours ${o.toFixed(2)} s over ${lastChannels} channel(s) (upload ${lastUpload.toFixed(2)} s, the rest is connecting, remote hashing and rename), openssh sftp ${b.toFixed(2)} s, ratio ${(o / b).toFixed(2)}\n`);
+    results.push({ ours_s: o, ours_upload_s: lastUpload, openssh_s: b, ratio: o / b, channels: lastChannels, phases_s: lastPhases });
+    const phases = Object.entries(lastPhases).map(([k, v]) => `${k} ${v.toFixed(2)}`).join(', ');
+    process.stderr.write(`round ${round + 1}: ours ${o.toFixed(2)} s over ${lastChannels} channel(s) (${phases}), openssh sftp ${b.toFixed(2)} s, ratio ${(o / b).toFixed(2)}\n`);
   }
   const median = (xs) => [...xs].sort((x, y) => x - y)[Math.floor(xs.length / 2)];
   console.log(
@@ -152,6 +161,8 @@ try {
       rate_mbit: rateMbit || undefined,
       bytes,
       channels: median(results.map((r) => r.channels)),
+      phases_s: Object.fromEntries(Object.keys(results[0].phases_s).map((k) => [k, median(results.map((r) => r.phases_s[k] ?? 0))])),
+      of_cap: rateMbit ? Number(((bytes * 8) / 1e6 / median(results.map((r) => r.ours_upload_s)) / rateMbit).toFixed(3)) : undefined,
       native_crypto: nativeCrypto,
       rounds: results,
     }),

@@ -64,6 +64,11 @@ export interface SftpConnection {
    * refuses another session (OpenSSH's `MaxSessions`). A session closing alone does not close the connection.
    */
   openSftp(): Promise<SFTPWrapper>;
+  /**
+   * The round trip in ms, measured while the SFTP session opened: a third of the time its three exchanges took
+   * (channel open, subsystem request, version), so the upload's channel count costs no request of its own.
+   */
+  readonly sessionRttMs: number;
   /** Resolves once the connection has been closed (by `end` or by the network). */
   readonly closed: Promise<void>;
   isOpen(): boolean;
@@ -139,7 +144,7 @@ function scrub(text: string, target: SftpTarget): string {
  * requests in flight, its own resume logic) and the SSH connection (exec for the remote hash), which a wrapper
  * library would only hide.
  */
-function openSession(ssh: SshClient, config: ConnectConfig): Promise<SFTPWrapper> {
+function openSession(ssh: SshClient, config: ConnectConfig): Promise<{ sftp: SFTPWrapper; rttMs: number }> {
   return new Promise((resolve, reject) => {
     const fail = (error: Error) => {
       ssh.off('error', fail);
@@ -149,14 +154,15 @@ function openSession(ssh: SshClient, config: ConnectConfig): Promise<SFTPWrapper
     const closedEarly = () => fail(new SftpError('the connection closed before the SFTP session opened', 'network'));
     ssh.on('error', fail);
     ssh.once('close', closedEarly);
-    ssh.once('ready', () =>
+    ssh.once('ready', () => {
+      const asked = performance.now();
       ssh.sftp((err, sftp) => {
         if (err) return fail(err);
         ssh.off('error', fail);
         ssh.off('close', closedEarly);
-        resolve(sftp);
-      }),
-    );
+        resolve({ sftp, rttMs: (performance.now() - asked) / 3 });
+      });
+    });
     ssh.connect(config);
   });
 }
@@ -190,15 +196,17 @@ async function connectOnce(target: SftpTarget, opts: ConnectOptions): Promise<Sf
     readyTimeout,
     keepaliveInterval: opts.keepaliveIntervalMs ?? 10_000,
     keepaliveCountMax: 3,
-    // Only public-key auth: never fall back to an agent or a password prompt.
+    // Only public-key auth: never fall back to an agent or a password prompt. Named alone, so ssh2 does not first
+    // try `none` (a round trip that only lists the methods).
     agent: undefined,
     tryKeyboard: false,
+    authHandler: ['publickey'],
     hostVerifier: (key: Buffer) => {
       verdict = verifyHostKey({ host: target.host, port: target.port, keyBlob: key, knownHosts: target.knownHosts, fingerprint: target.fingerprint });
       return verdict.ok;
     },
   })
-    .then((raw) => {
+    .then(({ sftp: raw, rttMs: sessionRttMs }) => {
       open = true;
       const sftp = trackPending(raw, () => open, ssh);
       raw.on('close', () => {
@@ -211,6 +219,7 @@ async function connectOnce(target: SftpTarget, opts: ConnectOptions): Promise<Sf
         sftp,
         ssh,
         hostKey,
+        sessionRttMs,
         closed,
         isOpen: () => open,
         exec: async (command, timeoutMs) => {

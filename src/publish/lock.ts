@@ -3,6 +3,7 @@
 // several contenders exactly one wins). The holder refreshes its mtime (a heartbeat); a lock not refreshed for
 // `staleMs` belongs to a run that died and is taken over, so a killed publisher blocks the next one for minutes.
 import { randomBytes } from 'node:crypto';
+import type { SFTPWrapper } from 'ssh2';
 import type { Reporter } from '../report/reporter.js';
 import { hold } from '../util/resources.js';
 import { isNetworkError, SftpError, type SftpConnection } from './connect.js';
@@ -23,6 +24,11 @@ export interface LockOptions {
   pollMs?: number;
   reporter: Reporter;
   signal?: AbortSignal;
+  /**
+   * Resolves once the lock's directory exists (a check sent alongside the first try at the lock, so a directory that
+   * is there costs no round trip of its own); rejects when it cannot be made.
+   */
+  dirReady?: Promise<unknown>;
   /**
    * Identifies this holder. Pass the same token again after a dropped connection: a lock the server created for
    * an attempt whose answer was lost is then recognised as this run's own instead of waited out.
@@ -76,7 +82,8 @@ async function takeLock(conn: () => SftpConnection, path: string, opts: LockOpti
   let announced = false;
   let tookOverFrom: string | undefined;
   let vanished = 0;
-  for (;;) {
+  const taken = await firstTry(conn().sftp, path, draftPath(path, token), content, opts.dirReady);
+  while (!taken) {
     if (opts.signal?.aborted) throw new SftpError(`cancelled while waiting for the lock ${path}`);
     const sftp = conn().sftp;
     const stat = () =>
@@ -151,7 +158,8 @@ async function takeLock(conn: () => SftpConnection, path: string, opts: LockOpti
     }
     await new Promise((r) => setTimeout(r, pollMs));
   }
-  await sweepDrafts(conn(), path, token, opts.staleMs);
+  // Leftovers of other runs are swept while the caller goes on (given back before the lock is released).
+  const swept = sweepDrafts(conn(), path, token, opts.staleMs).catch(() => undefined);
   const heartbeatMs = opts.heartbeatMs ?? Math.min(60_000, Math.max(50, opts.staleMs / 4));
   const heartbeat = setInterval(() => {
     const now = Math.floor(Date.now() / 1000);
@@ -170,10 +178,43 @@ async function takeLock(conn: () => SftpConnection, path: string, opts: LockOpti
     waitedMs: Date.now() - started,
     async release() {
       clearInterval(heartbeat);
+      await swept;
       await releaseLockFile(conn(), path, token, opts.reporter);
       release();
     },
   };
+}
+
+/**
+ * The lock taken in two round trips where nobody holds it: the draft opened (while the caller checks the directory),
+ * then its content, close and rename sent together (one session's requests are applied in order). False where the
+ * lock exists or the directory did not: the caller's loop takes it the long way.
+ */
+async function firstTry(sftp: SFTPWrapper, path: string, temp: string, content: string, dirReady?: Promise<unknown>): Promise<boolean> {
+  const opening = sftpCall<Buffer>((cb) => sftp.open(temp, 'w', { mode: 0o644 }, cb));
+  opening.catch(() => undefined);
+  await dirReady;
+  const handle = await opening.catch((error) => {
+    if (isNetworkError(error)) throw error;
+    return undefined;
+  });
+  if (!handle) return false;
+  const data = Buffer.from(content);
+  const [written, closed, renamed] = await Promise.allSettled([
+    sftpCall((cb) => sftp.write(handle, data, 0, data.length, 0, cb)),
+    sftpCall((cb) => sftp.close(handle, cb)),
+    sftpCall((cb) => sftp.rename(temp, path, cb)),
+  ]);
+  for (const r of [written, closed, renamed]) if (r.status === 'rejected' && isNetworkError(r.reason)) throw r.reason;
+  const failed = [written, closed].find((r) => r.status === 'rejected');
+  if (failed) {
+    // An incomplete draft was renamed into place all the same: it is ours, and must not stand as a lock.
+    if (renamed.status === 'fulfilled') await sftpCall((cb) => sftp.unlink(path, cb)).catch(() => undefined);
+    throw remoteError((failed as PromiseRejectedResult).reason, `creating the lock file ${path}`);
+  }
+  if (renamed.status === 'fulfilled') return true;
+  await sftpCall((cb) => sftp.unlink(temp, cb)).catch(() => undefined);
+  return false;
 }
 
 /** What became of a lock given back: removed, not there, another holder's (left in place), or not removable. */
@@ -267,11 +308,13 @@ export async function removeDrafts(
 export async function readText(conn: SftpConnection, path: string): Promise<string> {
   const sftp = conn.sftp;
   const handle = await sftpCall<Buffer>((cb) => sftp.open(path, 'r', cb));
+  const buf = Buffer.alloc(16 * 1024);
+  // The read and the close sent together: one round trip.
+  const reading = sftpCall<number>((cb) => sftp.read(handle, buf, 0, buf.length, 0, (err, bytes) => cb(err, bytes)));
+  const closing = sftpCall((cb) => sftp.close(handle, cb)).catch(() => undefined);
   try {
-    const buf = Buffer.alloc(16 * 1024);
-    const n = await sftpCall<number>((cb) => sftp.read(handle, buf, 0, buf.length, 0, (err, bytes) => cb(err, bytes)));
-    return buf.subarray(0, n).toString('utf8');
+    return buf.subarray(0, await reading).toString('utf8');
   } finally {
-    await sftpCall((cb) => sftp.close(handle, cb)).catch(() => undefined);
+    await closing;
   }
 }

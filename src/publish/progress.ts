@@ -64,3 +64,16 @@ export class Progress {
     this.timer = undefined;
   }
 }
+
+/** The phases of a stage, in order; after a cut, `prepare` and `upload` are those of all attempts together. */
+export type StagePhase = 'connect' | 'prepare' | 'upload' | 'verify' | 'rename' | 'release';
+
+/** Ends a phase: tells `onPhase` the seconds since the last one ended, less `less` seconds counted elsewhere. */
+export function phaseClock(onPhase?: (phase: StagePhase, seconds: number) => void): (name: StagePhase, less?: number) => void {
+  let last = performance.now();
+  return (name, less = 0) => {
+    const now = performance.now();
+    onPhase?.(name, (now - last) / 1000 - less);
+    last = now;
+  };
+}

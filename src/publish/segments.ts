@@ -1,6 +1,6 @@
 // Verification that overlaps the upload: the image is cut into segments on a fixed grid; the runner hashes each
 // segment from its one sequential read of the image, the server hashes it (`dd | openssl dgst` over SSH exec) as soon
-// as every byte of it is confirmed written, whichever channel wrote it, one remote command at a time.
+// as every byte of it is confirmed written, whichever channel wrote it, up to two remote commands at a time.
 import { createHash } from 'node:crypto';
 import { shellQuote } from '../util/shell.js';
 import type { SftpConnection } from './connect.js';
@@ -50,7 +50,9 @@ export class SegmentVerifier {
   private hash = createHash('sha256');
   private start = 0;
   private pos = 0;
-  private chain: Promise<unknown> = Promise.resolve();
+  /** One queue of remote commands per lane (see `lanes`). */
+  private lanes: Promise<unknown>[];
+  private next = 0;
   private readonly results: Promise<string | undefined>[] = [];
   private abandoned = false;
   private asked = false;
@@ -65,7 +67,15 @@ export class SegmentVerifier {
     private readonly coverage: Coverage,
     /** Asked when the first segment is on the server: a reason to stop hashing in segments, or undefined to go on. */
     private readonly stopReason: () => string | undefined = () => undefined,
-  ) {}
+    /**
+     * Remote commands run at once: segments that complete together (the stripes end together) are hashed side by
+     * side, as long as the exec channels and the upload's stay within sshd's default MaxSessions (10): beyond it, a
+     * command needs a connection of its own.
+     */
+    lanes = 1,
+  ) {
+    this.lanes = Array.from({ length: Math.max(1, lanes) }, () => Promise.resolve());
+  }
 
   /** The image's bytes, in order from offset 0. */
   update(buf: Buffer): void {
@@ -113,14 +123,15 @@ export class SegmentVerifier {
           if (this.stopped) this.abandoned = true; // segments not yet hashed on the server are no longer needed
         }
         if (this.abandoned) return 'abandoned';
-        const run = this.chain.then(async () => {
+        const lane = this.next++ % this.lanes.length;
+        const run = this.lanes[lane].then(async () => {
           if (this.abandoned) return 'abandoned';
           const hashed = await execHash(this.conn, command, hashTimeoutMs(end - start));
           if ('refused' in hashed) return `segment ${start}-${end}: ${hashed.refused}`;
           this.tool = hashed.tool;
           return hashed.sha256 === local ? undefined : `segment ${start}-${end} differs`;
         });
-        this.chain = run.catch(() => undefined);
+        this.lanes[lane] = run.catch(() => undefined);
         return run;
       })
       .catch((error: unknown) => `segment ${start}-${end}: ${(error as Error).message}`);

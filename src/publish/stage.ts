@@ -13,7 +13,7 @@ import { isPlainFileName } from '../util/paths.js';
 import { chooseChannels, measureRtt, openChannels, type ChannelChoice, type Channels, type ChannelSetting } from './channels.js';
 import { connectSftp, HostKeyError, isNetworkError, SftpError, type ConnectOptions, type SftpConnection, type SftpTarget } from './connect.js';
 import { acquireLock, DEFAULT_LOCK_STALE_MS, lockDrafts, releaseLocks, removeDrafts, type RemoteLock } from './lock.js';
-import { Progress } from './progress.js';
+import { phaseClock, Progress, type StagePhase } from './progress.js';
 import { remoteError, remoteJoin, sftpCall, sftpCode } from './remote.js';
 import { remoteSha256, type HashTool, type VerifyMode } from './remote-hash.js';
 import { onServer, rangesPath } from './resume.js';
@@ -21,6 +21,7 @@ import { transfer } from './transfer.js';
 import { verifyPartial, type Verified } from './verify.js';
 
 export type { HashTool } from './remote-hash.js';
+export type { StagePhase } from './progress.js';
 
 export interface StageOptions {
   target: SftpTarget;
@@ -62,6 +63,8 @@ export interface StageOptions {
   lockTimeoutMs?: number;
   owner?: string;
   runUrl?: string;
+  /** Told the seconds each phase of the stage took, as it ends (the upload benchmark's breakdown). */
+  onPhase?: (phase: StagePhase, seconds: number) => void;
 }
 
 export interface StageResult {
@@ -104,7 +107,8 @@ interface StageState {
   opts: StageOptions;
   connectOpts: ConnectOptions;
   conn: SftpConnection;
-  lock?: RemoteLock;
+  /** The staging lock while held; `released` once given back with the rename. */
+  lock?: RemoteLock | 'released';
   lockToken: string;
   progress: Progress;
   size: number;
@@ -116,6 +120,8 @@ interface StageState {
   sha256: string;
   verified: Verified;
   started: number;
+  /** Ends a phase: tells `onPhase` the seconds since the last one ended (less `less` seconds counted elsewhere). */
+  phase(name: StagePhase, less?: number): void;
 }
 
 export async function stageImage(opts: StageOptions): Promise<StageResult> {
@@ -133,8 +139,9 @@ export async function stageImage(opts: StageOptions): Promise<StageResult> {
     live: opts.liveDir ? remoteJoin(opts.liveDir, opts.remoteName) : undefined,
   };
   const connectOpts: ConnectOptions = { retryDelayMs: 1000, ...opts.connect, reporter, signal: opts.signal };
-
+  const phase = phaseClock(opts.onPhase);
   const conn = await connectSftp(opts.target, connectOpts);
+  phase('connect');
   reporter.info(`connected to ${opts.target.username}@${opts.target.host}:${opts.target.port} (host key ${conn.hostKey.keyType} ${conn.hostKey.fingerprint}, trusted by ${conn.hostKey.via})`);
   const st: StageState = {
     opts,
@@ -151,6 +158,7 @@ export async function stageImage(opts: StageOptions): Promise<StageResult> {
     sha256: '',
     verified: { verification: 'size' },
     started,
+    phase,
   };
   const { partial, staged } = paths;
   try {
@@ -189,9 +197,11 @@ export async function stageImage(opts: StageOptions): Promise<StageResult> {
       st.conn = await connectSftp(opts.target, { ...connectOpts, signal: undefined, retries: 1 });
     };
     const held = st.lock;
-    await releaseLocks([held], () => st.conn, reconnect);
+    if (held !== 'released') await releaseLocks([held], () => st.conn, reconnect);
     if (!held) await removeDrafts(lockDrafts(stagingLockPath(staged), st.lockToken), () => st.conn, reconnect, { locks: [stagingLockPath(staged)], token: st.lockToken, reporter });
-    await st.conn.end().catch(() => undefined);
+    // Not waited for: nothing depends on the server's side of the close.
+    st.conn.end().catch(() => undefined);
+    st.phase('release');
   }
 }
 
@@ -204,22 +214,29 @@ async function attempt(st: StageState, resumes: number): Promise<StageResult | u
   const { reporter } = opts;
   if (!st.conn.isOpen()) st.conn = await connectSftp(opts.target, st.connectOpts);
   const conn = st.conn;
-  // Measured alongside the first requests (their answers come back in order, a round trip each); the channels are
-  // opened while the lock is taken and the server's copies compared, so they cost no round trips of their own.
+  // Measured alongside the first requests; the channels are opened while the lock is taken and the server's copies
+  // compared, so they cost no round trips of their own.
   const channelsReady = openChannelsFor(conn, st.rttMs, progress, size, opts, () => connectSftp(opts.target, { ...st.connectOpts, retries: 0 }));
   channelsReady.catch(() => undefined);
   try {
     if (!st.lock) {
-      await ensureDir(conn, opts.stagingDir);
-      st.lock = await acquireLock(() => st.conn, stagingLockPath(paths.staged), {
-        staleMs: opts.lockStaleMs ?? DEFAULT_LOCK_STALE_MS,
-        waitTimeoutMs: opts.lockTimeoutMs,
-        owner: opts.owner,
-        runUrl: opts.runUrl,
-        reporter,
-        signal: opts.signal,
-        token: st.lockToken,
-      });
+      // The directory's check and the first try at the lock go out together.
+      const dirReady = ensureDir(conn, opts.stagingDir);
+      dirReady.catch(() => undefined);
+      // A failure of the directory's check is told as such (it rejects before the lock's try that waits for it).
+      [, st.lock] = await Promise.all([
+        dirReady,
+        acquireLock(() => st.conn, stagingLockPath(paths.staged), {
+          dirReady,
+          staleMs: opts.lockStaleMs ?? DEFAULT_LOCK_STALE_MS,
+          waitTimeoutMs: opts.lockTimeoutMs,
+          owner: opts.owner,
+          runUrl: opts.runUrl,
+          reporter,
+          signal: opts.signal,
+          token: st.lockToken,
+        }),
+      ]);
     }
     // Asked together with the comparison; unused when the server already has the image.
     const onServerNow = onServer(conn, paths.partial, opts.image, size);
@@ -262,9 +279,13 @@ async function attempt(st: StageState, resumes: number): Promise<StageResult | u
     await open.close();
     st.sha256 = sent.sha256;
     progress.stop();
+    st.phase('prepare', progress.seconds());
+    opts.onPhase?.('upload', progress.seconds());
     // Verified before the rename, so the staged name only ever holds a checked file.
     st.verified = await verifyPartial(conn, paths.partial, size, sent.sha256, reporter, opts.verify ?? 'sha256', sent.segments);
-    await finish(conn, paths.partial, paths.staged, sent.recorded);
+    st.phase('verify');
+    await finish(st, sent.recorded);
+    st.phase('rename');
     return undefined;
   } finally {
     await channelsReady.then((c) => c.open.close(), () => undefined);
@@ -272,18 +293,26 @@ async function attempt(st: StageState, resumes: number): Promise<StageResult | u
 }
 
 /**
- * The verified partial becomes the staged file. Its ranges record goes first (both requests sent at once: one
- * session's requests are applied in order): cut in between, the next attempt finds the whole file as a prefix.
+ * The verified partial becomes the staged file, and the staging lock is given back. Sent at once (one session's
+ * requests are applied in order): the ranges record's removal, the rename (cut in between, the next attempt finds
+ * the whole file as a prefix), then the lock's release, which therefore always follows the rename on the server.
  */
-async function finish(conn: SftpConnection, partial: string, staged: string, recorded: boolean): Promise<void> {
+async function finish(st: StageState, recorded: boolean): Promise<void> {
+  const { conn, paths } = st;
+  const { partial, staged } = paths;
   const unlink = recorded ? sftpCall((cb) => conn.sftp.unlink(rangesPath(partial), cb)) : Promise.resolve();
   const rename = sftpCall((cb) => conn.sftp.ext_openssh_rename(partial, staged, cb));
-  await unlink.catch((error) => {
-    if (isNetworkError(error)) throw error;
-  });
-  await rename.catch((error) => {
-    throw isNetworkError(error) ? error : remoteError(error, `renaming ${partial} to ${staged} (posix-rename@openssh.com)`);
-  });
+  const lock = st.lock !== 'released' ? st.lock : undefined;
+  const release = lock?.release();
+  const [unlinked, renamed, released] = await Promise.allSettled([unlink, rename, release]);
+  // Given back. After a cut the next attempt takes the lock again (same token) before anything else; a refused
+  // rename leaves the verified partial, no longer ours to remove, for the next run to find whole.
+  if (lock && released.status === 'fulfilled') st.lock = undefined;
+  if (unlinked.status === 'rejected' && isNetworkError(unlinked.reason)) throw unlinked.reason;
+  if (renamed.status === 'rejected') {
+    throw isNetworkError(renamed.reason) ? renamed.reason : remoteError(renamed.reason, `renaming ${partial} to ${staged} (posix-rename@openssh.com)`);
+  }
+  if (lock && released.status === 'fulfilled') st.lock = 'released';
 }
 
 /** Chooses the channel count from the round trip (measured now, or on an earlier attempt) and opens the channels. */
@@ -296,7 +325,9 @@ function openChannelsFor(
   connect: () => Promise<SftpConnection>,
 ): Promise<{ open: Channels; choice: ChannelChoice; rttMs: number }> {
   return (async () => {
-    const rttMs = knownRtt ?? (await measureRtt(conn.sftp));
+    // The quicker of the session's opening (an average over three exchanges, the server's start of the subsystem
+    // included) and one request now.
+    const rttMs = knownRtt ?? Math.min(conn.sessionRttMs, await measureRtt(conn.sftp));
     // After a cut, the throughput of the attempts so far is a measure of the link.
     const linkBytesPerSecond = progress.sent > 8 * MiB ? progress.sent / progress.seconds() : undefined;
     const choice = chooseChannels({ setting: opts.channels ?? 'auto', rttMs, linkBytesPerSecond, bytes: size, host: opts.target.host });
@@ -347,11 +378,9 @@ export async function ensureDir(conn: SftpConnection, dir: string): Promise<void
 }
 
 async function findIdentical(conn: SftpConnection, image: string, size: number, candidates: string[], reporter: Reporter): Promise<{ path: string; sha256: string; tool?: HashTool } | undefined> {
-  const sameSize: string[] = [];
-  for (const path of candidates) {
-    const st = await sftpCall<SftpStats>((cb) => conn.sftp.stat(path, cb)).catch(() => undefined);
-    if (st?.isFile() && st.size === size) sameSize.push(path);
-  }
+  // All asked at once: one round trip.
+  const stats = await Promise.all(candidates.map((path) => sftpCall<SftpStats>((cb) => conn.sftp.stat(path, cb)).catch(() => undefined)));
+  const sameSize = candidates.filter((_, i) => stats[i]?.isFile() && stats[i].size === size);
   if (sameSize.length === 0) return undefined;
   const localHash = sha256File(image);
   for (const path of sameSize) {

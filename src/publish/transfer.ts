@@ -14,6 +14,8 @@ import { Coverage, SegmentVerifier } from './segments.js';
 import { writeStripes } from './writer.js';
 
 const MiB = 1024 * 1024;
+/** SSH_FXF_WRITE | SSH_FXF_CREAT (SFTP v3 open flags): for writing, created if missing, never truncated. */
+const WRITE_CREATE = 0x02 | 0x08;
 const RECORD_EVERY = MiB;
 
 export interface TransferOptions {
@@ -95,25 +97,32 @@ function newSegments(o: TransferOptions, coverage: Coverage): SegmentVerifier {
     const sent = o.progress.sent - sentBefore;
     const rate = sent / Math.max((Date.now() - startedAt) / 1000, 0.001);
     return sent > 0 && rate > o.segmentMaxRate ? `the upload runs at ${(rate / MiB).toFixed(0)} MiB/s, faster than segment hashing pays off` : undefined;
-  });
+    // Two commands at once beside up to 8 channels of this connection, one beside 9 (MaxSessions 10).
+  }, Math.min(2, 10 - sessionsOn(o.channels)));
+}
+
+/** The SFTP sessions the upload holds on its first connection. */
+function sessionsOn(channels: Channels): number {
+  return channels.sftps.length - channels.extra.length;
 }
 
 /**
- * Opens the partial on each channel: created (or truncated) on the first channel when nothing of it is kept, then
- * opened for writing in place on the others, all at once.
+ * Opens the partial on each channel, all at once: created (or truncated) on the first channel when nothing of it is
+ * kept, opened for writing in place (created if the first channel's open has not yet) on the others. Nothing is
+ * written before every open is answered, so the truncation cannot meet a write, whichever open the server does first.
  */
 async function openPartial(o: TransferOptions, count: number, keep: boolean): Promise<{ sftp: SFTPWrapper; handle: Buffer }[]> {
-  const openOn = (sftp: SFTPWrapper, flags: 'w' | 'r+') =>
+  const inPlace = keep ? 'r+' : WRITE_CREATE;
+  const openOn = (sftp: SFTPWrapper, flags: 'w' | 'r+' | number) =>
     sftpCall<Buffer>((cb) => sftp.open(o.partial, flags, { mode: 0o644 }, cb))
       .then((handle) => ({ sftp, handle }))
       .catch((error) => {
         throw isNetworkError(error) ? error : remoteError(error, `opening ${o.partial} for writing`);
       });
   const sftps = o.channels.sftps.slice(0, Math.max(1, count));
-  const first = keep ? undefined : await openOn(sftps[0], 'w');
-  const rest = await Promise.allSettled(sftps.slice(first ? 1 : 0).map((s) => openOn(s, 'r+')));
-  const opened = [...(first ? [first] : []), ...rest.flatMap((r) => (r.status === 'fulfilled' ? [r.value] : []))];
-  const failed = rest.find((r) => r.status === 'rejected');
+  const all = await Promise.allSettled(sftps.map((s, i) => openOn(s, i === 0 && !keep ? 'w' : inPlace)));
+  const opened = all.flatMap((r) => (r.status === 'fulfilled' ? [r.value] : []));
+  const failed = all.find((r) => r.status === 'rejected');
   if (failed) {
     for (const h of opened) h.sftp.close(h.handle, () => undefined);
     throw (failed as PromiseRejectedResult).reason;
