@@ -85,21 +85,31 @@ function heredocOperator(line: string): { word: string; stripTabs: boolean } | u
   return undefined;
 }
 
-/** Splits a command line at ;, &&, || and | outside quotes. */
-function splitCommands(text: string): string[] {
-  const parts: string[] = [];
+/** The positions of the characters outside single and double quotes (the quote characters themselves excluded). */
+function* unquoted(text: string): Generator<number> {
   let quote: string | undefined;
-  let start = 0;
   for (let i = 0; i < text.length; i++) {
     const c = text[i];
     if (quote !== undefined) {
       if (c === quote) quote = undefined;
     } else if (c === '"' || c === "'") {
       quote = c;
-    } else if (c === ';' || c === '|' || (c === '&' && text[i + 1] === '&')) {
+    } else {
+      yield i;
+    }
+  }
+}
+
+/** Splits a command line at ;, &&, || and | outside quotes. */
+function splitCommands(text: string): string[] {
+  const parts: string[] = [];
+  let start = 0;
+  for (const i of unquoted(text)) {
+    if (i < start) continue; // the second character of && or ||
+    const c = text[i];
+    if (c === ';' || c === '|' || (c === '&' && text[i + 1] === '&')) {
       parts.push(text.slice(start, i));
-      if (text[i + 1] === c) i++;
-      start = i + 1;
+      start = text[i + 1] === c ? i + 2 : i + 1;
     }
   }
   parts.push(text.slice(start));
@@ -108,16 +118,8 @@ function splitCommands(text: string): string[] {
 
 /** Drops a `#` comment that starts a word outside quotes. */
 export function stripComment(line: string): string {
-  let quote: string | undefined;
-  for (let i = 0; i < line.length; i++) {
-    const c = line[i];
-    if (quote !== undefined) {
-      if (c === quote) quote = undefined;
-    } else if (c === '"' || c === "'") {
-      quote = c;
-    } else if (c === '#' && (i === 0 || /\s/.test(line[i - 1]))) {
-      return line.slice(0, i).trimEnd();
-    }
+  for (const i of unquoted(line)) {
+    if (line[i] === '#' && (i === 0 || /\s/.test(line[i - 1]))) return line.slice(0, i).trimEnd();
   }
   return line.trimEnd();
 }
