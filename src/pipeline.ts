@@ -126,7 +126,7 @@ async function runSteps(config: Config, reporter: Reporter, signal: AbortSignal 
       result.stagedSqsh = await reporter.group('Stage the .sqsh over SFTP', () => stageImage(stageOptions(config, sqsh, sqshName(config), reporter, signal, runUrl)));
       reporter.setOutput('sqsh-staged-path', result.stagedSqsh.stagedPath);
     }
-    await record.afterStage();
+    await record.afterStage(session);
   }
 
   if (steps.includes('smoke')) {

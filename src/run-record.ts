@@ -33,16 +33,18 @@ export class RecordKeeper {
     await this.save();
   }
 
-  /** Beside the staged image, for the jobs that follow on other runners. */
-  async afterStage(): Promise<void> {
+  /**
+   * Beside the staged image, for the jobs that follow on other runners. Over the job's publish `session` when it
+   * promotes too (`all`); a build-and-stage job opens a short connection of its own (the stage's are closed by now).
+   */
+  async afterStage(session?: SftpSession): Promise<void> {
     const { sftp, stagingDir } = this.config.remote;
     if (!this.record || !sftp || !stagingDir || !this.name) return;
-    // The build job's own short connection: the stage's are closed by now, and its later steps need none.
-    const session = new SftpSession(sftp, { reporter: this.reporter });
+    const own = session ? undefined : new SftpSession(sftp, { reporter: this.reporter });
     try {
-      await putRecord(session, stagingDir, this.name, this.record);
+      await putRecord(session ?? own!, stagingDir, this.name, this.record);
     } finally {
-      await session.end();
+      await own?.end();
     }
   }
 
