@@ -2,7 +2,8 @@
 // on the cluster. The pipeline stages, promotes and lists it beside the SIF.
 import type { Config } from './config/config.js';
 import type { BuildResult } from './build/build.js';
-import { convertSifToSqsh, sqshPathFor, type SqshResult } from './image/sqsh.js';
+import { sqshPathFor, sqshRemoteName } from './image/format-names.js';
+import { convertSifToSqsh, type SqshResult } from './image/sqsh.js';
 import type { Reporter } from './report/reporter.js';
 
 /** `formats: sif,sqsh`: the enroot image beside the SIF, made from the SIF's own root. */
@@ -28,11 +29,3 @@ export function sqshName(config: Config): string {
   return sqshRemoteName(config.remote.remoteName!);
 }
 
-/**
- * The .sqsh's name for the SIF's `remote-name` or `alias`: the extension `.sif` (`.simg`, `.img`) becomes `.sqsh`,
- * and a name without one gets `.sqsh` appended (`pytorch-latest.sif` → `pytorch-latest.sqsh`, `pytorch-latest` →
- * `pytorch-latest.sqsh`). So the .sqsh's alias points at the .sqsh as the SIF's alias points at the SIF.
- */
-export function sqshRemoteName(remoteName: string): string {
-  return `${remoteName.replace(/\.(sif|simg|img)$/i, '')}.sqsh`;
-}

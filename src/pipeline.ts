@@ -15,8 +15,8 @@ import { readSifFile } from './image/sif.js';
 import type { RunRecord } from './publish/record.js';
 import type { SftpSession } from './publish/session.js';
 import { promoteOptions, stageOptions } from './pipeline-options.js';
-import { deriveSqsh, sqshName, sqshRemoteName } from './formats.js';
-import { sqshPathFor } from './image/sqsh.js';
+import { deriveSqsh, sqshName } from './formats.js';
+import { sqshPathFor, sqshRemoteName } from './image/format-names.js';
 import { StageInputError, UserError } from './user-error.js';
 
 export { StageInputError };

@@ -4,7 +4,6 @@
 // One input a line. A line that starts with `$ ` is a command run on the runner with `/bin/sh -c` in the build's
 // working directory; its standard output (trailing white space trimmed) joins the key. Any other line joins the
 // key as written. Blank lines and lines starting with `#` are ignored.
-import { runProcess } from '../util/process.js';
 import { UserError } from '../user-error.js';
 
 export interface KeyInput {
@@ -38,6 +37,7 @@ export async function evaluateKeyInputs(lines: string[], options: { cwd?: string
     }
     const timeout = AbortSignal.timeout(COMMAND_TIMEOUT_MS);
     const signal = options.signal ? AbortSignal.any([options.signal, timeout]) : timeout;
+    const { runProcess } = await import('../util/process.js');
     const run = await runProcess('/bin/sh', ['-c', m[1]], { cwd: options.cwd, env: options.env, signal, tailLines: 5 });
     if (timeout.aborted) throw new KeyInputError(`key-inputs line ${index + 1}: \`${m[1]}\` did not finish within ${COMMAND_TIMEOUT_MS / 60_000} minutes; nothing was built`);
     if (run.code !== 0) {

@@ -5,7 +5,7 @@ import { closest } from '../util/closest.js';
 import { HeaderChecks, lastHeader } from './lint-headers.js';
 import { appSections, BUILD_SCRIPTS, ENTRY_POINTS, SECTIONS, SHELL_ARG_SECTIONS, SHELL_SECTIONS } from './lint-vocabulary.js';
 import { homeInstall, needsYes, networkFetch, shellCommands, stripComment, unterminatedHeredoc } from './lint-shell.js';
-import { isReservedLabel } from './provenance.js';
+import { isReservedLabel } from './labels.js';
 import { posix } from 'node:path';
 import {
   hasBom,

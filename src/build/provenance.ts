@@ -1,28 +1,9 @@
 // Provenance: the labels written into every image and the build key that says whether two builds are the
 // same. Pure functions over the facts the build stage gathered.
 import { createHash } from 'node:crypto';
+import { LABELS } from './labels.js';
 
-export const LABEL_PREFIX = 'io.github.sjtu-hpc.build-image';
-
-export const LABELS = {
-  source: 'org.opencontainers.image.source',
-  revision: 'org.opencontainers.image.revision',
-  created: 'org.opencontainers.image.created',
-  sourceUri: `${LABEL_PREFIX}.source`,
-  sourceDigest: `${LABEL_PREFIX}.source-digest`,
-  definitionSha256: `${LABEL_PREFIX}.definition-sha256`,
-  builder: `${LABEL_PREFIX}.builder`,
-  runUrl: `${LABEL_PREFIX}.run-url`,
-  buildKey: `${LABEL_PREFIX}.build-key`,
-} as const;
-
-/**
- * Labels only this tool writes: the provenance it vouches for. A user's `labels` input or `%labels` line may not
- * set them (a forged source or run URL would be trusted by skip decisions, retention and cluster users).
- */
-export function isReservedLabel(key: string): boolean {
-  return key === LABELS.source || key === LABELS.revision || key === LABELS.created || key.startsWith(`${LABEL_PREFIX}.`);
-}
+export { LABEL_PREFIX, LABELS, isReservedLabel, labelLines } from './labels.js';
 
 /** Where the build runs: the repository and run it belongs to, when known. */
 export interface BuildContext {
@@ -113,9 +94,4 @@ export function provenanceLabels(args: {
   if (context.runUrl) labels[LABELS.runUrl] = context.runUrl;
   labels[LABELS.buildKey] = args.buildKey;
   return labels;
-}
-
-/** `%labels` body lines: `key value`, as apptainer reads them (first word is the key). */
-export function labelLines(labels: Record<string, string>): string[] {
-  return Object.entries(labels).map(([k, v]) => `    ${k} ${v}`);
 }

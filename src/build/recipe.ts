@@ -3,7 +3,7 @@
 // the final stage. Pure text transformations; line numbers the user sees stay those of their own file.
 import { header, parseDefinition, type Definition, type Stage } from './definition.js';
 import { formatImageRef, parseImageRef, type Source } from './source.js';
-import { LABEL_PREFIX, LABELS, labelLines } from './provenance.js';
+import { LABEL_PREFIX, LABELS, labelLines } from './labels.js';
 
 /** Bootstrap agents whose `From` is a registry reference we can resolve to a digest. */
 const REGISTRY_AGENTS = new Set(['docker', 'oras']);

@@ -1,9 +1,7 @@
 // What an image is built from: a registry reference, an archive or a local SIF. Parsing is pure; resolving a
 // source to a content digest (for provenance and the build key) talks to the registry or reads the file.
-import { createHash } from 'node:crypto';
 import { existsSync, statSync } from 'node:fs';
 import path from 'node:path';
-import { sha256File } from '../util/hash.js';
 import { isImageReference } from './image-ref.js';
 import { ProxyError, proxyFetch } from '../util/proxy.js';
 
@@ -129,7 +127,7 @@ export async function resolveDigest(source: Source, options: ResolveOptions = {}
     case 'oras':
       return source.ref.digest ?? (await resolveManifestDigest(source.ref, options));
     default:
-      return `sha256:${await sha256File(source.path)}`;
+      return `sha256:${await (await import('../util/hash.js')).sha256File(source.path)}`;
   }
 }
 
@@ -149,6 +147,7 @@ export async function resolveManifestDigest(ref: ImageRef, options: ResolveOptio
   if (!manifest.ok) throw new Error(`registry ${ref.registry} answered HTTP ${manifest.status} for the manifest of ${where}`);
   const body = Buffer.from(await manifest.arrayBuffer());
   if (body.length === 0) throw new Error(`registry ${ref.registry} gave neither a content digest nor a manifest for ${where}`);
+  const { createHash } = await import('node:crypto');
   return `sha256:${createHash('sha256').update(body).digest('hex')}`;
 }
 

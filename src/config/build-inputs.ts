@@ -3,7 +3,7 @@ import { existsSync, statSync } from 'node:fs';
 import path from 'node:path';
 import type { BuildConfig } from './config-types.js';
 import type { Reader } from './reader.js';
-import { isReservedLabel } from '../build/provenance.js';
+import { isReservedLabel } from '../build/labels.js';
 import { parseSource, type Source } from '../build/source.js';
 import { parseTagPattern, sourceTagProblem, type TagPattern } from '../build/tags.js';
 import { keyInputLines } from '../build/key-inputs.js';

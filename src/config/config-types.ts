@@ -1,6 +1,6 @@
 // The configuration's types: what each stage takes. Enum types are the schema's own values (src/config/schema.ts).
 import type { EnumOf, StageName } from './schema.js';
-import type { ImageFormat } from '../image/sqsh.js';
+import type { ImageFormat } from '../image/format-names.js';
 import type { Source } from '../build/source.js';
 import type { TagChoice, TagPattern } from '../build/tags.js';
 import type { SftpTarget } from '../publish/connect.js';

@@ -24,8 +24,6 @@ export { SqshConversionError } from './enroot-config.js';
 /** enroot 4.1.2's default ENROOT_SQUASH_OPTIONS (enroot.in); the variable overrides it as it does for enroot. */
 export const ENROOT_SQUASH_OPTIONS = '-comp lzo -noD -exit-on-error';
 
-export const IMAGE_FORMATS = ['sif', 'sqsh'] as const;
-export type ImageFormat = (typeof IMAGE_FORMATS)[number];
 
 export interface SqshOptions {
   sif: string;
@@ -48,11 +46,6 @@ export interface SqshResult {
   environment: [string, string][];
   workdir: string;
   command: string[];
-}
-
-/** The .sqsh path beside a SIF: `NAME.sif` → `NAME.sqsh`. */
-export function sqshPathFor(sif: string): string {
-  return sif.replace(/\.sif$/i, '') + '.sqsh';
 }
 
 export async function convertSifToSqsh(options: SqshOptions): Promise<SqshResult> {

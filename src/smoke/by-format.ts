@@ -3,7 +3,7 @@
 // figures and the docs PR's table. A format that fails the gate does not stop the others, so the figures of every
 // format are there to read when the run fails.
 import { renderMarkdown } from '../report/summary.js';
-import type { ImageFormat } from '../image/sqsh.js';
+import type { ImageFormat } from '../image/format-names.js';
 import type { PayloadReport } from './compare.js';
 import { runnerFor } from './launch.js';
 import type { SmokeOptions, SmokeResult } from './options.js';
