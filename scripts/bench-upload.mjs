@@ -117,7 +117,7 @@ try {
     lastPhases = {};
     const r = await stageImage({
       onPhase: (name, seconds) => (lastPhases[name] = Number(((lastPhases[name] ?? 0) + seconds).toFixed(3))),
-      target, image: file, stagingDir: remote, remoteName: 'ours.sif', reporter: quiet, progressIntervalMs: args.includes('--verbose') ? 1000 : 0, channels,
+      target, image: file, stagingDir: remote, remoteName: 'ours.sif', reporter: quiet, progressIntervalMs: args.includes('--verbose') ? Number(process.env.PI ?? 1000) : 0, channels,
       ...(chunkKiB ? { chunkSize: chunkKiB * 1024 } : {}), ...(requests ? { requests } : {}),
       ...(segmentMiB >= 0 ? { verifySegmentBytes: segmentMiB * 1024 * 1024 } : {}),
     });

@@ -42,6 +42,12 @@ export interface RemoteLock {
   /** Set when a stale lock was taken over: who held it. */
   tookOverFrom?: string;
   waitedMs: number;
+  /**
+   * Reads the lock now, ahead of the release (while the caller's last requests are answered): a release soon after,
+   * on the same connection, then only removes it. Soon: within half of `staleMs`, while the heartbeat keeps any other
+   * run from taking it over.
+   */
+  confirm(): Promise<void>;
   release(): Promise<void>;
 }
 
@@ -171,15 +177,24 @@ async function takeLock(conn: () => SftpConnection, path: string, opts: LockOpti
     }
   }, heartbeatMs);
   heartbeat.unref();
+  let confirmed: { on: SftpConnection; at: number } | undefined;
   return {
     path,
     token,
     tookOverFrom,
     waitedMs: Date.now() - started,
+    async confirm() {
+      const on = conn();
+      const at = Date.now();
+      const current = await readText(on, path).catch(() => undefined);
+      if (current?.includes(`token: ${token}`)) confirmed = { on, at };
+    },
     async release() {
       clearInterval(heartbeat);
       await swept;
-      await releaseLockFile(conn(), path, token, opts.reporter);
+      const c = conn();
+      const fresh = confirmed && confirmed.on === c && c.isOpen() && Date.now() - confirmed.at < opts.staleMs / 2;
+      await (fresh ? unlinkLock(c, path, opts.reporter) : releaseLockFile(c, path, token, opts.reporter));
       release();
     },
   };
@@ -234,6 +249,10 @@ export async function releaseLockFile(conn: SftpConnection, path: string, token:
     if (!quietIfOthers) reporter.warning(`the lock ${path} was taken over by ${describeHolder(current)} while this run held it; leaving it in place`);
     return 'others';
   }
+  return unlinkLock(conn, path, reporter);
+}
+
+function unlinkLock(conn: SftpConnection, path: string, reporter: Reporter): Promise<LockRelease> {
   return sftpCall((cb) => conn.sftp.unlink(path, cb)).then(
     () => 'released' as const,
     (error) => {

@@ -66,31 +66,35 @@ export class RangeMap {
 }
 
 /**
- * Splits what is missing into `n` stripes of about equal bytes, each a list of ranges written in order by one
- * channel; cuts fall on `align`-byte boundaries so stripes map onto whole write requests.
+ * The missing bytes as a queue of pieces in offset order, shared by the channels: each channel takes the next piece
+ * when it has room, so a slower channel takes fewer, and the file fills from the front. That is what lets segment
+ * verification overlap the upload: a segment is complete, and hashed on the server, while the next is being sent.
+ * Pieces start on `align` boundaries (a gap's own start aside) and are at most `piece` bytes.
  */
-export function splitStripes(gaps: Range[], n: number, align = 1024 * 1024): Range[][] {
-  const total = gaps.reduce((s, g) => s + g.end - g.start, 0);
-  const count = Math.max(1, Math.min(n, Math.ceil(total / align)));
-  const share = Math.ceil(total / count / align) * align;
-  const stripes: Range[][] = [];
-  let current: Range[] = [];
-  let room = share;
-  for (const gap of gaps) {
-    for (let at = gap.start; at < gap.end; ) {
-      const take = Math.min(gap.end - at, room);
-      current.push({ start: at, end: at + take });
-      at += take;
-      room -= take;
-      if (room === 0 && stripes.length < count - 1) {
-        stripes.push(current);
-        current = [];
-        room = share;
+export class PieceQueue {
+  private readonly pieces: Range[] = [];
+  private taken = 0;
+
+  constructor(gaps: readonly Range[], piece = 4 * 1024 * 1024, align = 1024 * 1024) {
+    for (const gap of gaps) {
+      for (let at = gap.start; at < gap.end; ) {
+        const cut = Math.floor((at + piece) / align) * align;
+        const end = Math.min(gap.end, cut > at ? cut : at + piece);
+        this.pieces.push({ start: at, end });
+        at = end;
       }
     }
   }
-  if (current.length) stripes.push(current);
-  return stripes;
+
+  /** The pieces not yet taken: an upper bound on the channels worth opening. */
+  get remaining(): number {
+    return this.pieces.length - this.taken;
+  }
+
+  next(): Range | undefined {
+    if (this.taken >= this.pieces.length) return undefined;
+    return this.pieces[this.taken++];
+  }
 }
 
 const MAGIC = 'build-image ranges v1';

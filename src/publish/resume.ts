@@ -5,7 +5,7 @@
 // and it only ever lists writes the server acknowledged. A torn, foreign or inconsistent record trusts nothing.
 import { open } from 'node:fs/promises';
 import type { SFTPWrapper, Stats as SftpStats } from 'ssh2';
-import type { SftpConnection } from './connect.js';
+import { isNetworkError, type SftpConnection } from './connect.js';
 import { decodeRanges, encodeRanges, RangeMap, type Range } from './ranges.js';
 import { remoteError, sftpCall, sftpCode } from './remote.js';
 
@@ -99,6 +99,7 @@ export class RangeRecord {
   private writing?: Promise<void>;
   private dirty = false;
   private failure?: Error;
+  private finished = false;
 
   private constructor(
     private readonly sftp: SFTPWrapper,
@@ -120,6 +121,7 @@ export class RangeRecord {
 
   /** Writes the current ranges soon (coalescing requests while a write is in flight). */
   update(): void {
+    if (this.finished) return;
     if (this.writing) this.dirty = true;
     else void this.flush().catch(() => undefined);
   }
@@ -143,7 +145,24 @@ export class RangeRecord {
     }
   }
 
+  /**
+   * The last write and the close, sent at once without waiting for a write in flight (one session's requests are
+   * applied in order, so the last write is the one that stays): one round trip.
+   */
+  async finish(): Promise<void> {
+    this.finished = true;
+    const data = encodeRanges(this.size, this.map);
+    const [written, closed] = await Promise.allSettled([
+      sftpCall((cb) => this.sftp.write(this.handle, data, 0, data.length, 0, cb)),
+      sftpCall((cb) => this.sftp.close(this.handle, cb)),
+    ]);
+    if (written.status === 'rejected') throw written.reason;
+    if (closed.status === 'rejected' && isNetworkError(closed.reason)) throw closed.reason;
+  }
+
   async close(): Promise<void> {
+    if (this.finished) return;
+    this.finished = true;
     while (this.writing) await this.writing.catch(() => undefined);
     await sftpCall((cb) => this.sftp.close(this.handle, cb)).catch(() => undefined);
     if (this.failure) throw this.failure;

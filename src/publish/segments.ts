@@ -68,7 +68,7 @@ export class SegmentVerifier {
     /** Asked when the first segment is on the server: a reason to stop hashing in segments, or undefined to go on. */
     private readonly stopReason: () => string | undefined = () => undefined,
     /**
-     * Remote commands run at once: segments that complete together (the stripes end together) are hashed side by
+     * Remote commands run at once: segments that complete together (a resumed upload's gaps end together) are hashed side by
      * side, as long as the exec channels and the upload's stay within sshd's default MaxSessions (10): beyond it, a
      * command needs a connection of its own.
      */
@@ -112,7 +112,7 @@ export class SegmentVerifier {
     this.start = end;
     const block = MiB;
     const command = viaSh(`dd if=${shellQuote(this.path)} bs=${block} skip=${start / block} count=${Math.ceil((end - start) / block)} 2>/dev/null | ${HASH_STDIN}`);
-    // Hashed in the order segments reach the server (stripes fill the file in several places at once).
+    // Hashed in the order segments reach the server (the channels fill the file from the front, a resumed one's gaps anywhere).
     const result = this.coverage
       .wait(start, end)
       .then((covered) => {

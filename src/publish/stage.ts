@@ -91,6 +91,8 @@ export interface StageResult {
 }
 
 const MiB = 1024 * 1024;
+/** A round trip this long is not a LAN's, whatever the server's load: no second measurement needed. */
+const LONG_LINK_MS = 20;
 
 /** The lock that serialises stagers of one staged path (and a promotion checking that path). */
 export function stagingLockPath(staged: string): string {
@@ -257,6 +259,7 @@ async function attempt(st: StageState, resumes: number): Promise<StageResult | u
       reporter.info(`resuming ${paths.partial} ${where} already on the server`);
     }
     const { open, choice, rttMs } = await channelsReady;
+    let confirming: Promise<void> | undefined;
     st.rttMs = rttMs;
     st.channels = open.sftps.length;
     if (resumes === 0 || st.channels > 1) reporter.info(`writing over ${st.channels} SFTP channel(s) (${choice.why})`);
@@ -274,6 +277,11 @@ async function attempt(st: StageState, resumes: number): Promise<StageResult | u
       segmentBytes: Math.floor((opts.verifySegmentBytes ?? 64 * MiB) / MiB) * MiB,
       segmentMaxRate: opts.segmentMaxRate ?? 100 * MiB,
       signal: opts.signal,
+      // The lock is read while the last answers come, so the release after the rename is one request.
+      onAllWritten: () => {
+        const lock = st.lock;
+        if (lock && lock !== 'released') confirming = lock.confirm();
+      },
     });
     // The other channels are not needed for verifying.
     await open.close();
@@ -284,6 +292,7 @@ async function attempt(st: StageState, resumes: number): Promise<StageResult | u
     // Verified before the rename, so the staged name only ever holds a checked file.
     st.verified = await verifyPartial(conn, paths.partial, size, sent.sha256, reporter, opts.verify ?? 'sha256', sent.segments);
     st.phase('verify');
+    await confirming;
     await finish(st, sent.recorded);
     st.phase('rename');
     return undefined;
@@ -325,9 +334,10 @@ function openChannelsFor(
   connect: () => Promise<SftpConnection>,
 ): Promise<{ open: Channels; choice: ChannelChoice; rttMs: number }> {
   return (async () => {
-    // The quicker of the session's opening (an average over three exchanges, the server's start of the subsystem
-    // included) and one request now.
-    const rttMs = knownRtt ?? Math.min(conn.sessionRttMs, await measureRtt(conn.sftp));
+    // The session's opening (an average over three exchanges, the server's start of the subsystem included) when it
+    // is clearly a long link; else the quicker of that and one request now, so a loaded LAN server is not taken for
+    // a distant one.
+    const rttMs = knownRtt ?? (conn.sessionRttMs >= LONG_LINK_MS ? conn.sessionRttMs : Math.min(conn.sessionRttMs, await measureRtt(conn.sftp)));
     // After a cut, the throughput of the attempts so far is a measure of the link.
     const linkBytesPerSecond = progress.sent > 8 * MiB ? progress.sent / progress.seconds() : undefined;
     const choice = chooseChannels({ setting: opts.channels ?? 'auto', rttMs, linkBytesPerSecond, bytes: size, host: opts.target.host });

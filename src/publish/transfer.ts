@@ -1,17 +1,17 @@
-// One attempt at sending what the server lacks: the partial opened on every channel, the missing ranges split into
-// stripes, the ranges record kept current for a striped upload, and the image's sha256 computed by one sequential
-// read of its own (the stripes read the file out of order), which also feeds the segment verification.
+// One attempt at sending what the server lacks: the partial opened on every channel, the missing ranges queued as
+// pieces the channels share, the ranges record kept current for a striped upload, and the image's sha256 computed by one sequential
+// read of its own (the channels read the file out of order), which also feeds the segment verification.
 import { createHash } from 'node:crypto';
 import { open, type FileHandle } from 'node:fs/promises';
 import type { SFTPWrapper } from 'ssh2';
 import { isNetworkError, SftpError, type SftpConnection } from './connect.js';
 import type { Channels } from './channels.js';
 import type { Progress } from './progress.js';
-import { splitStripes, type RangeMap } from './ranges.js';
+import { PieceQueue, type RangeMap } from './ranges.js';
 import { remoteError, sftpCall } from './remote.js';
 import { RangeRecord } from './resume.js';
 import { Coverage, SegmentVerifier } from './segments.js';
-import { writeStripes } from './writer.js';
+import { writePieces } from './writer.js';
 
 const MiB = 1024 * 1024;
 /** SSH_FXF_WRITE | SSH_FXF_CREAT (SFTP v3 open flags): for writing, created if missing, never truncated. */
@@ -35,6 +35,8 @@ export interface TransferOptions {
   segmentBytes: number;
   segmentMaxRate: number;
   signal?: AbortSignal;
+  /** Every byte is on the server (the closes not yet answered). */
+  onAllWritten?: () => void;
 }
 
 export interface Transferred {
@@ -45,9 +47,9 @@ export interface Transferred {
 }
 
 export async function transfer(o: TransferOptions): Promise<Transferred> {
-  const gaps = o.onServer.gaps(o.size);
-  const stripes = splitStripes(gaps, o.channels.sftps.length);
-  const recorded = o.recorded || stripes.length > 1;
+  const queue = new PieceQueue(o.onServer.gaps(o.size));
+  const used = Math.max(1, Math.min(o.channels.sftps.length, queue.remaining));
+  const recorded = o.recorded || used > 1;
   const coverage = new Coverage(o.onServer);
   const segments = o.segmentBytes > 0 && o.size > o.segmentBytes ? newSegments(o, coverage) : undefined;
   const fh = await open(o.image, 'r');
@@ -58,11 +60,11 @@ export async function transfer(o: TransferOptions): Promise<Transferred> {
     // The record exists, listing only what is confirmed, before any striped write goes out; the partial is opened
     // on every channel meanwhile.
     const recordReady = recorded ? RangeRecord.create(o.conn.sftp, o.partial, o.size, coverage.map, o.recorded) : Promise.resolve(undefined);
-    const opened = await Promise.allSettled([recordReady, openPartial(o, stripes.length, o.onServer.total > 0)]);
+    const opened = await Promise.allSettled([recordReady, openPartial(o, used, o.onServer.total > 0)]);
     if (opened[0].status === 'fulfilled') record = opened[0].value;
     if (opened[1].status === 'fulfilled') handles.push(...opened[1].value);
     for (const r of opened) if (r.status === 'rejected') throw r.reason;
-    o.progress.start(o.onServer.total, stripes.length);
+    o.progress.start(o.onServer.total, used);
     const hashing = hashImage(fh, o.size, segments);
     hashing.catch(() => undefined);
     if (record) {
@@ -70,11 +72,13 @@ export async function transfer(o: TransferOptions): Promise<Transferred> {
       flusher = setInterval(() => r.update(), 1000);
       flusher.unref();
     }
-    await writeStripesOf(o, fh, stripes, handles, coverage, record);
+    await writePiecesOf(o, fh, queue, handles, coverage, record);
+    o.onAllWritten?.();
     const sha256 = await hashing;
     if (flusher) clearInterval(flusher);
-    // All of it confirmed (asked with the closes): a cut during verification resumes with nothing to send.
-    await Promise.all([closeAll(handles.splice(0), o.partial), record?.flush()]);
+    // All of it confirmed (sent with the closes, the record's own included: one round trip): a cut during
+    // verification resumes with nothing to send.
+    await Promise.all([closeAll(handles.splice(0), o.partial), record?.finish()]);
     segments?.finish();
     return { sha256, segments, recorded };
   } catch (error) {
@@ -130,10 +134,10 @@ async function openPartial(o: TransferOptions, count: number, keep: boolean): Pr
   return opened;
 }
 
-async function writeStripesOf(
+async function writePiecesOf(
   o: TransferOptions,
   fh: FileHandle,
-  stripes: ReturnType<typeof splitStripes>,
+  queue: PieceQueue,
   handles: { sftp: SFTPWrapper; handle: Buffer }[],
   coverage: Coverage,
   record?: RangeRecord,
@@ -141,10 +145,11 @@ async function writeStripesOf(
   // The record is rewritten every second (a timer) and after every RECORD_EVERY bytes confirmed, so a cut loses
   // little even on a fast link.
   let since = 0;
-  await writeStripes({
+  await writePieces({
     fh,
     image: o.image,
-    stripes: stripes.map((ranges, i) => ({ ...handles[i], ranges })),
+    channels: handles,
+    queue,
     chunk: o.chunk,
     requests: o.requests,
     closed: o.channels.closed,

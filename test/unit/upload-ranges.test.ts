@@ -1,7 +1,7 @@
 // The range map of what is on the server, its record beside the partial, stripes, and the channel-count choice.
 import { describe, expect, test } from '@jest/globals';
 import { chooseChannels } from '../../src/publish/channels.js';
-import { decodeRanges, encodeRanges, RangeMap, splitStripes } from '../../src/publish/ranges.js';
+import { decodeRanges, encodeRanges, PieceQueue, RangeMap } from '../../src/publish/ranges.js';
 
 const MiB = 1024 * 1024;
 
@@ -52,28 +52,47 @@ describe('RangeMap', () => {
   });
 });
 
-describe('splitStripes', () => {
-  test('shares the missing bytes between channels on MiB boundaries, in offset order, disjoint and complete', () => {
+describe('PieceQueue', () => {
+  const drain = (q: PieceQueue) => {
+    const out = [];
+    for (let r = q.next(); r; r = q.next()) out.push(r);
+    return out;
+  };
+
+  test('gives the missing bytes in offset order, disjoint and complete, cut on MiB boundaries', () => {
     const gaps = [
       { start: 0, end: 3 * MiB },
-      { start: 5 * MiB, end: 10 * MiB },
+      { start: 5 * MiB + 100, end: 14 * MiB },
     ];
-    const stripes = splitStripes(gaps, 4);
-    expect(stripes).toHaveLength(4);
-    const all = stripes.flat();
-    expect(all.reduce((n, r) => n + r.end - r.start, 0)).toBe(8 * MiB);
-    expect(new RangeMap(all).ranges).toEqual(gaps);
-    for (const r of all) expect(r.start % MiB).toBe(0);
-    expect(stripes[0]).toEqual([{ start: 0, end: 2 * MiB }]);
-    expect(stripes[1]).toEqual([
-      { start: 2 * MiB, end: 3 * MiB },
-      { start: 5 * MiB, end: 6 * MiB },
+    const q = new PieceQueue(gaps, 4 * MiB);
+    expect(q.remaining).toBe(4);
+    const pieces = drain(q);
+    expect(pieces).toEqual([
+      { start: 0, end: 3 * MiB },
+      { start: 5 * MiB + 100, end: 9 * MiB },
+      { start: 9 * MiB, end: 13 * MiB },
+      { start: 13 * MiB, end: 14 * MiB },
     ]);
+    expect(new RangeMap(pieces).ranges).toEqual(gaps);
+    expect(q.remaining).toBe(0);
+    expect(q.next()).toBeUndefined();
   });
 
-  test('never more stripes than MiB pieces, and none for nothing', () => {
-    expect(splitStripes([{ start: 0, end: 100 }], 8)).toEqual([[{ start: 0, end: 100 }]]);
-    expect(splitStripes([], 4)).toEqual([]);
+  test('pieces smaller than the alignment still advance, and nothing missing gives no piece', () => {
+    expect(drain(new PieceQueue([{ start: 1000, end: 4000 }], 1024, 4096))).toEqual([
+      { start: 1000, end: 2024 },
+      { start: 2024, end: 3048 },
+      { start: 3048, end: 4000 },
+    ]);
+    expect(drain(new PieceQueue([], 4 * MiB))).toEqual([]);
+  });
+
+  test('channels taking turns from one queue fill the file from the front', () => {
+    const q = new PieceQueue([{ start: 0, end: 64 * MiB }], 4 * MiB);
+    const byChannel: number[][] = [[], [], []];
+    for (let i = 0; q.remaining > 0; i = (i + 1) % 3) byChannel[i].push(q.next()!.start / MiB);
+    expect(byChannel[0].slice(0, 3)).toEqual([0, 12, 24]);
+    expect(byChannel[2][0]).toBe(8);
   });
 });
 
