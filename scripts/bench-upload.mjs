@@ -6,6 +6,7 @@
 // external so its native crypto addon is used exactly as the installed package would use it.
 //   node scripts/bench-upload.mjs [--size-mib 1024] [--rounds 3] [--rtt-ms 100] [--rate 400] [--channels auto|N]
 //     [--segment-mib 64 (0: hash the whole file after)] [--json (only the JSON line on stdout)] [--verbose (our log)]
+//     [--progress-ms 1000 (with --verbose: how often the progress line is printed)]
 //     [--ours-only (skip `sftp`: for trying changes quickly)]
 // The JSON has the medians of ours, of OpenSSH's and of their ratio, our phases (`phases_s`: connect, prepare, upload,
 // verify, rename, release) and, with --rate, the upload's throughput as a fraction of the cap (`of_cap`).
@@ -117,7 +118,7 @@ try {
     lastPhases = {};
     const r = await stageImage({
       onPhase: (name, seconds) => (lastPhases[name] = Number(((lastPhases[name] ?? 0) + seconds).toFixed(3))),
-      target, image: file, stagingDir: remote, remoteName: 'ours.sif', reporter: quiet, progressIntervalMs: args.includes('--verbose') ? Number(process.env.PI ?? 1000) : 0, channels,
+      target, image: file, stagingDir: remote, remoteName: 'ours.sif', reporter: quiet, progressIntervalMs: args.includes('--verbose') ? opt('progress-ms', 1000) : 0, channels,
       ...(chunkKiB ? { chunkSize: chunkKiB * 1024 } : {}), ...(requests ? { requests } : {}),
       ...(segmentMiB >= 0 ? { verifySegmentBytes: segmentMiB * 1024 * 1024 } : {}),
     });
