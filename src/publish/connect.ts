@@ -173,6 +173,8 @@ async function connectOnce(target: SftpTarget, opts: ConnectOptions): Promise<Sf
   const sock = target.proxy ? await openTunnel(target.proxy, target.host, target.port, readyTimeout, opts.signal) : undefined;
   const noop = () => undefined;
   const ssh = new SshClient();
+  // Every SFTP channel of the upload (up to MAX_CHANNELS) listens for the connection's close, beside our own listeners.
+  ssh.setMaxListeners(40);
   // Errors after the session opened show as 'close' (and fail pending calls); an 'error' without a listener would throw.
   ssh.on('error', noop);
   let verdict: HostKeyVerdict | undefined;
@@ -282,7 +284,10 @@ function trackPending(raw: SFTPWrapper, isOpen: () => boolean, ssh: SshClient): 
     sessionOpen = false;
     for (const fail of [...pending]) fail(new SftpError('the connection closed', 'network'));
   };
-  raw.on('close', failPending);
+  raw.on('close', () => {
+    failPending();
+    ssh.off('close', failPending);
+  });
   ssh.on('close', failPending);
   return new Proxy(raw, {
     get(target, prop, receiver) {

@@ -1,7 +1,8 @@
 // Striped uploads: the image written over several SFTP channels of one connection (or several connections where
 // sshd allows one session each), cut at several points and resumed from the ranges the server confirmed.
 import { afterAll, beforeAll, describe, expect, test } from '@jest/globals';
-import { chownSync, mkdirSync, readdirSync } from 'node:fs';
+import { spawnSync } from 'node:child_process';
+import { chownSync, mkdirSync, readdirSync, writeFileSync } from 'node:fs';
 import path from 'node:path';
 import type { SftpTarget } from '../../src/publish/connect.js';
 import { stageImage, stageSummary } from '../../src/publish/stage.js';
@@ -56,6 +57,26 @@ describe('a striped upload', () => {
     expect(reporter.text()).toContain('writing over 4 SFTP channel(s) (sftp-channels: 4)');
     expect(reporter.text()).toContain('of 6 segments, computed while uploading, matches the image');
     expect(renderText(stageSummary(staged))).toMatch(/Link +round trip [\d.]+ ms, 4 SFTP channel\(s\), [\d.]+ MiB\/s effective/);
+  }, 60_000);
+
+  test('twelve channels (two over a second connection, sshd allows 10 sessions): staged whole, and Node warns of no listener leak', () => {
+    // Run as a user runs it: the CLI, whose standard error would carry Node's MaxListenersExceededWarning.
+    const staging = userDir(sshd, 'twelve/staging');
+    const keyFile = path.join(local.dir, 'twelve-key');
+    writeFileSync(keyFile, sshd.privateKey, { mode: 0o600 });
+    const run = spawnSync(
+      process.execPath,
+      [
+        path.resolve('dist/cli.js'), 'stage', '--image', image, '--sftp-host', sshd.host, '--sftp-port', String(sshd.port), '--sftp-username', sshd.user,
+        '--sftp-private-key-file', keyFile, '--sftp-known-hosts', sshd.knownHostsLine, '--staging-dir', staging, '--remote-dir', userDir(sshd, 'twelve/live'), '--remote-name', 'twelve.sif', '--sftp-channels', '12',
+      ],
+      { encoding: 'utf8' },
+    );
+    expect(run.stderr + run.stdout).toContain('writing over 12 SFTP channel(s) (sftp-channels: 12)');
+    expect(run.status).toBe(0);
+    expect(run.stderr).not.toMatch(/Warning/);
+    expect(sha256File(`${staging}/twelve.sif`)).toBe(imageSha);
+    expect(readdirSync(staging)).toEqual(['twelve.sif']);
   }, 60_000);
 
   test('auto stays on one channel on loopback', async () => {
