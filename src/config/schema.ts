@@ -495,7 +495,7 @@ const INPUT_LIST = [
   {
     name: 'sftp-channels',
     description:
-      'SFTP channels the upload is written over, each sending its own range of the file: `auto` measures the round trip when connecting and uses one channel on loopback and LAN, more on long links (where one channel is limited by its 2 MiB window per round trip); or a number from 1 to 16. Where the server allows fewer sessions per connection (`MaxSessions`), further connections carry the rest, and the log says so.',
+      'SFTP channels the upload is written over, sharing its pieces in file order: `auto` measures the round trip when connecting and uses one channel on loopback and LAN, more on long links (where one channel is limited by its 2 MiB window per round trip); or a number from 1 to 16. Where the server allows fewer sessions per connection (`MaxSessions`), further connections carry the rest, and the log says so.',
     phases: ['stage'],
     kind: str,
     default: 'auto',

@@ -1,4 +1,0 @@
-import { createRequire as __cr } from 'node:module'; import { fileURLToPath as __fup } from 'node:url'; import { dirname as __dn } from 'node:path'; const require = __cr(import.meta.url); const __filename = __fup(import.meta.url); const __dirname = __dn(__filename);
-import{a as r}from"./chunk-4TZ3G3FM.js";import{a as e}from"./chunk-NAE7V67D.js";import{a as i}from"./chunk-WAM5VTN6.js";function o(n){return n instanceof e}i(o,"isExpected");function f(n,s){if(n instanceof r)return n.problems.map(t=>`${/^[A-Z]+$/.test(t.input)?t.input:s(t.input)}: ${t.message}`).join(`
-`);if(n instanceof Error&&n.name==="StageInputError"){let{input:t}=n;return`${s(t)}${n.message.slice(t.length)}`}return o(n)?n.message:n instanceof Error?n.stack??n.message:String(n)}i(f,"describeError");export{f as a};
-//# sourceMappingURL=chunk-XISUENJR.js.map

@@ -1,0 +1,5 @@
+import { createRequire as __cr } from 'node:module'; import { fileURLToPath as __fup } from 'node:url'; import { dirname as __dn } from 'node:path'; const require = __cr(import.meta.url); const __filename = __fup(import.meta.url); const __dirname = __dn(__filename);
+import{a as m,b as d}from"./chunk-557XE5AY.js";import"./chunk-KMIUCH5F.js";import{a as i,b as g}from"./chunk-Z2JOGQZI.js";import"./chunk-FPKXJK4Q.js";import"./chunk-2UT2CENZ.js";import"./chunk-XZLGJ25I.js";import"./chunk-NRRCECPU.js";import"./chunk-RKDPY4DZ.js";import"./chunk-JQ47WLSO.js";import"./chunk-NAE7V67D.js";import{a as p}from"./chunk-WAM5VTN6.js";import{readFile as l}from"node:fs/promises";async function h(t,c,o){let s;try{s=await l(t,"utf8")}catch(r){throw new i([{input:"FILE",message:`cannot read ${t}: ${r.code}`}])}let{pairs:f,problems:a}=g(c("build-args")??"");if(a.length>0)throw new i(a.map(r=>({input:"build-args",message:r})));let e=d(s,{buildArgs:f});for(let r of e)o.write(m(t,r)+`
+`);let n=e.filter(r=>r.severity==="error").length;return o.write(`${t}: ${n} error(s), ${e.length-n} warning(s)
+`),n>0?1:0}p(h,"lintFile");export{h as lintFile};
+//# sourceMappingURL=lint-AFTS7PBJ.js.map

@@ -1,3 +1,0 @@
-import { createRequire as __cr } from 'node:module'; import { fileURLToPath as __fup } from 'node:url'; import { dirname as __dn } from 'node:path'; const require = __cr(import.meta.url); const __filename = __fup(import.meta.url); const __dirname = __dn(__filename);
-import{e as a,f as b}from"./chunk-PSQ6LPVJ.js";import"./chunk-V6JQGWV6.js";import"./chunk-RKDPY4DZ.js";import"./chunk-NAE7V67D.js";import"./chunk-WAM5VTN6.js";export{a as PullRequestError,b as openOrUpdatePullRequest};
-//# sourceMappingURL=pull-request-UE5CETN7.js.map
