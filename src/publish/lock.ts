@@ -44,8 +44,8 @@ export interface RemoteLock {
   waitedMs: number;
   /**
    * Reads the lock now, ahead of the release (while the caller's last requests are answered): a release soon after,
-   * on the same connection, then only removes it. Soon: within half of `staleMs`, while the heartbeat keeps any other
-   * run from taking it over.
+   * on the same connection, then only removes it. Soon: within a quarter of `staleMs` (at most 30 s), while the
+   * heartbeat keeps any other run from taking it over.
    */
   confirm(): Promise<void>;
   release(): Promise<void>;
@@ -193,7 +193,7 @@ async function takeLock(conn: () => SftpConnection, path: string, opts: LockOpti
       clearInterval(heartbeat);
       await swept;
       const c = conn();
-      const fresh = confirmed && confirmed.on === c && c.isOpen() && Date.now() - confirmed.at < opts.staleMs / 2;
+      const fresh = confirmed && confirmed.on === c && c.isOpen() && Date.now() - confirmed.at < Math.min(opts.staleMs / 4, 30_000);
       await (fresh ? unlinkLock(c, path, opts.reporter) : releaseLockFile(c, path, token, opts.reporter));
       release();
     },

@@ -74,6 +74,8 @@ export class RangeMap {
 export class PieceQueue {
   private readonly pieces: Range[] = [];
   private taken = 0;
+  /** Called once, when the last piece is taken (its writes, and others', are still to be answered). */
+  onDrained?: () => void;
 
   constructor(gaps: readonly Range[], piece = 4 * 1024 * 1024, align = 1024 * 1024) {
     for (const gap of gaps) {
@@ -93,7 +95,9 @@ export class PieceQueue {
 
   next(): Range | undefined {
     if (this.taken >= this.pieces.length) return undefined;
-    return this.pieces[this.taken++];
+    const piece = this.pieces[this.taken++];
+    if (this.taken === this.pieces.length) this.onDrained?.();
+    return piece;
   }
 }
 

@@ -108,14 +108,19 @@ export class RangeRecord {
     private readonly map: RangeMap,
   ) {}
 
-  /** Opens (or creates) the record and writes `map` to it before any striped write goes out. */
+  /**
+   * Opens (or creates) the record and writes `map` to it before any striped write goes out. A new record for an
+   * upload with nothing confirmed is not waited for: until its first write lands it is empty, which trusts nothing,
+   * as a record of no ranges would.
+   */
   static async create(sftp: SFTPWrapper, partial: string, size: number, map: RangeMap, exists: boolean): Promise<RangeRecord> {
     const path = rangesPath(partial);
     const handle = await sftpCall<Buffer>((cb) => sftp.open(path, exists ? 'r+' : 'w', { mode: 0o644 }, cb)).catch((error) => {
       throw remoteError(error, `opening ${path}`);
     });
     const record = new RangeRecord(sftp, handle, size, map);
-    await record.flush();
+    if (exists || map.total > 0) await record.flush();
+    else record.update();
     return record;
   }
 

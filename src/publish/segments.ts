@@ -1,10 +1,12 @@
 // Verification that overlaps the upload: the image is cut into segments on a fixed grid; the runner hashes each
 // segment from its one sequential read of the image, the server hashes it (`dd | openssl dgst` over SSH exec) as soon
-// as every byte of it is confirmed written, whichever channel wrote it, up to two remote commands at a time.
+// as every byte of it is confirmed written, whichever channel wrote it, up to two at a time: over hashing processes
+// kept open for the upload (hash-lane.ts), or one command per segment where those cannot be started.
 import { createHash } from 'node:crypto';
 import { shellQuote } from '../util/shell.js';
 import type { SftpConnection } from './connect.js';
 import type { RangeMap } from './ranges.js';
+import { BLOCK, HashLane } from './hash-lane.js';
 import { execHash, HASH_STDIN, hashTimeoutMs, viaSh, type HashTool } from './remote-hash.js';
 
 const MiB = 1024 * 1024;
@@ -52,6 +54,8 @@ export class SegmentVerifier {
   private pos = 0;
   /** One queue of remote commands per lane (see `lanes`). */
   private lanes: Promise<unknown>[];
+  /** Each lane's hashing process on the server, started with the upload; undefined where it could not be. */
+  private readonly hashLanes: Promise<HashLane | undefined>[];
   private next = 0;
   private readonly results: Promise<string | undefined>[] = [];
   private abandoned = false;
@@ -75,6 +79,7 @@ export class SegmentVerifier {
     lanes = 1,
   ) {
     this.lanes = Array.from({ length: Math.max(1, lanes) }, () => Promise.resolve());
+    this.hashLanes = this.lanes.map(() => HashLane.open(conn, path));
   }
 
   /** The image's bytes, in order from offset 0. */
@@ -95,10 +100,13 @@ export class SegmentVerifier {
 
   abandon(): void {
     this.abandoned = true;
+    this.closeLanes();
   }
 
   async outcome(): Promise<SegmentOutcome> {
-    const problems = (await Promise.all(this.results)).filter((r) => r !== undefined);
+    const settled = await Promise.all(this.results);
+    this.closeLanes();
+    const problems = settled.filter((r) => r !== undefined);
     const ok = problems.length === 0 && this.results.length > 0 && !this.stopped;
     return { ok, count: this.results.length, tool: this.tool, reason: problems[0], stopped: this.stopped };
   }
@@ -120,13 +128,13 @@ export class SegmentVerifier {
         if (!this.asked) {
           this.asked = true;
           this.stopped = this.stopReason();
-          if (this.stopped) this.abandoned = true; // segments not yet hashed on the server are no longer needed
+          if (this.stopped) this.abandon(); // segments not yet hashed on the server are no longer needed
         }
         if (this.abandoned) return 'abandoned';
         const lane = this.next++ % this.lanes.length;
         const run = this.lanes[lane].then(async () => {
           if (this.abandoned) return 'abandoned';
-          const hashed = await execHash(this.conn, command, hashTimeoutMs(end - start));
+          const hashed = await this.hashOnServer(lane, start, end, command);
           if ('refused' in hashed) return `segment ${start}-${end}: ${hashed.refused}`;
           this.tool = hashed.tool;
           return hashed.sha256 === local ? undefined : `segment ${start}-${end} differs`;
@@ -136,5 +144,23 @@ export class SegmentVerifier {
       })
       .catch((error: unknown) => `segment ${start}-${end}: ${(error as Error).message}`);
     this.results.push(result);
+  }
+
+  /** Over the lane's process where it runs; else (or once it has ended on a live connection) by a command of its own. */
+  private async hashOnServer(lane: number, start: number, end: number, command: string) {
+    const server = await this.hashLanes[lane];
+    const timeoutMs = hashTimeoutMs(end - start);
+    if (server?.usable) {
+      try {
+        return await server.hash(start / BLOCK, Math.ceil((end - start) / BLOCK), timeoutMs);
+      } catch (error) {
+        if (!this.conn.isOpen()) throw error;
+      }
+    }
+    return execHash(this.conn, command, timeoutMs);
+  }
+
+  private closeLanes(): void {
+    for (const lane of this.hashLanes) void lane.then((l) => l?.close());
   }
 }

@@ -277,8 +277,8 @@ async function attempt(st: StageState, resumes: number): Promise<StageResult | u
       segmentBytes: Math.floor((opts.verifySegmentBytes ?? 64 * MiB) / MiB) * MiB,
       segmentMaxRate: opts.segmentMaxRate ?? 100 * MiB,
       signal: opts.signal,
-      // The lock is read while the last answers come, so the release after the rename is one request.
-      onAllWritten: () => {
+      // The lock is read while the last pieces go, so the release after the rename is one request.
+      onLastPiece: () => {
         const lock = st.lock;
         if (lock && lock !== 'released') confirming = lock.confirm();
       },

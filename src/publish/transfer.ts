@@ -35,8 +35,8 @@ export interface TransferOptions {
   segmentBytes: number;
   segmentMaxRate: number;
   signal?: AbortSignal;
-  /** Every byte is on the server (the closes not yet answered). */
-  onAllWritten?: () => void;
+  /** The last piece is being sent: what remains is the answers, the closes and the verification. */
+  onLastPiece?: () => void;
 }
 
 export interface Transferred {
@@ -48,6 +48,7 @@ export interface Transferred {
 
 export async function transfer(o: TransferOptions): Promise<Transferred> {
   const queue = new PieceQueue(o.onServer.gaps(o.size));
+  queue.onDrained = o.onLastPiece;
   const used = Math.max(1, Math.min(o.channels.sftps.length, queue.remaining));
   const recorded = o.recorded || used > 1;
   const coverage = new Coverage(o.onServer);
@@ -73,7 +74,6 @@ export async function transfer(o: TransferOptions): Promise<Transferred> {
       flusher.unref();
     }
     await writePiecesOf(o, fh, queue, handles, coverage, record);
-    o.onAllWritten?.();
     const sha256 = await hashing;
     if (flusher) clearInterval(flusher);
     // All of it confirmed (sent with the closes, the record's own included: one round trip): a cut during

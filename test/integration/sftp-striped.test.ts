@@ -39,6 +39,11 @@ function target(server: Sshd, port = server.port): SftpTarget {
   return { host: server.host, port, username: server.user, privateKey: server.privateKey, fingerprint: server.fingerprint };
 }
 
+/** The commands sshd has started (exec channels), from its log. */
+function commandsRun(server: Sshd): number {
+  return server.log().match(/Starting session: command/g)?.length ?? 0;
+}
+
 function userDir(server: Sshd, name: string): string {
   const dir = path.join(server.root, name);
   mkdirSync(dir, { recursive: true });
@@ -50,12 +55,15 @@ describe('a striped upload', () => {
   test('writes disjoint ranges over four channels of one connection and ends identical, verified, alone', async () => {
     const staging = userDir(sshd, 'four/staging');
     const reporter = new CaptureReporter();
+    const commandsBefore = commandsRun(sshd);
     const staged = await stageImage({ target: target(sshd), image, stagingDir: staging, remoteName: 'striped-1.0.sif', reporter, channels: 4, progressIntervalMs: 0, verifySegmentBytes: 2 * MiB, segmentMaxRate: Infinity });
     expect(staged).toMatchObject({ sha256: imageSha, bytesSent: 12 * MiB, verification: 'sha256', channels: 4 });
     expect(sha256File(`${staging}/striped-1.0.sif`)).toBe(imageSha);
     expect(readdirSync(staging)).toEqual(['striped-1.0.sif']);
     expect(reporter.text()).toContain('writing over 4 SFTP channel(s) (sftp-channels: 4)');
     expect(reporter.text()).toContain('of 6 segments, computed while uploading, matches the image');
+    // The six segments were asked of two hashing processes kept open for the upload, not of six commands.
+    expect(commandsRun(sshd) - commandsBefore).toBe(2);
     expect(renderText(stageSummary(staged))).toMatch(/Link +round trip [\d.]+ ms, 4 SFTP channel\(s\), [\d.]+ MiB\/s effective/);
   }, 60_000);
 

@@ -1,0 +1,94 @@
+// A hashing process on the server kept open while the upload runs: `sh` reads `SKIP COUNT` lines (1 MiB blocks of
+// the partial) on its standard input and answers each with `SKIP COUNT SHA256`, so a segment costs one round trip
+// and its hashing, where a command of its own costs three more (opening the channel, starting the command, closing
+// it). The answer names the blocks it is for: a line the account's shell printed on its own, or an answer that does
+// not match a question, is never taken for a segment's hash. Where the channel cannot be opened (the account cannot
+// run commands, or sshd allows no more sessions), the caller runs one command per segment as before.
+import type { ClientChannel } from 'ssh2';
+import { shellQuote } from '../util/shell.js';
+import { SftpError, type SftpConnection } from './connect.js';
+import { HASH_STDIN, parseRemoteHash, viaSh, type RemoteHash } from './remote-hash.js';
+
+export const BLOCK = 1024 * 1024;
+
+interface Question {
+  key: string;
+  resolve(answer: RemoteHash): void;
+  reject(error: Error): void;
+  timer: ReturnType<typeof setTimeout>;
+}
+
+export class HashLane {
+  private readonly waiting = new Map<string, Question>();
+  private buffered = '';
+  private broken?: Error;
+
+  private constructor(
+    private readonly channel: ClientChannel,
+    private readonly conn: SftpConnection,
+  ) {
+    channel.on('error', () => undefined); // told by 'close'
+    channel.on('data', (data: Buffer) => this.read(data.toString('utf8')));
+    channel.stderr.resume();
+    channel.on('close', () => this.fail(conn.isOpen() ? new SftpError('the hashing command on the server ended') : new SftpError('the connection closed', 'network')));
+  }
+
+  /** Starts the process for `path`; undefined where the server will not run it (the caller falls back). */
+  static open(conn: SftpConnection, path: string): Promise<HashLane | undefined> {
+    const script = `while read s c; do h=$(dd if=${shellQuote(path)} bs=${BLOCK} skip=$s count=$c 2>/dev/null | ${HASH_STDIN}); echo "$s $c $h"; done`;
+    return new Promise((resolve) => {
+      if (!conn.isOpen()) return resolve(undefined);
+      try {
+        conn.ssh.exec(viaSh(script), (err, channel) => resolve(err ? undefined : new HashLane(channel, conn)));
+      } catch {
+        resolve(undefined);
+      }
+    });
+  }
+
+  get usable(): boolean {
+    return this.broken === undefined;
+  }
+
+  /** The server's sha256 of `count` blocks from block `skip`. Rejects when the process or the connection ends first. */
+  hash(skip: number, count: number, timeoutMs: number): Promise<RemoteHash> {
+    if (this.broken) return Promise.reject(this.broken);
+    const key = `${skip} ${count}`;
+    return new Promise((resolve, reject) => {
+      const timer = setTimeout(() => this.fail(new SftpError(`no hash from the server within ${Math.round(timeoutMs / 1000)} s`, 'network')), timeoutMs);
+      this.waiting.set(key, { key, resolve, reject, timer });
+      this.channel.write(`${key}\n`);
+    });
+  }
+
+  /** Ends the process (its standard input closes, so its loop ends). */
+  close(): void {
+    this.fail(new SftpError('the hashing lane was closed'));
+    if (this.conn.isOpen()) this.channel.end();
+  }
+
+  private read(text: string): void {
+    this.buffered += text;
+    for (let nl = this.buffered.indexOf('\n'); nl >= 0; nl = this.buffered.indexOf('\n')) {
+      const line = this.buffered.slice(0, nl);
+      this.buffered = this.buffered.slice(nl + 1);
+      const m = /^(\d+ \d+) (.*)$/.exec(line);
+      const question = m && this.waiting.get(m[1]);
+      if (!question) continue;
+      this.waiting.delete(question.key);
+      clearTimeout(question.timer);
+      const hashed = parseRemoteHash(m[2]);
+      question.resolve(hashed ?? { refused: `hashing printed ${JSON.stringify(m[2].slice(0, 100))}` });
+    }
+  }
+
+  private fail(error: Error): void {
+    this.broken ??= error;
+    for (const q of this.waiting.values()) {
+      clearTimeout(q.timer);
+      q.reject(error);
+    }
+    this.waiting.clear();
+    if (error.message.startsWith('no hash')) this.channel.close();
+  }
+}
