@@ -55,7 +55,11 @@ export class HashLane {
     if (this.broken) return Promise.reject(this.broken);
     const key = `${skip} ${count}`;
     return new Promise((resolve, reject) => {
-      const timer = setTimeout(() => this.fail(new SftpError(`no hash from the server within ${Math.round(timeoutMs / 1000)} s`, 'network')), timeoutMs);
+      // A process that does not answer in time is given up, and its channel with it.
+      const timer = setTimeout(() => {
+        this.fail(new SftpError(`no hash from the server within ${Math.round(timeoutMs / 1000)} s`, 'network'));
+        this.channel.close();
+      }, timeoutMs);
       this.waiting.set(key, { key, resolve, reject, timer });
       this.channel.write(`${key}\n`);
     });
@@ -89,6 +93,5 @@ export class HashLane {
       q.reject(error);
     }
     this.waiting.clear();
-    if (error.message.startsWith('no hash')) this.channel.close();
   }
 }
