@@ -187,7 +187,7 @@ async function takeLock(conn: () => SftpConnection, path: string, opts: LockOpti
       const on = conn();
       const at = Date.now();
       const current = await readText(on, path).catch(() => undefined);
-      if (current?.includes(`token: ${token}`)) confirmed = { on, at };
+      if (current !== undefined && carriesToken(current, token)) confirmed = { on, at };
     },
     async release() {
       clearInterval(heartbeat);
@@ -245,11 +245,15 @@ export async function releaseLockFile(conn: SftpConnection, path: string, token:
     return undefined;
   });
   if (current === undefined) return 'absent';
-  if (!current.includes(`token: ${token}`)) {
+  if (!carriesToken(current, token)) {
     if (!quietIfOthers) reporter.warning(`the lock ${path} was taken over by ${describeHolder(current)} while this run held it; leaving it in place`);
     return 'others';
   }
   return unlinkLock(conn, path, reporter);
+}
+
+function carriesToken(content: string, token: string): boolean {
+  return content.includes(`token: ${token}`);
 }
 
 function unlinkLock(conn: SftpConnection, path: string, reporter: Reporter): Promise<LockRelease> {

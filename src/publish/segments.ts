@@ -9,8 +9,6 @@ import type { RangeMap } from './ranges.js';
 import { BLOCK, HashLane } from './hash-lane.js';
 import { execHash, HASH_STDIN, hashTimeoutMs, viaSh, type HashTool } from './remote-hash.js';
 
-const MiB = 1024 * 1024;
-
 /** The confirmed ranges of an upload in progress, and a way to wait until a range is in them. */
 export class Coverage {
   private waiters: { start: number; end: number; resolve: (covered: boolean) => void }[] = [];
@@ -118,8 +116,6 @@ export class SegmentVerifier {
     const local = this.hash.digest('hex');
     this.hash = createHash('sha256');
     this.start = end;
-    const block = MiB;
-    const command = viaSh(`dd if=${shellQuote(this.path)} bs=${block} skip=${start / block} count=${Math.ceil((end - start) / block)} 2>/dev/null | ${HASH_STDIN}`);
     // Hashed in the order segments reach the server (the channels fill the file from the front, a resumed one's gaps anywhere).
     const result = this.coverage
       .wait(start, end)
@@ -134,7 +130,7 @@ export class SegmentVerifier {
         const lane = this.next++ % this.lanes.length;
         const run = this.lanes[lane].then(async () => {
           if (this.abandoned) return 'abandoned';
-          const hashed = await this.hashOnServer(lane, start, end, command);
+          const hashed = await this.hashOnServer(lane, start, end);
           if ('refused' in hashed) return `segment ${start}-${end}: ${hashed.refused}`;
           this.tool = hashed.tool;
           return hashed.sha256 === local ? undefined : `segment ${start}-${end} differs`;
@@ -147,17 +143,19 @@ export class SegmentVerifier {
   }
 
   /** Over the lane's process where it runs; else (or once it has ended on a live connection) by a command of its own. */
-  private async hashOnServer(lane: number, start: number, end: number, command: string) {
+  private async hashOnServer(lane: number, start: number, end: number) {
     const server = await this.hashLanes[lane];
     const timeoutMs = hashTimeoutMs(end - start);
+    const skip = start / BLOCK;
+    const count = Math.ceil((end - start) / BLOCK);
     if (server?.usable) {
       try {
-        return await server.hash(start / BLOCK, Math.ceil((end - start) / BLOCK), timeoutMs);
+        return await server.hash(skip, count, timeoutMs);
       } catch (error) {
         if (!this.conn.isOpen()) throw error;
       }
     }
-    return execHash(this.conn, command, timeoutMs);
+    return execHash(this.conn, viaSh(`dd if=${shellQuote(this.path)} bs=${BLOCK} skip=${skip} count=${count} 2>/dev/null | ${HASH_STDIN}`), timeoutMs);
   }
 
   private closeLanes(): void {
