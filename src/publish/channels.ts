@@ -34,11 +34,25 @@ export function chooseChannels(o: { setting: ChannelSetting; rttMs: number; link
   if (o.host !== undefined && isLoopbackHost(o.host)) return { channels: 1, why: `${rtt} to ${o.host} on this machine: one channel` };
   if (o.rttMs < (o.minRttMs ?? 5)) return { channels: 1, why: `${rtt}: one channel is not limited by its window` };
   const link = o.linkBytesPerSecond ?? 125_000_000;
-  const perChannel = CHANNEL_WINDOW / (o.rttMs / 1000);
+  // sshd tops a window up once half of it is used, so a channel has between half and all of it in flight: 3/4 on average.
+  const perChannel = (CHANNEL_WINDOW * 0.75) / (o.rttMs / 1000);
   const wanted = Math.ceil(link / perChannel);
   const channels = Math.max(1, Math.min(wanted, MAX_CHANNELS, pieces));
   const linkText = o.linkBytesPerSecond ? `${((o.linkBytesPerSecond * 8) / 1e6).toFixed(0)} Mbit/s measured` : '1 Gbit/s assumed';
   return { channels, why: `${rtt}, one channel carries about ${(perChannel / 1048576).toFixed(0)} MiB/s, link ${linkText}` };
+}
+
+/**
+ * SFTP write requests to keep in flight on each channel: enough to carry 1 Gbit/s over the round trip, from half a
+ * channel window's worth to a whole one (more would only wait in the client's buffer). Half a window on short
+ * links, so the sender does not run out of window: sshd sends its window adjustments as small packets without
+ * TCP_NODELAY, held back until our delayed acknowledgement of the one before, and a sender waiting for them stalls
+ * (on loopback, most of a second per upload; OpenSSH's own `sftp` with its 64 requests does the same).
+ */
+export function requestsInFlight(rttMs: number, chunk: number): number {
+  const window = Math.ceil(CHANNEL_WINDOW / chunk);
+  const wanted = Math.ceil((125_000_000 * rttMs) / 1000 / chunk);
+  return Math.max(Math.ceil(window / 2), Math.min(wanted, window));
 }
 
 /** `localhost`, 127.0.0.0/8 or ::1. */
@@ -67,13 +81,18 @@ export interface Channels {
  * refuses (`MaxSessions`), saying which. Refused sessions and failed extra connections lower the count; never below one.
  */
 export async function openChannels(conn: SftpConnection, n: number, connect: () => Promise<SftpConnection>, reporter: Reporter): Promise<Channels> {
-  const sftps: SFTPWrapper[] = [conn.sftp];
+  // Those opened with the connection first (a long link's, see `ConnectOptions.sessions`); where the server refused
+  // one of them, asking again on this connection would only be refused again.
+  const spare = await conn.takeSpare(n - 1);
+  const sftps: SFTPWrapper[] = [conn.sftp, ...spare.sftps];
   const extra: SftpConnection[] = [];
-  let refused: unknown;
-  const more = await Promise.allSettled(Array.from({ length: n - 1 }, () => conn.openSftp()));
-  for (const r of more) {
-    if (r.status === 'fulfilled') sftps.push(r.value);
-    else refused ??= r.reason;
+  let refused: unknown = spare.refused;
+  if (refused === undefined) {
+    const more = await Promise.allSettled(Array.from({ length: n - sftps.length }, () => conn.openSftp()));
+    for (const r of more) {
+      if (r.status === 'fulfilled') sftps.push(r.value);
+      else refused ??= r.reason;
+    }
   }
   if (refused !== undefined && isNetworkError(refused)) throw refused;
   const missing = n - sftps.length;

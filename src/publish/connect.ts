@@ -31,6 +31,11 @@ export interface ConnectOptions {
   /** SSH keepalive interval. Default 10 s (a dead link is noticed after 3 unanswered ones). */
   keepaliveIntervalMs?: number;
   signal?: AbortSignal;
+  /**
+   * How many SFTP sessions to open at once when the connection is ready, told the round trip that authentication
+   * measured: a long link's channels then open together with the first one instead of after it. Default: one.
+   */
+  sessions?: (handshakeRttMs: number) => number;
 }
 
 /** The server's host key was refused; never retried. */
@@ -69,6 +74,16 @@ export interface SftpConnection {
    * (channel open, subsystem request, version), so the upload's channel count costs no request of its own.
    */
   readonly sessionRttMs: number;
+  /**
+   * The round trip in ms, measured before the first session opened: a third of the time authentication took
+   * (service request, key check, signed request), the server's checking of the key included.
+   */
+  readonly handshakeRttMs: number;
+  /**
+   * Takes up to `n` of the sessions opened beside the first one (`ConnectOptions.sessions`) and closes the rest;
+   * `refused` says why the server refused any of them (OpenSSH's `MaxSessions`).
+   */
+  takeSpare(n: number): Promise<{ sftps: SFTPWrapper[]; refused?: unknown }>;
   /** Resolves once the connection has been closed (by `end` or by the network). */
   readonly closed: Promise<void>;
   isOpen(): boolean;
@@ -144,7 +159,11 @@ function scrub(text: string, target: SftpTarget): string {
  * requests in flight, its own resume logic) and the SSH connection (exec for the remote hash), which a wrapper
  * library would only hide.
  */
-function openSession(ssh: SshClient, config: ConnectConfig): Promise<{ sftp: SFTPWrapper; rttMs: number }> {
+function openSession(
+  ssh: SshClient,
+  config: ConnectConfig,
+  sessions: ConnectOptions['sessions'],
+): Promise<{ sftp: SFTPWrapper; rttMs: number; handshakeRttMs: number; spare: Promise<{ sftps: SFTPWrapper[]; refused?: unknown }> }> {
   return new Promise((resolve, reject) => {
     const fail = (error: Error) => {
       ssh.off('error', fail);
@@ -154,17 +173,36 @@ function openSession(ssh: SshClient, config: ConnectConfig): Promise<{ sftp: SFT
     const closedEarly = () => fail(new SftpError('the connection closed before the SFTP session opened', 'network'));
     ssh.on('error', fail);
     ssh.once('close', closedEarly);
+    // ssh2 asks for the user-auth service as the key exchange completes: from here to 'ready' are three exchanges.
+    let kexDone: number | undefined;
+    ssh.once('handshake', () => (kexDone = performance.now()));
     ssh.once('ready', () => {
       const asked = performance.now();
-      ssh.sftp((err, sftp) => {
-        if (err) return fail(err);
+      const handshakeRttMs = kexDone === undefined ? undefined : (asked - kexDone) / 3;
+      const wanted = handshakeRttMs === undefined ? 1 : Math.max(1, Math.floor(sessions?.(handshakeRttMs) ?? 1));
+      // The first is asked first: the server starts sessions in order, so the others do not keep it waiting.
+      const first = openSftp(ssh);
+      // Waited for only by whoever takes them.
+      const spare = Promise.allSettled(Array.from({ length: wanted - 1 }, () => openSftp(ssh))).then((settled) => ({
+        sftps: settled.flatMap((r) => (r.status === 'fulfilled' ? [r.value] : [])),
+        refused: settled.find((r): r is PromiseRejectedResult => r.status === 'rejected')?.reason as unknown,
+      }));
+      first.then((sftp) => {
         ssh.off('error', fail);
         ssh.off('close', closedEarly);
-        resolve({ sftp, rttMs: (performance.now() - asked) / 3 });
-      });
+        const rttMs = (performance.now() - asked) / 3;
+        resolve({ sftp, rttMs, handshakeRttMs: handshakeRttMs ?? rttMs, spare });
+      }, fail);
     });
     ssh.connect(config);
+    // Requests are sent in batches (one session's requests are applied in order): with Nagle's algorithm the kernel
+    // would hold each batch's later packets until the first is acknowledged, a round trip more on a long link.
+    ssh.setNoDelay(true);
   });
+}
+
+function openSftp(ssh: SshClient): Promise<SFTPWrapper> {
+  return new Promise((resolve, reject) => ssh.sftp((err, sftp) => (err ? reject(err) : resolve(sftp))));
 }
 
 async function connectOnce(target: SftpTarget, opts: ConnectOptions): Promise<SftpConnection> {
@@ -207,8 +245,8 @@ async function connectOnce(target: SftpTarget, opts: ConnectOptions): Promise<Sf
       verdict = verifyHostKey({ host: target.host, port: target.port, keyBlob: key, knownHosts: target.knownHosts, fingerprint: target.fingerprint });
       return verdict.ok;
     },
-  })
-    .then(({ sftp: raw, rttMs: sessionRttMs }) => {
+  }, opts.sessions)
+    .then(({ sftp: raw, rttMs: sessionRttMs, handshakeRttMs, spare }) => {
       open = true;
       const sftp = trackPending(raw, () => open, ssh);
       raw.on('close', () => {
@@ -217,11 +255,21 @@ async function connectOnce(target: SftpTarget, opts: ConnectOptions): Promise<Sf
       });
       const hostKey = verdict as Extract<HostKeyVerdict, { ok: true }>;
       let side: Promise<SftpConnection> | undefined;
+      let spareLeft: Promise<{ sftps: SFTPWrapper[]; refused?: unknown }> | undefined = spare.then(({ sftps, refused }) => ({ sftps: sftps.map((more) => trackPending(more, () => open, ssh)), refused }));
       const connection: SftpConnection = {
         sftp,
         ssh,
         hostKey,
         sessionRttMs,
+        handshakeRttMs,
+        takeSpare: async (n) => {
+          const left = spareLeft;
+          spareLeft = undefined;
+          if (!left) return { sftps: [] };
+          const { sftps, refused } = await left;
+          for (const unused of sftps.slice(Math.max(0, n))) unused.end();
+          return { sftps: sftps.slice(0, Math.max(0, n)), refused };
+        },
         closed,
         isOpen: () => open,
         exec: async (command, timeoutMs) => {

@@ -15,7 +15,8 @@ interface Question {
   key: string;
   resolve(answer: RemoteHash): void;
   reject(error: Error): void;
-  timer: ReturnType<typeof setTimeout>;
+  timeoutMs: number;
+  timer?: ReturnType<typeof setTimeout>;
 }
 
 export class HashLane {
@@ -50,19 +51,29 @@ export class HashLane {
     return this.broken === undefined;
   }
 
-  /** The server's sha256 of `count` blocks from block `skip`. Rejects when the process or the connection ends first. */
+  /**
+   * The server's sha256 of `count` blocks from block `skip`. Asked at once, behind any questions still unanswered (the
+   * process answers in turn, so a question's time limit runs from when the one before it is answered). Rejects when
+   * the process or the connection ends first.
+   */
   hash(skip: number, count: number, timeoutMs: number): Promise<RemoteHash> {
     if (this.broken) return Promise.reject(this.broken);
     const key = `${skip} ${count}`;
     return new Promise((resolve, reject) => {
-      // A process that does not answer in time is given up, and its channel with it.
-      const timer = setTimeout(() => {
-        this.fail(new SftpError(`no hash from the server within ${Math.round(timeoutMs / 1000)} s`, 'network'));
-        this.channel.close();
-      }, timeoutMs);
-      this.waiting.set(key, { key, resolve, reject, timer });
+      this.waiting.set(key, { key, resolve, reject, timeoutMs });
+      this.armFirst();
       this.channel.write(`${key}\n`);
     });
+  }
+
+  /** A process that does not answer the question it is on in time is given up, and its channel with it. */
+  private armFirst(): void {
+    const first = this.waiting.values().next().value;
+    if (!first || first.timer) return;
+    first.timer = setTimeout(() => {
+      this.fail(new SftpError(`no hash from the server within ${Math.round(first.timeoutMs / 1000)} s`, 'network'));
+      this.channel.close();
+    }, first.timeoutMs);
   }
 
   /** Ends the process (its standard input closes, so its loop ends). */
@@ -81,6 +92,7 @@ export class HashLane {
       if (!question) continue;
       this.waiting.delete(question.key);
       clearTimeout(question.timer);
+      this.armFirst();
       const hashed = parseRemoteHash(m[2]);
       question.resolve(hashed ?? { refused: `hashing printed ${JSON.stringify(m[2].slice(0, 100))}` });
     }

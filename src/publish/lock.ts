@@ -34,6 +34,11 @@ export interface LockOptions {
    * an attempt whose answer was lost is then recognised as this run's own instead of waited out.
    */
   token?: string;
+  /**
+   * Called as the first try's rename is sent: what it sends over the same session is applied after the rename, so
+   * where that rename takes the lock (`RemoteLock.takenFirst`) its answers describe the server as the lock found it.
+   */
+  alongside?: () => void;
 }
 
 export interface RemoteLock {
@@ -42,6 +47,8 @@ export interface RemoteLock {
   /** Set when a stale lock was taken over: who held it. */
   tookOverFrom?: string;
   waitedMs: number;
+  /** Taken by the first try's rename, the one `LockOptions.alongside` was sent after. */
+  takenFirst: boolean;
   /**
    * Reads the lock now, ahead of the release (while the caller's last requests are answered): a release soon after,
    * on the same connection, then only removes it. Soon: within a quarter of `staleMs` (at most 30 s), while the
@@ -88,7 +95,7 @@ async function takeLock(conn: () => SftpConnection, path: string, opts: LockOpti
   let announced = false;
   let tookOverFrom: string | undefined;
   let vanished = 0;
-  const taken = await firstTry(conn().sftp, path, draftPath(path, token), content, opts.dirReady);
+  const taken = await firstTry(conn().sftp, path, draftPath(path, token), content, opts.dirReady, opts.alongside);
   while (!taken) {
     if (opts.signal?.aborted) throw new SftpError(`cancelled while waiting for the lock ${path}`);
     const sftp = conn().sftp;
@@ -182,6 +189,7 @@ async function takeLock(conn: () => SftpConnection, path: string, opts: LockOpti
     path,
     token,
     tookOverFrom,
+    takenFirst: taken,
     waitedMs: Date.now() - started,
     async confirm() {
       const on = conn();
@@ -205,7 +213,7 @@ async function takeLock(conn: () => SftpConnection, path: string, opts: LockOpti
  * then its content, close and rename sent together (one session's requests are applied in order). False where the
  * lock exists or the directory did not: the caller's loop takes it the long way.
  */
-async function firstTry(sftp: SFTPWrapper, path: string, temp: string, content: string, dirReady?: Promise<unknown>): Promise<boolean> {
+async function firstTry(sftp: SFTPWrapper, path: string, temp: string, content: string, dirReady?: Promise<unknown>, alongside?: () => void): Promise<boolean> {
   const opening = sftpCall<Buffer>((cb) => sftp.open(temp, 'w', { mode: 0o644 }, cb));
   opening.catch(() => undefined);
   await dirReady;
@@ -215,11 +223,13 @@ async function firstTry(sftp: SFTPWrapper, path: string, temp: string, content: 
   });
   if (!handle) return false;
   const data = Buffer.from(content);
-  const [written, closed, renamed] = await Promise.allSettled([
+  const sent = [
     sftpCall((cb) => sftp.write(handle, data, 0, data.length, 0, cb)),
     sftpCall((cb) => sftp.close(handle, cb)),
     sftpCall((cb) => sftp.rename(temp, path, cb)),
-  ]);
+  ];
+  alongside?.();
+  const [written, closed, renamed] = await Promise.allSettled(sent);
   for (const r of [written, closed, renamed]) if (r.status === 'rejected' && isNetworkError(r.reason)) throw r.reason;
   const failed = [written, closed].find((r) => r.status === 'rejected');
   if (failed) {

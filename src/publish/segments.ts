@@ -7,7 +7,7 @@ import { shellQuote } from '../util/shell.js';
 import type { SftpConnection } from './connect.js';
 import type { RangeMap } from './ranges.js';
 import { BLOCK, HashLane } from './hash-lane.js';
-import { execHash, HASH_STDIN, hashTimeoutMs, viaSh, type HashTool } from './remote-hash.js';
+import { execHash, HASH_STDIN, hashTimeoutMs, viaSh, type HashTool, type RemoteHash } from './remote-hash.js';
 
 /** The confirmed ranges of an upload in progress, and a way to wait until a range is in them. */
 export class Coverage {
@@ -50,7 +50,7 @@ export class SegmentVerifier {
   private hash = createHash('sha256');
   private start = 0;
   private pos = 0;
-  /** One queue of remote commands per lane (see `lanes`). */
+  /** One queue of remote commands per lane (see `lanes`), where its hashing process could not be used. */
   private lanes: Promise<unknown>[];
   /** Each lane's hashing process on the server, started with the upload; undefined where it could not be. */
   private readonly hashLanes: Promise<HashLane | undefined>[];
@@ -62,21 +62,41 @@ export class SegmentVerifier {
   private stopped?: string;
   private tool: HashTool = 'sha256sum';
 
+  private readonly segmentBytes: number;
+  private readonly coverage: Coverage;
+  private readonly stopReason: () => string | undefined;
+  private readonly size: number;
+  /**
+   * Where the last `segmentBytes` of the file begin, hashed in quarters: what is left to wait for once the upload
+   * ends is one quarter's hashing, not a whole segment's.
+   */
+  private readonly tailStart: number;
+
   constructor(
     private readonly conn: SftpConnection,
     private readonly path: string,
-    private readonly segmentBytes: number,
-    private readonly coverage: Coverage,
-    /** Asked when the first segment is on the server: a reason to stop hashing in segments, or undefined to go on. */
-    private readonly stopReason: () => string | undefined = () => undefined,
-    /**
-     * Remote commands run at once: segments that complete together (a resumed upload's gaps end together) are hashed side by
-     * side, as long as the exec channels and the upload's stay within sshd's default MaxSessions (10): beyond it, a
-     * command needs a connection of its own.
-     */
-    lanes = 1,
+    o: {
+      /** The image's size. */
+      size: number;
+      /** Bytes a segment (whole MiB); the last of them are hashed in quarters. */
+      segmentBytes: number;
+      coverage: Coverage;
+      /** Asked when the first segment is on the server: a reason to stop hashing in segments, or undefined to go on. */
+      stopReason?: () => string | undefined;
+      /**
+       * Remote commands run at once: segments that complete together (a resumed upload's gaps end together) are hashed
+       * side by side, as long as the exec channels and the upload's stay within sshd's default MaxSessions (10): beyond
+       * it, a command needs a connection of its own.
+       */
+      lanes?: number;
+    },
   ) {
-    this.lanes = Array.from({ length: Math.max(1, lanes) }, () => Promise.resolve());
+    this.segmentBytes = o.segmentBytes;
+    this.coverage = o.coverage;
+    this.stopReason = o.stopReason ?? (() => undefined);
+    this.size = o.size;
+    this.tailStart = Math.max(0, Math.floor((o.size - o.segmentBytes) / BLOCK) * BLOCK);
+    this.lanes = Array.from({ length: Math.max(1, o.lanes ?? 1) }, () => Promise.resolve());
     this.hashLanes = this.lanes.map(() => HashLane.open(conn, path));
   }
 
@@ -84,12 +104,21 @@ export class SegmentVerifier {
   update(buf: Buffer): void {
     if (this.stopped) return;
     for (let off = 0; off < buf.length; ) {
-      const take = Math.min(buf.length - off, this.start + this.segmentBytes - this.pos);
+      const end = this.segmentEnd();
+      const take = Math.min(buf.length - off, end - this.pos);
       this.hash.update(buf.subarray(off, off + take));
       off += take;
       this.pos += take;
-      if (this.pos === this.start + this.segmentBytes) this.close();
+      if (this.pos === end) this.close();
     }
+  }
+
+  /** Segments of `segmentBytes` up to the tail (the one before it cut short where it begins), then quarters. */
+  private segmentEnd(): number {
+    const end = this.start + this.segmentBytes;
+    if (this.start < this.tailStart) return Math.min(end, this.tailStart);
+    const quarter = Math.max(BLOCK, Math.floor(this.segmentBytes / 4 / BLOCK) * BLOCK);
+    return Math.min(this.start + quarter, this.size);
   }
 
   finish(): void {
@@ -127,23 +156,22 @@ export class SegmentVerifier {
           if (this.stopped) this.abandon(); // segments not yet hashed on the server are no longer needed
         }
         if (this.abandoned) return 'abandoned';
-        const lane = this.next++ % this.lanes.length;
-        const run = this.lanes[lane].then(async () => {
-          if (this.abandoned) return 'abandoned';
-          const hashed = await this.hashOnServer(lane, start, end);
+        return this.hashOnServer(this.next++ % this.lanes.length, start, end).then((hashed) => {
+          if (hashed === 'abandoned') return hashed;
           if ('refused' in hashed) return `segment ${start}-${end}: ${hashed.refused}`;
           this.tool = hashed.tool;
           return hashed.sha256 === local ? undefined : `segment ${start}-${end} differs`;
         });
-        this.lanes[lane] = run.catch(() => undefined);
-        return run;
       })
       .catch((error: unknown) => `segment ${start}-${end}: ${(error as Error).message}`);
     this.results.push(result);
   }
 
-  /** Over the lane's process where it runs; else (or once it has ended on a live connection) by a command of its own. */
-  private async hashOnServer(lane: number, start: number, end: number) {
+  /**
+   * Over the lane's process where it runs, asked at once (it answers in turn); else, or once it has ended on a live
+   * connection, by a command of its own, one at a time per lane.
+   */
+  private async hashOnServer(lane: number, start: number, end: number): Promise<RemoteHash | 'abandoned'> {
     const server = await this.hashLanes[lane];
     const timeoutMs = hashTimeoutMs(end - start);
     const skip = start / BLOCK;
@@ -155,7 +183,11 @@ export class SegmentVerifier {
         if (!this.conn.isOpen()) throw error;
       }
     }
-    return execHash(this.conn, viaSh(`dd if=${shellQuote(this.path)} bs=${BLOCK} skip=${skip} count=${count} 2>/dev/null | ${HASH_STDIN}`), timeoutMs);
+    const run = this.lanes[lane].then(async (): Promise<RemoteHash | 'abandoned'> =>
+      this.abandoned ? ('abandoned' as const) : execHash(this.conn, viaSh(`dd if=${shellQuote(this.path)} bs=${BLOCK} skip=${skip} count=${count} 2>/dev/null | ${HASH_STDIN}`), timeoutMs),
+    );
+    this.lanes[lane] = run.catch(() => undefined);
+    return run;
   }
 
   private closeLanes(): void {

@@ -10,13 +10,13 @@ import type { Reporter } from '../report/reporter.js';
 import { formatBytes, formatDuration, type Summary } from '../report/summary.js';
 import { sha256File } from '../util/hash.js';
 import { isPlainFileName } from '../util/paths.js';
-import { chooseChannels, measureRtt, openChannels, type ChannelChoice, type Channels, type ChannelSetting } from './channels.js';
+import { chooseChannels, measureRtt, openChannels, requestsInFlight, type ChannelChoice, type Channels, type ChannelSetting } from './channels.js';
 import { connectSftp, HostKeyError, isNetworkError, SftpError, type ConnectOptions, type SftpConnection, type SftpTarget } from './connect.js';
 import { acquireLock, DEFAULT_LOCK_STALE_MS, lockDrafts, releaseLocks, removeDrafts, type RemoteLock } from './lock.js';
 import { phaseClock, Progress, type StagePhase } from './progress.js';
 import { remoteError, remoteJoin, sftpCall, sftpCode } from './remote.js';
 import { remoteSha256, type HashTool, type VerifyMode } from './remote-hash.js';
-import { onServer, rangesPath } from './resume.js';
+import { onServer, rangesPath, type OnServer } from './resume.js';
 import { transfer } from './transfer.js';
 import { verifyPartial, type Verified } from './verify.js';
 
@@ -37,7 +37,7 @@ export interface StageOptions {
   progressIntervalMs?: number;
   /** Bytes per SFTP write request. Default 64 KiB (capped by the server's limits@openssh.com). */
   chunkSize?: number;
-  /** SFTP write requests in flight per channel. Default 64. */
+  /** SFTP write requests in flight per channel. Default: from the round trip (`requestsInFlight`), 8 to a window's worth. */
   requests?: number;
   /** SFTP channels to write over (`sftp-channels`): `auto` (default) chooses from the measured round trip. */
   channels?: ChannelSetting;
@@ -48,9 +48,9 @@ export interface StageOptions {
   verifySegmentBytes?: number;
   /**
    * Segment hashing stops (and the whole file is hashed once at the end) when the upload runs faster than this many
-   * bytes per second: then the link is not the bottleneck, and hashing every byte a second time on the runner, plus
-   * reading it back on the server, slows the transfer more than one pass afterwards costs. Default 100 MiB/s;
-   * Infinity: always hash in segments.
+   * bytes per second on a short link (round trip under 20 ms): then the link is not the bottleneck, and hashing every
+   * byte a second time on the runner, plus reading it back on the server, slows the transfer more than one pass
+   * afterwards costs. Default 100 MiB/s; Infinity: always hash in segments. A long link always hashes in segments.
    */
   segmentMaxRate?: number;
   /** Reconnects after a dropped connection before giving up. Default 5. */
@@ -142,7 +142,8 @@ export async function stageImage(opts: StageOptions): Promise<StageResult> {
   };
   const connectOpts: ConnectOptions = { retryDelayMs: 1000, ...opts.connect, reporter, signal: opts.signal };
   const phase = phaseClock(opts.onPhase);
-  const conn = await connectSftp(opts.target, connectOpts);
+  const progress = new Progress(reporter, size, opts.progressIntervalMs ?? 5000);
+  const conn = await connectSftp(opts.target, { ...connectOpts, sessions: (rttMs) => sessionsFor(opts, size, progress, rttMs) });
   phase('connect');
   reporter.info(`connected to ${opts.target.username}@${opts.target.host}:${opts.target.port} (host key ${conn.hostKey.keyType} ${conn.hostKey.fingerprint}, trusted by ${conn.hostKey.via})`);
   const st: StageState = {
@@ -151,7 +152,7 @@ export async function stageImage(opts: StageOptions): Promise<StageResult> {
     conn,
     // One token for every attempt at the lock, so a lock created by an attempt whose answer was lost is ours.
     lockToken: randomBytes(12).toString('hex'),
-    progress: new Progress(reporter, size, opts.progressIntervalMs ?? 5000),
+    progress,
     size,
     paths,
     checked: false,
@@ -214,19 +215,20 @@ export async function stageImage(opts: StageOptions): Promise<StageResult> {
 async function attempt(st: StageState, resumes: number): Promise<StageResult | undefined> {
   const { opts, size, paths, progress } = st;
   const { reporter } = opts;
-  if (!st.conn.isOpen()) st.conn = await connectSftp(opts.target, st.connectOpts);
+  if (!st.conn.isOpen()) st.conn = await connectSftp(opts.target, { ...st.connectOpts, sessions: (rttMs) => sessionsFor(opts, size, progress, st.rttMs ?? rttMs) });
   const conn = st.conn;
-  // Measured alongside the first requests; the channels are opened while the lock is taken and the server's copies
-  // compared, so they cost no round trips of their own.
+  // On a long link the channels were opened with the connection; else they are opened (and a short link's round trip
+  // measured) while the lock is taken and the server's copies compared, so they cost no round trips of their own.
   const channelsReady = openChannelsFor(conn, st.rttMs, progress, size, opts, () => connectSftp(opts.target, { ...st.connectOpts, retries: 0 }));
   channelsReady.catch(() => undefined);
   try {
+    let asked: Asked | undefined;
     if (!st.lock) {
       // The directory's check and the first try at the lock go out together.
       const dirReady = ensureDir(conn, opts.stagingDir);
       dirReady.catch(() => undefined);
       // A failure of the directory's check is told as such (it rejects before the lock's try that waits for it).
-      [, st.lock] = await Promise.all([
+      const [, lock] = await Promise.all([
         dirReady,
         acquireLock(() => st.conn, stagingLockPath(paths.staged), {
           dirReady,
@@ -237,14 +239,16 @@ async function attempt(st: StageState, resumes: number): Promise<StageResult | u
           reporter,
           signal: opts.signal,
           token: st.lockToken,
+          // The comparison's requests go with the lock's rename: one round trip fewer where that takes the lock.
+          alongside: () => (asked = askServer(st, conn)),
         }),
       ]);
+      st.lock = lock;
+      if (!lock.takenFirst) asked = undefined;
     }
-    // Asked together with the comparison; unused when the server already has the image.
-    const onServerNow = onServer(conn, paths.partial, opts.image, size);
-    onServerNow.catch(() => undefined);
+    asked ??= askServer(st, conn);
     if (!st.checked) {
-      const same = await findIdentical(conn, opts.image, size, [paths.staged, ...(paths.live ? [paths.live] : [])], reporter);
+      const same = await findIdentical(conn, opts.image, size, asked.candidates, await asked.stats, reporter);
       if (same) {
         reporter.info(`${same.path} already has sha256 ${same.sha256}: nothing sent`);
         const ready = await channelsReady.catch(() => undefined);
@@ -252,7 +256,7 @@ async function attempt(st: StageState, resumes: number): Promise<StageResult | u
       }
       st.checked = true;
     }
-    const held = await onServerNow;
+    const held = await asked.held;
     if (held.map.total > 0) {
       st.resumedFrom.push(held.map.total);
       const where = held.map.ranges.length === 1 && held.map.ranges[0].start === 0 ? `from ${formatBytes(held.map.total)}` : `with ${formatBytes(held.map.total)} in ${held.map.ranges.length} ranges`;
@@ -263,6 +267,7 @@ async function attempt(st: StageState, resumes: number): Promise<StageResult | u
     st.rttMs = rttMs;
     st.channels = open.sftps.length;
     if (resumes === 0 || st.channels > 1) reporter.info(`writing over ${st.channels} SFTP channel(s) (${choice.why})`);
+    const chunk = Math.max(1024, opts.chunkSize ?? 64 * 1024);
     const sent = await transfer({
       conn,
       channels: open,
@@ -271,11 +276,13 @@ async function attempt(st: StageState, resumes: number): Promise<StageResult | u
       size,
       onServer: held.map,
       recorded: held.recorded,
-      chunk: Math.max(1024, opts.chunkSize ?? 64 * 1024),
-      requests: opts.requests ?? 64,
+      chunk,
+      requests: opts.requests ?? requestsInFlight(rttMs, chunk),
       progress,
       segmentBytes: Math.floor((opts.verifySegmentBytes ?? 64 * MiB) / MiB) * MiB,
-      segmentMaxRate: opts.segmentMaxRate ?? 100 * MiB,
+      // On a long link a pass over the whole file afterwards costs its hashing and round trips at the end, however fast
+      // the channels together carry the upload: segments are hashed whatever the rate.
+      segmentMaxRate: rttMs >= LONG_LINK_MS ? Infinity : (opts.segmentMaxRate ?? 100 * MiB),
       signal: opts.signal,
       // The lock is read while the last pieces go, so the release after the rename is one request.
       onLastPiece: () => {
@@ -337,12 +344,25 @@ function openChannelsFor(
     // The session's opening (an average over three exchanges, the server's start of the subsystem included) when it
     // is clearly a long link; else the quicker of that and one request now, so a loaded LAN server is not taken for
     // a distant one.
-    const rttMs = knownRtt ?? (conn.sessionRttMs >= LONG_LINK_MS ? conn.sessionRttMs : Math.min(conn.sessionRttMs, await measureRtt(conn.sftp)));
-    // After a cut, the throughput of the attempts so far is a measure of the link.
-    const linkBytesPerSecond = progress.sent > 8 * MiB ? progress.sent / progress.seconds() : undefined;
-    const choice = chooseChannels({ setting: opts.channels ?? 'auto', rttMs, linkBytesPerSecond, bytes: size, host: opts.target.host });
+    const early = Math.min(conn.handshakeRttMs, conn.sessionRttMs);
+    const rttMs = knownRtt ?? (early >= LONG_LINK_MS ? early : Math.min(early, await measureRtt(conn.sftp)));
+    const choice = channelChoice(opts, size, progress, rttMs);
     return { open: await openChannels(conn, choice.channels, connect, opts.reporter), choice, rttMs };
   })();
+}
+
+function channelChoice(opts: StageOptions, size: number, progress: Progress, rttMs: number): ChannelChoice {
+  // After a cut, the throughput of the attempts so far is a measure of the link.
+  const linkBytesPerSecond = progress.sent > 8 * MiB ? progress.sent / progress.seconds() : undefined;
+  return chooseChannels({ setting: opts.channels ?? 'auto', rttMs, linkBytesPerSecond, bytes: size, host: opts.target.host });
+}
+
+/**
+ * The SFTP sessions a connection opens at once (`ConnectOptions.sessions`): on a long link, or with a fixed count,
+ * the channels the upload will write over, so they open with the first instead of a round trip or three after it.
+ */
+function sessionsFor(opts: StageOptions, size: number, progress: Progress, rttMs: number): number {
+  return (opts.channels ?? 'auto') !== 'auto' || rttMs >= LONG_LINK_MS ? channelChoice(opts, size, progress, rttMs).channels : 1;
 }
 
 async function removePartial(conn: SftpConnection, partial: string): Promise<void> {
@@ -387,9 +407,26 @@ export async function ensureDir(conn: SftpConnection, dir: string): Promise<void
   });
 }
 
-async function findIdentical(conn: SftpConnection, image: string, size: number, candidates: string[], reporter: Reporter): Promise<{ path: string; sha256: string; tool?: HashTool } | undefined> {
-  // All asked at once: one round trip.
-  const stats = await Promise.all(candidates.map((path) => sftpCall<SftpStats>((cb) => conn.sftp.stat(path, cb)).catch(() => undefined)));
+/** The requests the comparison with the server's copies starts with, all sent at once. */
+interface Asked {
+  /** The staged and the live path, compared with the image; `stats` are theirs (none once compared on an earlier attempt). */
+  candidates: string[];
+  stats: Promise<(SftpStats | undefined)[]>;
+  /** What of the image the partial holds; unused when the server already has the image. */
+  held: Promise<OnServer>;
+}
+
+function askServer(st: StageState, conn: SftpConnection): Asked {
+  const { paths, opts, size } = st;
+  const candidates = st.checked ? [] : [paths.staged, ...(paths.live ? [paths.live] : [])];
+  const stats = Promise.all(candidates.map((path) => sftpCall<SftpStats>((cb) => conn.sftp.stat(path, cb)).catch(() => undefined)));
+  // Only reads: where the lock turns out not to be taken, its answer is dropped and asked again once it is.
+  const held = onServer(conn, paths.partial, opts.image, size);
+  held.catch(() => undefined);
+  return { candidates, stats, held };
+}
+
+async function findIdentical(conn: SftpConnection, image: string, size: number, candidates: string[], stats: (SftpStats | undefined)[], reporter: Reporter): Promise<{ path: string; sha256: string; tool?: HashTool } | undefined> {
   const sameSize = candidates.filter((_, i) => stats[i]?.isFile() && stats[i].size === size);
   if (sameSize.length === 0) return undefined;
   const localHash = sha256File(image);

@@ -96,13 +96,19 @@ export async function transfer(o: TransferOptions): Promise<Transferred> {
 function newSegments(o: TransferOptions, coverage: Coverage): SegmentVerifier {
   const startedAt = Date.now();
   const sentBefore = o.progress.sent;
-  return new SegmentVerifier(o.conn, o.partial, o.segmentBytes, coverage, () => {
-    // Acknowledged bytes over time when the first segment is on the server.
-    const sent = o.progress.sent - sentBefore;
-    const rate = sent / Math.max((Date.now() - startedAt) / 1000, 0.001);
-    return sent > 0 && rate > o.segmentMaxRate ? `the upload runs at ${(rate / MiB).toFixed(0)} MiB/s, faster than segment hashing pays off` : undefined;
+  return new SegmentVerifier(o.conn, o.partial, {
+    size: o.size,
+    segmentBytes: o.segmentBytes,
+    coverage,
+    stopReason: () => {
+      // Acknowledged bytes over time when the first segment is on the server.
+      const sent = o.progress.sent - sentBefore;
+      const rate = sent / Math.max((Date.now() - startedAt) / 1000, 0.001);
+      return sent > 0 && rate > o.segmentMaxRate ? `the upload runs at ${(rate / MiB).toFixed(0)} MiB/s, faster than segment hashing pays off` : undefined;
+    },
     // Two commands at once beside up to 8 channels of this connection, one beside 9 (MaxSessions 10).
-  }, Math.min(2, 10 - sessionsOn(o.channels)));
+    lanes: Math.min(2, 10 - sessionsOn(o.channels)),
+  });
 }
 
 /** The SFTP sessions the upload holds on its first connection. */

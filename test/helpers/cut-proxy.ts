@@ -38,6 +38,9 @@ export async function startCutProxy(targetPort: number): Promise<CutProxy> {
     const upstream = net.connect(targetPort, '127.0.0.1');
     sockets.add(client);
     sockets.add(upstream);
+    // Forwarded as it arrives, like a router: without this the kernel holds small writes for the peer's (delayed) ack.
+    client.setNoDelay(true);
+    upstream.setNoDelay(true);
     let stalled = false;
     const cut = () => {
       client.destroy();

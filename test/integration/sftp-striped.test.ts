@@ -6,9 +6,10 @@ import { chownSync, mkdirSync, readdirSync, writeFileSync } from 'node:fs';
 import path from 'node:path';
 import type { SftpTarget } from '../../src/publish/connect.js';
 import { stageImage, stageSummary } from '../../src/publish/stage.js';
+import type { Reporter } from '../../src/report/reporter.js';
 import { renderText } from '../../src/report/summary.js';
 import { CaptureReporter } from '../helpers/capture-reporter.js';
-import { startCutProxy, type CutProxy } from '../helpers/cut-proxy.js';
+import { startCutProxy, type CutProxy, type Fault } from '../helpers/cut-proxy.js';
 import { randomFile, sha256File } from '../helpers/files.js';
 import { startSshd, type Sshd } from '../helpers/sshd.js';
 import { tempDir } from '../helpers/tools.js';
@@ -61,8 +62,10 @@ describe('a striped upload', () => {
     expect(sha256File(`${staging}/striped-1.0.sif`)).toBe(imageSha);
     expect(readdirSync(staging)).toEqual(['striped-1.0.sif']);
     expect(reporter.text()).toContain('writing over 4 SFTP channel(s) (sftp-channels: 4)');
-    expect(reporter.text()).toContain('of 6 segments, computed while uploading, matches the image');
-    // The six segments were asked of two hashing processes kept open for the upload, not of six commands.
+    // Five segments of 2 MiB, then the last 2 MiB in quarters (at least a 1 MiB block each), so that what is left to
+    // hash once the upload ends is short.
+    expect(reporter.text()).toContain('of 7 segments, computed while uploading, matches the image');
+    // The seven segments were asked of two hashing processes kept open for the upload, not of seven commands.
     expect(commandsRun(sshd) - commandsBefore).toBe(2);
     expect(renderText(stageSummary(staged))).toMatch(/Link +round trip [\d.]+ ms, 4 SFTP channel\(s\), [\d.]+ MiB\/s effective/);
   }, 60_000);
@@ -142,6 +145,54 @@ describe('a striped upload', () => {
     // The stripes left holes: at least one resume found several ranges, not a prefix.
     expect(outcomes.some((o) => / in \d+ ranges/.test(o))).toBe(true);
   }, 120_000);
+
+  test('cut or stalled in either direction while its channels open, the lock is taken and the copies compared: staged whole, verified, nothing else left', async () => {
+    // Three 4 MiB pieces at most: one for each channel.
+    const small = path.join(local.dir, 'early.sif');
+    const smallSha = randomFile(small, 9 * MiB);
+    const options = (staging: string, reporter: Reporter) => ({
+      target: target(sshd, proxy.port),
+      image: small,
+      stagingDir: staging,
+      remoteName: 'early.sif',
+      reporter,
+      // Opened with the connection: the cuts land among the sessions' openings as well as the lock's requests.
+      channels: 3,
+      progressIntervalMs: 0,
+      // A stalled link is noticed after three unanswered keepalives (0.6 s), a stalled handshake after 2 s.
+      connect: { retryDelayMs: 10, retries: 3, keepaliveIntervalMs: 200, readyTimeoutMs: 2000 },
+    });
+    // Where the upload begins in each direction, from a clean run: the sweep covers everything before it.
+    const first = proxy.sent.length;
+    proxy.planFaults([]);
+    const clean = new CaptureReporter();
+    let before = { up: 0, down: 0 };
+    clean.info = (message: string) => {
+      if (message.startsWith('writing over')) before = { up: proxy.sent[first], down: proxy.received[first] };
+      CaptureReporter.prototype.info.call(clean, message);
+    };
+    await stageImage(options(userDir(sshd, 'early/clean'), clean));
+    expect(before.up).toBeGreaterThan(2000);
+    const faults: Fault[] = [];
+    for (const dir of ['up', 'down'] as const) {
+      for (let at = 150; at < before[dir]; at += 400) faults.push({ dir, at });
+      for (const share of [0.6, 0.9]) faults.push({ dir, at: Math.floor(before[dir] * share), kind: 'stall' });
+    }
+    for (const [i, fault] of faults.entries()) {
+      const staging = userDir(sshd, `early/${i}`);
+      proxy.planFaults([fault]);
+      const t0 = Date.now();
+      const rep = new CaptureReporter();
+      rep.info = (m: string) => process.stdout.write(`  ${Date.now() - t0} ${m.slice(0, 100)}\n`);
+      rep.warning = (m: string) => process.stdout.write(`  ${Date.now() - t0} W ${m.slice(0, 100)}\n`);
+      const staged = await stageImage({ ...options(staging, rep), onPhase: (p: string, sec: number) => process.stdout.write(`  P ${p} ${sec.toFixed(3)}\n`) });
+      process.stdout.write(`T ${fault.kind ?? 'cut'} ${fault.dir} ${fault.at} ${Date.now() - t0}\n`);
+      const what = `${fault.kind ?? 'cut'} ${fault.dir} at ${fault.at}`;
+      expect([what, staged.sha256, staged.verification, staged.channels, readdirSync(staging)]).toEqual([what, smallSha, 'sha256', 3, ['early.sif']]);
+      expect(sha256File(`${staging}/early.sif`)).toBe(smallSha);
+    }
+    process.stdout.write(`early faults: ${faults.length} over the first ${before.up} B up / ${before.down} B down, all staged\n`);
+  }, 240_000);
 });
 
 describe('an account chrooted to the cluster-like tree (ChrootDirectory; the server has only busybox)', () => {
@@ -153,7 +204,7 @@ describe('an account chrooted to the cluster-like tree (ChrootDirectory; the ser
       expect(staged).toMatchObject({ sha256: imageSha, verification: 'sha256', stagedPath: '/lustre/share/img/.staging/c.sif' });
       expect(sha256File(path.join(chrooted.root, 'lustre/share/img/.staging/c.sif'))).toBe(imageSha);
       expect(reporter.text()).not.toContain('inconclusive');
-      expect(reporter.text()).toContain('of 6 segments, computed while uploading, matches the image');
+      expect(reporter.text()).toContain('of 7 segments, computed while uploading, matches the image');
     } finally {
       await chrooted.stop();
     }

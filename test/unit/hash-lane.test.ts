@@ -1,7 +1,7 @@
 // The hashing process kept open for an upload's segments: answers are taken only for the blocks they name. The real
 // process runs against OpenSSH and busybox in sftp-striped.test.ts; here the server's side is scripted, to send what
 // a real shell could: a line of its own first, answers out of order, a command that ends.
-import { describe, expect, test } from '@jest/globals';
+import { describe, expect, jest, test } from '@jest/globals';
 import { EventEmitter } from 'node:events';
 import type { SftpConnection } from '../../src/publish/connect.js';
 import { HashLane } from '../../src/publish/hash-lane.js';
@@ -88,6 +88,30 @@ describe('HashLane', () => {
     await expect(l.hash(0, 64, 20)).rejects.toThrow(/no hash from the server within/);
     expect(closed).toBe(true);
     expect(l.usable).toBe(false);
+  });
+
+  test('questions asked behind others are sent at once, each timed from when the one before it is answered', async () => {
+    const { lane: l, channel } = await lane();
+    jest.useFakeTimers();
+    try {
+      const first = l.hash(0, 64, 1000);
+      const second = l.hash(64, 64, 1000);
+      expect(channel.written).toEqual(['0 64\n', '64 64\n']);
+      // The first takes most of its time; the second, queued behind it, is not failed for the time it waited.
+      jest.advanceTimersByTime(900);
+      channel.emit('data', Buffer.from(`0 64 ${A} *stdin\n`));
+      jest.advanceTimersByTime(900);
+      channel.emit('data', Buffer.from(`64 64 ${B} *stdin\n`));
+      await expect(first).resolves.toEqual({ sha256: A, tool: 'openssl' });
+      await expect(second).resolves.toEqual({ sha256: B, tool: 'openssl' });
+      expect(l.usable).toBe(true);
+      // Its own time is still limited: a third left unanswered fails.
+      const third = l.hash(128, 64, 1000);
+      jest.advanceTimersByTime(1001);
+      await expect(third).rejects.toThrow(/no hash from the server within 1 s/);
+    } finally {
+      jest.useRealTimers();
+    }
   });
 
   test('closing ends its standard input', async () => {

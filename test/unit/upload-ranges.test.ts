@@ -1,6 +1,6 @@
 // The range map of what is on the server, its record beside the partial, stripes, and the channel-count choice.
 import { describe, expect, test } from '@jest/globals';
-import { chooseChannels } from '../../src/publish/channels.js';
+import { chooseChannels, requestsInFlight } from '../../src/publish/channels.js';
 import { decodeRanges, encodeRanges, PieceQueue, RangeMap } from '../../src/publish/ranges.js';
 
 const MiB = 1024 * 1024;
@@ -133,14 +133,15 @@ describe('chooseChannels', () => {
     for (const host of ['127.0.0.1', '127.1.2.3', 'localhost', '::1']) {
       expect(chooseChannels({ setting: 'auto', rttMs: 40, bytes, host })).toEqual({ channels: 1, why: `round trip 40 ms to ${host} on this machine: one channel` });
     }
-    expect(chooseChannels({ setting: 'auto', rttMs: 40, bytes, host: '10.0.0.7' }).channels).toBe(3);
+    expect(chooseChannels({ setting: 'auto', rttMs: 40, bytes, host: '10.0.0.7' }).channels).toBe(4);
     expect(chooseChannels({ setting: 3, rttMs: 0.1, bytes, host: '127.0.0.1' }).channels).toBe(3);
   });
 
   test('a long link gets enough channel windows in flight to fill it', () => {
-    // 2 MiB per 100 ms is about 21 MB/s a channel; 1 Gbit/s (assumed) needs 6.
-    expect(chooseChannels({ setting: 'auto', rttMs: 100, bytes })).toMatchObject({ channels: 6 });
-    expect(chooseChannels({ setting: 'auto', rttMs: 250, bytes }).channels).toBe(15);
+    // sshd's 2 MiB window, three quarters of it in flight on average: at 100 ms about 15.7 MB/s a channel, so
+    // 1 Gbit/s (assumed) needs 8.
+    expect(chooseChannels({ setting: 'auto', rttMs: 100, bytes })).toMatchObject({ channels: 8 });
+    expect(chooseChannels({ setting: 'auto', rttMs: 180, bytes }).channels).toBe(15);
     expect(chooseChannels({ setting: 'auto', rttMs: 20, bytes }).channels).toBe(2);
     // A measured 200 Mbit/s link at 100 ms: 25 MB/s, two channels.
     expect(chooseChannels({ setting: 'auto', rttMs: 100, bytes, linkBytesPerSecond: 25_000_000 }).channels).toBe(2);
@@ -152,5 +153,23 @@ describe('chooseChannels', () => {
   test('a fixed count is used as given, within 1 to 16', () => {
     expect(chooseChannels({ setting: 4, rttMs: 0.1, bytes })).toEqual({ channels: 4, why: 'sftp-channels: 4' });
     expect(chooseChannels({ setting: 64, rttMs: 0.1, bytes }).channels).toBe(16);
+  });
+});
+
+describe('requestsInFlight', () => {
+  const KiB = 1024;
+
+  test('half a channel window on short links, so the sender never waits for a window adjustment', () => {
+    // 2 MiB window, 64 KiB writes: 16 on loopback and LAN.
+    expect(requestsInFlight(0.1, 64 * KiB)).toBe(16);
+    expect(requestsInFlight(3, 64 * KiB)).toBe(16);
+    expect(requestsInFlight(0.1, 32 * KiB)).toBe(32);
+  });
+
+  test('enough for 1 Gbit/s over the round trip, at most a whole window', () => {
+    // 125 MB/s × 10 ms = 1.25 MB: 20 writes of 64 KiB.
+    expect(requestsInFlight(10, 64 * KiB)).toBe(20);
+    expect(requestsInFlight(100, 64 * KiB)).toBe(32);
+    expect(requestsInFlight(250, 256 * KiB)).toBe(8);
   });
 });
