@@ -1,3 +1,3 @@
 import { createRequire as __cr } from 'node:module'; import { fileURLToPath as __fup } from 'node:url'; import { dirname as __dn } from 'node:path'; const require = __cr(import.meta.url); const __filename = __fup(import.meta.url); const __dirname = __dn(__filename);
-process.setSourceMapsEnabled(!0);var{post:t}=await import("./chunks/post-main-HWBF4JZG.js");await t();
+process.setSourceMapsEnabled(!0);var{post:t}=await import("./chunks/post-main-NHQOODUO.js");await t();
 //# sourceMappingURL=post.js.map

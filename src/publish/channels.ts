@@ -12,6 +12,8 @@ import { sftpCall } from './remote.js';
 export type ChannelSetting = 'auto' | number;
 
 export const MAX_CHANNELS = 16;
+/** A hosted runner's link, assumed until an upload has measured one: 1 Gbit/s. */
+const ASSUMED_LINK_BYTES_PER_SECOND = 125_000_000;
 /** OpenSSH's session window (CHAN_SES_WINDOW_DEFAULT): the bytes one channel may have unacknowledged. */
 export const CHANNEL_WINDOW = 2 * 1024 * 1024;
 
@@ -33,7 +35,7 @@ export function chooseChannels(o: { setting: ChannelSetting; rttMs: number; link
   // A server on this machine has no window-bound link; a round trip measured there is only the machine's load.
   if (o.host !== undefined && isLoopbackHost(o.host)) return { channels: 1, why: `${rtt} to ${o.host} on this machine: one channel` };
   if (o.rttMs < (o.minRttMs ?? 5)) return { channels: 1, why: `${rtt}: one channel is not limited by its window` };
-  const link = o.linkBytesPerSecond ?? 125_000_000;
+  const link = o.linkBytesPerSecond ?? ASSUMED_LINK_BYTES_PER_SECOND;
   // sshd tops a window up once half of it is used, so a channel has between half and all of it in flight: 3/4 on average.
   const perChannel = (CHANNEL_WINDOW * 0.75) / (o.rttMs / 1000);
   const wanted = Math.ceil(link / perChannel);
@@ -51,7 +53,7 @@ export function chooseChannels(o: { setting: ChannelSetting; rttMs: number; link
  */
 export function requestsInFlight(rttMs: number, chunk: number): number {
   const window = Math.ceil(CHANNEL_WINDOW / chunk);
-  const wanted = Math.ceil((125_000_000 * rttMs) / 1000 / chunk);
+  const wanted = Math.ceil((ASSUMED_LINK_BYTES_PER_SECOND * rttMs) / 1000 / chunk);
   return Math.max(Math.ceil(window / 2), Math.min(wanted, window));
 }
 

@@ -291,11 +291,10 @@ async function connectOnce(target: SftpTarget, opts: ConnectOptions): Promise<Sf
             return execCommand(other.ssh, command, timeoutMs ?? 60_000);
           }
         },
-        openSftp: () =>
-          new Promise((resolve, reject) => {
-            if (!open) return reject(new SftpError('the connection closed', 'network'));
-            ssh.sftp((err, more) => (err ? reject(err) : resolve(trackPending(more, () => open, ssh))));
-          }),
+        openSftp: async () => {
+          if (!open) throw new SftpError('the connection closed', 'network');
+          return trackPending(await openSftp(ssh), () => open, ssh);
+        },
         end: async () => {
           opts.signal?.removeEventListener('abort', onAbort);
           const other = side;

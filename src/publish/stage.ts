@@ -37,7 +37,7 @@ export interface StageOptions {
   progressIntervalMs?: number;
   /** Bytes per SFTP write request. Default 64 KiB (capped by the server's limits@openssh.com). */
   chunkSize?: number;
-  /** SFTP write requests in flight per channel. Default: from the round trip (`requestsInFlight`), 8 to a window's worth. */
+  /** SFTP write requests in flight per channel. Default: from the round trip (`requestsInFlight`), half a window's worth to a whole one. */
   requests?: number;
   /** SFTP channels to write over (`sftp-channels`): `auto` (default) chooses from the measured round trip. */
   channels?: ChannelSetting;
@@ -341,9 +341,9 @@ function openChannelsFor(
   connect: () => Promise<SftpConnection>,
 ): Promise<{ open: Channels; choice: ChannelChoice; rttMs: number }> {
   return (async () => {
-    // The session's opening (an average over three exchanges, the server's start of the subsystem included) when it
-    // is clearly a long link; else the quicker of that and one request now, so a loaded LAN server is not taken for
-    // a distant one.
+    // The quicker of authentication's and the session's opening (each an average over three exchanges, the server's
+    // work included) when that is clearly a long link; else the quicker of it and one request now, so a loaded LAN
+    // server is not taken for a distant one.
     const early = Math.min(conn.handshakeRttMs, conn.sessionRttMs);
     const rttMs = knownRtt ?? (early >= LONG_LINK_MS ? early : Math.min(early, await measureRtt(conn.sftp)));
     const choice = channelChoice(opts, size, progress, rttMs);

@@ -1,3 +1,0 @@
-import { createRequire as __cr } from 'node:module'; import { fileURLToPath as __fup } from 'node:url'; import { dirname as __dn } from 'node:path'; const require = __cr(import.meta.url); const __filename = __fup(import.meta.url); const __dirname = __dn(__filename);
-import{a,b,c,d,e,f,g,h}from"./chunk-JBEWDSXH.js";import"./chunk-KMISX6DN.js";import"./chunk-YWF5R2LF.js";import"./chunk-XZLGJ25I.js";import"./chunk-QPOLXLRQ.js";import"./chunk-RKDCWPYA.js";import"./chunk-NAE7V67D.js";import"./chunk-WAM5VTN6.js";export{a as DEFAULT_LOCK_STALE_MS,c as acquireLock,b as describeHolder,f as lockDrafts,h as readText,d as releaseLockFile,e as releaseLocks,g as removeDrafts};
-//# sourceMappingURL=lock-PR7G3FTH.js.map
