@@ -5,7 +5,7 @@ import type { EnumOf } from '../config/schema.js';
 import { shellQuote } from '../util/shell.js';
 import { isNetworkError, SftpError, type SftpConnection } from './connect.js';
 
-export type HashTool = 'openssl' | 'sha256sum';
+export type HashTool = 'openssl' | 'sha256sum' | 'python3';
 
 /** How a file is checked on the server: its sha256 (default), or its size where the account cannot run commands. */
 export type VerifyMode = EnumOf<'verify'>;
@@ -26,10 +26,11 @@ export function viaSh(script: string): string {
   return `sh -c ${shellQuote(script)}`;
 }
 
-/** Reads `<hex> *stdin` (openssl -r) or `<hex>  -` (sha256sum). */
+/** Reads `<hex> *stdin` (openssl -r), `<hex>  -` (sha256sum) or `<hex> python3` (the hashing lane's Python). */
 export function parseRemoteHash(stdout: string): { sha256: string; tool: HashTool } | undefined {
-  const m = /^([0-9a-f]{64}) (\*stdin| -)/.exec(stdout);
-  return m ? { sha256: m[1], tool: m[2] === '*stdin' ? 'openssl' : 'sha256sum' } : undefined;
+  const m = /^([0-9a-f]{64}) (\*stdin| -|python3)/.exec(stdout);
+  if (!m) return undefined;
+  return { sha256: m[1], tool: m[2] === '*stdin' ? 'openssl' : m[2] === 'python3' ? 'python3' : 'sha256sum' };
 }
 
 /** Long enough for a slow file system (20 MiB/s) plus a minute, so a big image is not cut off mid-hash. */

@@ -1,8 +1,7 @@
 // Verification that overlaps the upload: the image is cut into segments on a fixed grid; the runner hashes each
-// segment from its one sequential read of the image, the server hashes it (`dd | openssl dgst` over SSH exec) as soon
+// segment from its one sequential read of the image (image-hash.ts), the server hashes it (`dd | openssl dgst` over SSH exec) as soon
 // as every byte of it is confirmed written, whichever channel wrote it, up to two at a time: over hashing processes
 // kept open for the upload (hash-lane.ts), or one command per segment where those cannot be started.
-import { createHash } from 'node:crypto';
 import { shellQuote } from '../util/shell.js';
 import type { SftpConnection } from './connect.js';
 import type { RangeMap } from './ranges.js';
@@ -47,9 +46,6 @@ export interface SegmentOutcome {
 }
 
 export class SegmentVerifier {
-  private hash = createHash('sha256');
-  private start = 0;
-  private pos = 0;
   /** One queue of remote commands per lane (see `lanes`), where its hashing process could not be used. */
   private lanes: Promise<unknown>[];
   /** Each lane's hashing process on the server, started with the upload; undefined where it could not be. */
@@ -81,7 +77,10 @@ export class SegmentVerifier {
       /** Bytes a segment (whole MiB); the last of them are hashed in quarters. */
       segmentBytes: number;
       coverage: Coverage;
-      /** Asked when the first segment is on the server: a reason to stop hashing in segments, or undefined to go on. */
+      /**
+       * Asked when the server's first segment hash comes through a pipe (not Python): a reason to stop hashing in
+       * segments, or undefined to go on.
+       */
       stopReason?: () => string | undefined;
       /**
        * Remote commands run at once: segments that complete together (a resumed upload's gaps end together) are hashed
@@ -100,29 +99,17 @@ export class SegmentVerifier {
     this.hashLanes = this.lanes.map(() => HashLane.open(conn, path));
   }
 
-  /** The image's bytes, in order from offset 0. */
-  update(buf: Buffer): void {
-    if (this.stopped) return;
-    for (let off = 0; off < buf.length; ) {
-      const end = this.segmentEnd();
-      const take = Math.min(buf.length - off, end - this.pos);
-      this.hash.update(buf.subarray(off, off + take));
-      off += take;
-      this.pos += take;
-      if (this.pos === end) this.close();
-    }
-  }
-
-  /** Segments of `segmentBytes` up to the tail (the one before it cut short where it begins), then quarters. */
-  private segmentEnd(): number {
-    const end = this.start + this.segmentBytes;
-    if (this.start < this.tailStart) return Math.min(end, this.tailStart);
+  /**
+   * Where the segments end, the last at the image's end: `segmentBytes` each up to the tail (the one before it cut
+   * short where it begins), then quarters.
+   */
+  ends(): number[] {
     const quarter = Math.max(BLOCK, Math.floor(this.segmentBytes / 4 / BLOCK) * BLOCK);
-    return Math.min(this.start + quarter, this.size);
-  }
-
-  finish(): void {
-    if (!this.stopped) this.close();
+    const ends: number[] = [];
+    for (let start = 0; start < this.size; start = ends[ends.length - 1]) {
+      ends.push(start < this.tailStart ? Math.min(start + this.segmentBytes, this.tailStart) : Math.min(start + quarter, this.size));
+    }
+    return ends;
   }
 
   abandon(): void {
@@ -138,28 +125,25 @@ export class SegmentVerifier {
     return { ok, count: this.results.length, tool: this.tool, reason: problems[0], stopped: this.stopped };
   }
 
-  private close(): void {
-    const start = this.start;
-    const end = this.pos;
-    if (end === start) return;
-    const local = this.hash.digest('hex');
-    this.hash = createHash('sha256');
-    this.start = end;
+  /** The runner's sha256 of the segment [start, end), told in order: the server is asked for its own once it holds the segment. */
+  hashed(start: number, end: number, local: string): void {
+    if (this.stopped) return;
     // Hashed in the order segments reach the server (the channels fill the file from the front, a resumed one's gaps anywhere).
     const result = this.coverage
       .wait(start, end)
       .then((covered) => {
         if (!covered || this.abandoned) return 'abandoned';
-        if (!this.asked) {
-          this.asked = true;
-          this.stopped = this.stopReason();
-          if (this.stopped) this.abandon(); // segments not yet hashed on the server are no longer needed
-        }
-        if (this.abandoned) return 'abandoned';
         return this.hashOnServer(this.next++ % this.lanes.length, start, end).then((hashed) => {
           if (hashed === 'abandoned') return hashed;
           if ('refused' in hashed) return `segment ${start}-${end}: ${hashed.refused}`;
           this.tool = hashed.tool;
+          // Python reads the partial itself, for less than a pass afterwards costs, however fast the upload; a pipe
+          // (`dd | openssl`) costs three times that, which a fast upload on a short link feels.
+          if (!this.asked && hashed.tool !== 'python3') {
+            this.stopped = this.stopReason();
+            if (this.stopped) this.abandon(); // segments not yet hashed on the server are no longer needed
+          }
+          this.asked = true;
           return hashed.sha256 === local ? undefined : `segment ${start}-${end} differs`;
         });
       })

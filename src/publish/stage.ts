@@ -35,7 +35,12 @@ export interface StageOptions {
   connect?: ConnectOptions;
   /** Seconds between progress lines. Default 5 s. */
   progressIntervalMs?: number;
-  /** Bytes per SFTP write request. Default 64 KiB (capped by the server's limits@openssh.com). */
+  /**
+   * Bytes per SFTP write request (capped by the server's limits@openssh.com). Default: 128 KiB on a short link (round
+   * trip under 20 ms), where the CPU is the limit and half the requests and answers for the same bytes in flight pay
+   * (1 GiB on loopback: 4.2–4.3 s against 4.8–5.6 s); 64 KiB on a long one, where a window's worth in smaller requests
+   * keeps it fuller (128 MiB at 100 ms: upload 1.7 s against 2.1 s).
+   */
   chunkSize?: number;
   /** SFTP write requests in flight per channel. Default: from the round trip (`requestsInFlight`), half a window's worth to a whole one. */
   requests?: number;
@@ -267,7 +272,7 @@ async function attempt(st: StageState, resumes: number): Promise<StageResult | u
     st.rttMs = rttMs;
     st.channels = open.sftps.length;
     if (resumes === 0 || st.channels > 1) reporter.info(`writing over ${st.channels} SFTP channel(s) (${choice.why})`);
-    const chunk = Math.max(1024, opts.chunkSize ?? 64 * 1024);
+    const chunk = Math.max(1024, opts.chunkSize ?? (rttMs >= LONG_LINK_MS ? 64 : 128) * 1024);
     const sent = await transfer({
       conn,
       channels: open,

@@ -1,10 +1,10 @@
 // One attempt at sending what the server lacks: the partial opened on every channel, the missing ranges queued as
 // pieces the channels share, the ranges record kept current for a striped upload, and the image's sha256 computed by one sequential
-// read of its own (the channels read the file out of order), which also feeds the segment verification.
-import { createHash } from 'node:crypto';
+// read of its own on a worker thread (the channels read the file out of order), which also hashes the verification's segments.
 import { open, type FileHandle } from 'node:fs/promises';
 import type { SFTPWrapper } from 'ssh2';
-import { isNetworkError, SftpError, type SftpConnection } from './connect.js';
+import { isNetworkError, type SftpConnection } from './connect.js';
+import { hashImage, type ImageHashing } from './image-hash.js';
 import type { Channels } from './channels.js';
 import type { Progress } from './progress.js';
 import { PieceQueue, type RangeMap } from './ranges.js';
@@ -57,6 +57,7 @@ export async function transfer(o: TransferOptions): Promise<Transferred> {
   const handles: { sftp: SFTPWrapper; handle: Buffer }[] = [];
   let record: RangeRecord | undefined;
   let flusher: ReturnType<typeof setInterval> | undefined;
+  let hashing: ImageHashing | undefined;
   try {
     // The record exists, listing only what is confirmed, before any striped write goes out; the partial is opened
     // on every channel meanwhile.
@@ -66,25 +67,24 @@ export async function transfer(o: TransferOptions): Promise<Transferred> {
     if (opened[1].status === 'fulfilled') handles.push(...opened[1].value);
     for (const r of opened) if (r.status === 'rejected') throw r.reason;
     o.progress.start(o.onServer.total, used);
-    const hashing = hashImage(fh, o.size, segments);
-    hashing.catch(() => undefined);
+    hashing = hashImage(o.image, o.size, segments?.ends() ?? [], (start, end, sha256) => segments?.hashed(start, end, sha256));
     if (record) {
       const r = record;
       flusher = setInterval(() => r.update(), 1000);
       flusher.unref();
     }
     await writePiecesOf(o, fh, queue, handles, coverage, record);
-    const sha256 = await hashing;
+    const sha256 = await hashing.sha256;
     if (flusher) clearInterval(flusher);
     // All of it confirmed (sent with the closes, the record's own included: one round trip): a cut during
     // verification resumes with nothing to send.
     await Promise.all([closeAll(handles.splice(0), o.partial), record?.finish()]);
-    segments?.finish();
     return { sha256, segments, recorded };
   } catch (error) {
     segments?.abandon();
     throw isNetworkError(error) ? error : remoteError(error, `writing ${o.partial}`);
   } finally {
+    hashing?.stop();
     if (flusher) clearInterval(flusher);
     coverage.end();
     await fh.close();
@@ -170,20 +170,6 @@ async function writePiecesOf(
       }
     },
   });
-}
-
-/** The sha256 of the whole image, read in order; the segments get the same bytes. */
-async function hashImage(fh: FileHandle, size: number, segments?: SegmentVerifier): Promise<string> {
-  const hash = createHash('sha256');
-  const buf = Buffer.allocUnsafe(4 * MiB);
-  for (let p = 0; p < size; ) {
-    const { bytesRead } = await fh.read(buf, 0, Math.min(buf.length, size - p), p);
-    if (bytesRead === 0) throw new SftpError('the image changed size while it was being read', 'config');
-    hash.update(buf.subarray(0, bytesRead));
-    segments?.update(buf.subarray(0, bytesRead));
-    p += bytesRead;
-  }
-  return hash.digest('hex');
 }
 
 async function closeAll(handles: { sftp: SFTPWrapper; handle: Buffer }[], partial: string): Promise<void> {

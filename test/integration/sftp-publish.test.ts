@@ -65,7 +65,7 @@ describe('stage then promote', () => {
     const reporter = new CaptureReporter();
     const t = target(sshd, { privateKey: sshd.encryptedKey, passphrase: sshd.passphrase });
     const staged = await stageImage({ target: t, image, stagingDir: staging, remoteName: 'pytorch-24.11.sif', reporter, liveDir: live, verifySegmentBytes: 4 * MiB, segmentMaxRate: Infinity, progressIntervalMs: 20 });
-    expect(staged).toMatchObject({ sha256: imageSha, bytesSent: 24 * MiB, uploadSkipped: false, verification: 'sha256', hashTool: 'openssl', stagedPath: `${staging}/pytorch-24.11.sif` });
+    expect(staged).toMatchObject({ sha256: imageSha, bytesSent: 24 * MiB, uploadSkipped: false, verification: 'sha256', hashTool: 'python3', stagedPath: `${staging}/pytorch-24.11.sif` });
     expect(readdirSync(staging)).toEqual(['pytorch-24.11.sif']);
 
     const promoted = await promoteImage({ target: t, stagedPath: staged.stagedPath, remoteDir: live, remoteName: 'pytorch-24.11.sif', alias: 'pytorch-latest.sif', keep: 3, lockTimeoutMs: 60_000, protectedPaths: [], reporter });
@@ -77,16 +77,16 @@ describe('stage then promote', () => {
     expect(JSON.parse(readFileSync(`${live}/.build-image.json`, 'utf8')).images['pytorch-24.11.sif']).toMatchObject({ family: 'pytorch', size: 24 * MiB });
     expect(readlinkSync(`${live}/pytorch-latest.sif`)).toBe('pytorch-24.11.sif');
     const log = reporter.text();
-    expect(log).toMatch(/staged .* sent in [\d.]+ s \([\d.]+ MiB\/s\).*verified by remote sha256 \(openssl\)/);
+    expect(log).toMatch(/staged .* sent in [\d.]+ s \([\d.]+ MiB\/s\).*verified by remote sha256 \(python3\)/);
     expect(log).toMatch(/trusted by known-hosts/);
     expect(log).toMatch(/uploaded [\d.]+ (KiB|MiB) \(\d+ bytes\) of 24\.0 MiB \(25165824 bytes\) \([\d.]+%\), [\d.]+ MiB\/s, ETA /);
     // The server hashed the image in segments while it arrived (five of 4 MiB, then the last 4 MiB in four), so no
     // second pass over the whole file was needed.
-    expect(log).toContain('remote sha256 (openssl) of 9 segments, computed while uploading, matches the image');
+    expect(log).toContain('remote sha256 (python3) of 9 segments, computed while uploading, matches the image');
     expectNoSecrets(log, sshd);
     const summary = renderText(stageSummary(staged));
     expect(summary).toMatch(/Sent +24\.0 MiB \(25165824 bytes\) in [\d.]+ s \([\d.]+ MiB\/s\)/);
-    expect(summary).toMatch(/Verified by +remote sha256 \(openssl\)/);
+    expect(summary).toMatch(/Verified by +remote sha256 \(python3\)/);
 
     // Publishing the same image again sends nothing: the live copy already has its sha256.
     const again = new CaptureReporter();
@@ -114,16 +114,32 @@ describe('stage then promote', () => {
     }
   }, 60_000);
 
-  test('an upload faster than segment hashing pays off stops it and hashes the whole file once on the server', async () => {
+  test('an upload faster than piped segment hashing pays off stops it and hashes the whole file once; Python goes on', async () => {
+    // The account's PATH without python3: the segments are hashed through `dd | openssl dgst`.
+    const bin = userDir(sshd, 'no-python-bin');
+    for (const tool of ['sh', 'dd', 'openssl']) symlinkSync(execFileSync('sh', ['-c', `command -v ${tool}`], { encoding: 'utf8' }).trim(), `${bin}/${tool}`);
+    const piped = await startSshd({ path: bin });
+    try {
+      const staging = userDir(piped, 'fast/staging');
+      const reporter = new CaptureReporter();
+      // Any rate is "fast" against one byte per second: the first segment is hashed, then hashing in segments stops.
+      const staged = await stageImage({ target: target(piped), image, stagingDir: staging, remoteName: 'pytorch-24.11.sif', reporter, verifySegmentBytes: 4 * MiB, segmentMaxRate: 1 });
+      expect(staged).toMatchObject({ verification: 'sha256', hashTool: 'openssl', sha256: imageSha });
+      expect(reporter.text()).toMatch(/segment hashing stopped \(the upload runs at \d+ MiB\/s, faster than segment hashing pays off\); hashing the whole file on the server once/);
+      expect(reporter.text()).not.toContain('segments, computed while uploading');
+      expect(sha256File(staged.stagedPath)).toBe(imageSha);
+    } finally {
+      await piped.stop();
+    }
+    // With Python the server reads the segments itself, for less than a pass afterwards: no rate stops it.
     const staging = userDir(sshd, 'fast/staging');
     const reporter = new CaptureReporter();
-    // Any rate is "fast" against one byte per second: the first segment is hashed, then hashing in segments stops.
     const staged = await stageImage({ target: target(sshd), image, stagingDir: staging, remoteName: 'pytorch-24.11.sif', reporter, verifySegmentBytes: 4 * MiB, segmentMaxRate: 1 });
-    expect(staged).toMatchObject({ verification: 'sha256', hashTool: 'openssl', sha256: imageSha });
-    expect(reporter.text()).toMatch(/segment hashing stopped \(the upload runs at \d+ MiB\/s, faster than segment hashing pays off\); hashing the whole file on the server once/);
-    expect(reporter.text()).not.toContain('segments, computed while uploading');
+    expect(staged).toMatchObject({ verification: 'sha256', hashTool: 'python3', sha256: imageSha });
+    expect(reporter.text()).toMatch(/remote sha256 \(python3\) of \d+ segments, computed while uploading, matches the image/);
+    expect(reporter.text()).not.toContain('segment hashing stopped');
     expect(sha256File(staged.stagedPath)).toBe(imageSha);
-  }, 60_000);
+  }, 90_000);
 
   test('an account without exec fails closed by default, and verifies by size only with verify: size', async () => {
     const staging = userDir(sftpOnly, 'staging');

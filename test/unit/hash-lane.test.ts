@@ -1,10 +1,15 @@
 // The hashing process kept open for an upload's segments: answers are taken only for the blocks they name. The real
 // process runs against OpenSSH and busybox in sftp-striped.test.ts; here the server's side is scripted, to send what
 // a real shell could: a line of its own first, answers out of order, a command that ends.
-import { describe, expect, jest, test } from '@jest/globals';
+import { afterAll, describe, expect, jest, test } from '@jest/globals';
+import { execFileSync } from 'node:child_process';
+import { createHash, randomBytes } from 'node:crypto';
 import { EventEmitter } from 'node:events';
+import { mkdtempSync, rmSync, symlinkSync, writeFileSync } from 'node:fs';
+import os from 'node:os';
+import path from 'node:path';
 import type { SftpConnection } from '../../src/publish/connect.js';
-import { HashLane } from '../../src/publish/hash-lane.js';
+import { HashLane, laneScript } from '../../src/publish/hash-lane.js';
 
 const A = 'a'.repeat(64);
 const B = 'b'.repeat(64);
@@ -119,5 +124,38 @@ describe('HashLane', () => {
     l.close();
     expect(channel.ended).toBe(true);
     expect(l.usable).toBe(false);
+  });
+});
+
+// The lane's own program, run here by `sh` as sshd would run it: what it answers for ranges of a real file, with
+// Python on the PATH and without it (the shell loop over dd and openssl that a server without Python gets).
+describe('the lane program', () => {
+  const MiB = 1024 * 1024;
+  const dir = mkdtempSync(path.join(os.tmpdir(), 'bi-lane-'));
+  const file = path.join(dir, "img a'b.partial");
+  const bytes = randomBytes(3 * MiB + 1000);
+  writeFileSync(file, bytes);
+  const sha = (b: Buffer) => createHash('sha256').update(b).digest('hex');
+  // Blocks 0-1, 1-3 (the last block short: the file ends 1000 bytes into it) and 5-6 (past the end: nothing).
+  const questions = '0 1\n1 3\n5 1\n';
+  const expected = (tool: string) => [`0 1 ${sha(bytes.subarray(0, MiB))} ${tool}`, `1 3 ${sha(bytes.subarray(MiB))} ${tool}`, `5 1 ${sha(Buffer.alloc(0))} ${tool}`];
+  const run = (script: string, env: NodeJS.ProcessEnv) => execFileSync('/bin/sh', ['-c', script], { input: questions, env, encoding: 'utf8' }).trim().split('\n');
+  afterAll(() => rmSync(dir, { recursive: true, force: true }));
+
+  test('with python3, Python reads each range itself and names itself', () => {
+    expect(run(laneScript(file), process.env)).toEqual(expected('python3'));
+  });
+
+  test('without python3, the shell loop answers the same hashes (openssl)', () => {
+    const bin = path.join(dir, 'bin');
+    execFileSync('mkdir', ['-p', bin]);
+    for (const tool of ['dd', 'openssl']) symlinkSync(execFileSync('sh', ['-c', `command -v ${tool}`], { encoding: 'utf8' }).trim(), path.join(bin, tool));
+    const answers = run(laneScript(file), { PATH: bin }).map((line) => line.replace(/ \*stdin$/, ' openssl'));
+    expect(answers).toEqual(expected('openssl'));
+  });
+
+  test('a file Python cannot read is answered with the error, which is not a hash', () => {
+    const answers = run(laneScript(path.join(dir, 'missing')), process.env);
+    expect(answers[0]).toMatch(/^0 1 error: .*No such file/);
   });
 });
