@@ -19,6 +19,7 @@ PACKAGES=(
   docker-registry apache2-utils skopeo umoci busybox-static
   squashfs-tools openssh-server openssh-client python3-docutils slurm-wlm munge sudo
   fuse2fs # a FUSE file system, which the disk placement must not choose on its own (test/integration/disk.test.ts)
+  tcsh # csh, a login shell some cluster accounts have: the remote hashing program must pass through it (test/unit/hash-lane.test.ts)
 )
 
 missing=()

@@ -42,7 +42,9 @@ const PYTHON_LANE = [
  * where `python3` is not installed), else a shell loop over `dd | openssl dgst`.
  */
 export function laneScript(path: string): string {
-  const python = (program: string) => `if command -v ${program} >/dev/null 2>&1; then exec ${program} -c ${shellQuote(PYTHON_LANE)} ${shellQuote(path)}; fi`;
+  // One line: csh, a login shell some accounts still have, refuses a newline inside quotes.
+  const source = `exec(${JSON.stringify(PYTHON_LANE)})`;
+  const python = (program: string) => `if command -v ${program} >/dev/null 2>&1; then exec ${program} -c ${shellQuote(source)} ${shellQuote(path)}; fi`;
   const shellLoop = `while read s c; do h=$(dd if=${shellQuote(path)} bs=${BLOCK} skip=$s count=$c 2>/dev/null | ${HASH_STDIN}); echo "$s $c $h"; done`;
   return `${python('python3')}; ${python('/usr/libexec/platform-python')}; ${shellLoop}`;
 }

@@ -10,6 +10,8 @@ import os from 'node:os';
 import path from 'node:path';
 import type { SftpConnection } from '../../src/publish/connect.js';
 import { HashLane, laneScript } from '../../src/publish/hash-lane.js';
+import { shellQuote } from '../../src/util/shell.js';
+import { requireTools } from '../helpers/tools.js';
 
 const A = 'a'.repeat(64);
 const B = 'b'.repeat(64);
@@ -144,6 +146,14 @@ describe('the lane program', () => {
 
   test('with python3, Python reads each range itself and names itself', () => {
     expect(run(laneScript(file), process.env)).toEqual(expected('python3'));
+  });
+
+  test('the program is one line (csh, a login shell some accounts have, refuses a newline inside quotes)', () => {
+    expect(laneScript(file)).not.toContain('\n');
+    requireTools('csh');
+    // Through csh as the login shell, as sshd would run it for such an account.
+    const answers = execFileSync('csh', ['-c', `sh -c ${shellQuote(laneScript(file))}`], { input: questions, encoding: 'utf8' }).trim().split('\n');
+    expect(answers).toEqual(expected('python3'));
   });
 
   test('without python3, the shell loop answers the same hashes (openssl)', () => {
