@@ -36,6 +36,12 @@ function target(server: Sshd, extra: Partial<SftpTarget> = {}): SftpTarget {
 }
 
 /** A directory on the server owned by the sftp account. */
+/** `dir` holding links to only these of this machine's programs: an account's PATH without the others. */
+function pathOf(dir: string, tools: string[]): string {
+  for (const tool of tools) symlinkSync(execFileSync('sh', ['-c', `command -v ${tool}`], { encoding: 'utf8' }).trim(), `${dir}/${tool}`);
+  return dir;
+}
+
 function userDir(server: Sshd, name: string): string {
   const dir = path.join(server.root, name);
   mkdirSync(dir, { recursive: true });
@@ -99,9 +105,7 @@ describe('stage then promote', () => {
 
   test('a server without openssl hashes with sha256sum and says so', async () => {
     // The account's PATH holds only what the fallback needs: sh, dd and coreutils' sha256sum.
-    const bin = userDir(sshd, 'no-openssl-bin');
-    for (const tool of ['sh', 'dd', 'sha256sum']) symlinkSync(execFileSync('sh', ['-c', `command -v ${tool}`], { encoding: 'utf8' }).trim(), `${bin}/${tool}`);
-    const plain = await startSshd({ path: bin });
+    const plain = await startSshd({ path: pathOf(userDir(sshd, 'no-openssl-bin'), ['sh', 'dd', 'sha256sum']) });
     try {
       const staging = userDir(plain, 'staging');
       const reporter = new CaptureReporter();
@@ -116,9 +120,7 @@ describe('stage then promote', () => {
 
   test('an upload faster than piped segment hashing pays off stops it and hashes the whole file once; Python goes on', async () => {
     // The account's PATH without python3: the segments are hashed through `dd | openssl dgst`.
-    const bin = userDir(sshd, 'no-python-bin');
-    for (const tool of ['sh', 'dd', 'openssl']) symlinkSync(execFileSync('sh', ['-c', `command -v ${tool}`], { encoding: 'utf8' }).trim(), `${bin}/${tool}`);
-    const piped = await startSshd({ path: bin });
+    const piped = await startSshd({ path: pathOf(userDir(sshd, 'no-python-bin'), ['sh', 'dd', 'openssl']) });
     try {
       const staging = userDir(piped, 'fast/staging');
       const reporter = new CaptureReporter();
