@@ -26,11 +26,12 @@ export function viaSh(script: string): string {
   return `sh -c ${shellQuote(script)}`;
 }
 
+const TOOL_BY_NAME: Record<string, HashTool> = { '*stdin': 'openssl', ' -': 'sha256sum', python3: 'python3' };
+
 /** Reads `<hex> *stdin` (openssl -r), `<hex>  -` (sha256sum) or `<hex> python3` (the hashing lane's Python). */
 export function parseRemoteHash(stdout: string): { sha256: string; tool: HashTool } | undefined {
   const m = /^([0-9a-f]{64}) (\*stdin| -|python3)/.exec(stdout);
-  if (!m) return undefined;
-  return { sha256: m[1], tool: m[2] === '*stdin' ? 'openssl' : m[2] === 'python3' ? 'python3' : 'sha256sum' };
+  return m ? { sha256: m[1], tool: TOOL_BY_NAME[m[2]] } : undefined;
 }
 
 /** Long enough for a slow file system (20 MiB/s) plus a minute, so a big image is not cut off mid-hash. */

@@ -1,7 +1,8 @@
 // Verification that overlaps the upload: the image is cut into segments on a fixed grid; the runner hashes each
-// segment from its one sequential read of the image (image-hash.ts), the server hashes it (`dd | openssl dgst` over SSH exec) as soon
-// as every byte of it is confirmed written, whichever channel wrote it, up to two at a time: over hashing processes
-// kept open for the upload (hash-lane.ts), or one command per segment where those cannot be started.
+// segment from its one sequential read of the image (image-hash.ts), the server hashes it (Python, or `dd | openssl
+// dgst`, over SSH exec) as soon as every byte of it is confirmed written, whichever channel wrote it, up to two at a
+// time: over hashing processes kept open for the upload (hash-lane.ts), or one command per segment where those cannot
+// be started.
 import { shellQuote } from '../util/shell.js';
 import type { SftpConnection } from './connect.js';
 import type { RangeMap } from './ranges.js';
@@ -62,11 +63,6 @@ export class SegmentVerifier {
   private readonly coverage: Coverage;
   private readonly stopReason: () => string | undefined;
   private readonly size: number;
-  /**
-   * Where the last `segmentBytes` of the file begin, hashed in quarters: what is left to wait for once the upload
-   * ends is one quarter's hashing, not a whole segment's.
-   */
-  private readonly tailStart: number;
 
   constructor(
     private readonly conn: SftpConnection,
@@ -94,7 +90,6 @@ export class SegmentVerifier {
     this.coverage = o.coverage;
     this.stopReason = o.stopReason ?? (() => undefined);
     this.size = o.size;
-    this.tailStart = Math.max(0, Math.floor((o.size - o.segmentBytes) / BLOCK) * BLOCK);
     this.lanes = Array.from({ length: Math.max(1, o.lanes ?? 1) }, () => Promise.resolve());
     this.hashLanes = this.lanes.map(() => HashLane.open(conn, path));
   }
@@ -104,10 +99,13 @@ export class SegmentVerifier {
    * short where it begins), then quarters.
    */
   ends(): number[] {
+    // The last `segmentBytes` are hashed in quarters: what is left to wait for once the upload ends is one quarter's
+    // hashing, not a whole segment's.
+    const tailStart = Math.max(0, Math.floor((this.size - this.segmentBytes) / BLOCK) * BLOCK);
     const quarter = Math.max(BLOCK, Math.floor(this.segmentBytes / 4 / BLOCK) * BLOCK);
     const ends: number[] = [];
     for (let start = 0; start < this.size; start = ends[ends.length - 1]) {
-      ends.push(start < this.tailStart ? Math.min(start + this.segmentBytes, this.tailStart) : Math.min(start + quarter, this.size));
+      ends.push(start < tailStart ? Math.min(start + this.segmentBytes, tailStart) : Math.min(start + quarter, this.size));
     }
     return ends;
   }

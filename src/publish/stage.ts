@@ -47,7 +47,7 @@ export interface StageOptions {
   /** SFTP channels to write over (`sftp-channels`): `auto` (default) chooses from the measured round trip. */
   channels?: ChannelSetting;
   /**
-   * While uploading, the server hashes each completed segment of this many bytes (`dd | openssl dgst` over SSH exec),
+   * While uploading, the server hashes each completed segment of this many bytes (Python, or `dd | openssl dgst`, over SSH exec),
    * so verification overlaps the transfer instead of re-reading the whole file afterwards. Default 64 MiB; 0: off.
    */
   verifySegmentBytes?: number;
