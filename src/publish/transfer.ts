@@ -50,6 +50,7 @@ export async function transfer(o: TransferOptions): Promise<Transferred> {
   const queue = new PieceQueue(o.onServer.gaps(o.size));
   queue.onDrained = o.onLastPiece;
   const used = Math.max(1, Math.min(o.channels.sftps.length, queue.remaining));
+  queue.sharedBy = used;
   const recorded = o.recorded || used > 1;
   const coverage = new Coverage(o.onServer);
   const segments = o.segmentBytes > 0 && o.size > o.segmentBytes ? newSegments(o, coverage) : undefined;

@@ -94,6 +94,53 @@ describe('PieceQueue', () => {
     expect(byChannel[0].slice(0, 3)).toEqual([0, 12, 24]);
     expect(byChannel[2][0]).toBe(8);
   });
+  test('shared by several channels, the pieces taper at the end so the channels finish within a MiB of each other', () => {
+    // Nine channels of equal speed, each taking the next piece when it has sent its last: the time a channel is done is
+    // the bytes it sent. Whole 4 MiB pieces to the end leave some channels 4 MiB (two round trips) behind the others.
+    const finishes = (q: PieceQueue, channels: number) => {
+      const done = Array<number>(channels).fill(0);
+      const pieces = [];
+      for (;;) {
+        const first = done.indexOf(Math.min(...done));
+        const piece = q.next();
+        if (!piece) return { spread: Math.max(...done) - Math.min(...done), pieces };
+        pieces.push(piece);
+        done[first] += piece.end - piece.start;
+      }
+    };
+    const gaps = [{ start: 0, end: 128 * MiB }];
+    expect(finishes(new PieceQueue(gaps, 4 * MiB), 9).spread).toBe(4 * MiB);
+    const shared = new PieceQueue(gaps, 4 * MiB);
+    shared.sharedBy = 9;
+    const { spread, pieces } = finishes(shared, 9);
+    expect(spread).toBeLessThanOrEqual(MiB);
+    expect(new RangeMap(pieces).ranges).toEqual(gaps);
+    for (const [i, p] of pieces.entries()) {
+      expect(p.start % MiB).toBe(0);
+      expect(p.end - p.start).toBeLessThanOrEqual(4 * MiB);
+      if (i > 0) expect(p.start).toBe(pieces[i - 1].end);
+    }
+    expect(pieces[0].end).toBe(4 * MiB);
+    expect(pieces.at(-1)!.end - pieces.at(-1)!.start).toBe(MiB);
+  });
+
+  test('tapering keeps a gap that does not start on a MiB boundary whole, and the queue says when it is drained', () => {
+    const q = new PieceQueue([{ start: 100, end: 3 * MiB }, { start: 7 * MiB + 5, end: 9 * MiB }], 4 * MiB);
+    q.sharedBy = 4;
+    let drained = 0;
+    q.onDrained = () => drained++;
+    const pieces = [];
+    for (let r = q.next(); r; r = q.next()) pieces.push(r);
+    expect(pieces).toEqual([
+      { start: 100, end: MiB },
+      { start: MiB, end: 2 * MiB },
+      { start: 2 * MiB, end: 3 * MiB },
+      { start: 7 * MiB + 5, end: 8 * MiB },
+      { start: 8 * MiB, end: 9 * MiB },
+    ]);
+    expect(drained).toBe(1);
+    expect(q.remaining).toBe(0);
+  });
 });
 
 describe('the ranges record', () => {
