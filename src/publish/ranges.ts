@@ -91,7 +91,7 @@ export class PieceQueue {
     for (const gap of gaps) {
       this.left += gap.end - gap.start;
       for (let at = gap.start; at < gap.end; ) {
-        const cut = Math.floor((at + piece) / align) * align;
+        const cut = this.boundaryBefore(at + piece);
         const end = Math.min(gap.end, cut > at ? cut : at + piece);
         this.pieces.push({ start: at, end });
         at = end;
@@ -106,17 +106,21 @@ export class PieceQueue {
 
   next(): Range | undefined {
     if (this.taken >= this.pieces.length) return undefined;
-    const head = this.pieces[this.taken];
-    // What is left spread over the channels twice over: pieces shrink once the channels' last turns come near.
-    const share = Math.floor(this.left / (2 * this.sharedBy) / this.align) * this.align;
-    const cut = Math.floor((head.start + Math.max(share, this.align)) / this.align) * this.align;
-    if (this.sharedBy > 1 && cut > head.start && cut < head.end) {
-      this.pieces.splice(this.taken, 1, { start: head.start, end: cut }, { start: cut, end: head.end });
+    if (this.sharedBy > 1) {
+      // What is left spread over the channels twice over: pieces shrink once the channels' last turns come near.
+      const head = this.pieces[this.taken];
+      const cut = this.boundaryBefore(head.start + Math.max(this.boundaryBefore(this.left / (2 * this.sharedBy)), this.align));
+      if (cut > head.start && cut < head.end) this.pieces.splice(this.taken, 1, { start: head.start, end: cut }, { start: cut, end: head.end });
     }
     const piece = this.pieces[this.taken++];
     this.left -= piece.end - piece.start;
     if (this.taken === this.pieces.length) this.onDrained?.();
     return piece;
+  }
+
+  /** The last `align` boundary at or before `at`. */
+  private boundaryBefore(at: number): number {
+    return Math.floor(at / this.align) * this.align;
   }
 }
 

@@ -94,6 +94,7 @@ describe('PieceQueue', () => {
     expect(byChannel[0].slice(0, 3)).toEqual([0, 12, 24]);
     expect(byChannel[2][0]).toBe(8);
   });
+
   test('shared by several channels, the pieces taper at the end so the channels finish within a MiB of each other', () => {
     // Nine channels of equal speed, each taking the next piece when it has sent its last: the time a channel is done is
     // the bytes it sent. Whole 4 MiB pieces to the end leave some channels 4 MiB (two round trips) behind the others.
@@ -124,7 +125,7 @@ describe('PieceQueue', () => {
     expect(pieces.at(-1)!.end - pieces.at(-1)!.start).toBe(MiB);
   });
 
-  test('tapering keeps a gap that does not start on a MiB boundary whole, and the queue says when it is drained', () => {
+  test('tapering cuts a gap that starts off a MiB boundary at the next one, and the queue says when it is drained', () => {
     const q = new PieceQueue([{ start: 100, end: 3 * MiB }, { start: 7 * MiB + 5, end: 9 * MiB }], 4 * MiB);
     q.sharedBy = 4;
     let drained = 0;
